@@ -1,0 +1,1 @@
+//! The packet model (being written; see the brief).

@@ -1,0 +1,1 @@
+//! The event scheduler (being written; see the brief).
