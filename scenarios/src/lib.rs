@@ -1,1 +1,21 @@
+//! Scenario files: the RON format (the only crate that knows RON), loading
+//! with positioned diagnostics, assembly into a simulation, running, and
+//! checking expectations. The bundled scenarios live in `scenarios/files/`.
 
+pub mod build;
+pub mod format;
+pub mod load;
+pub mod run;
+pub mod spans;
+
+pub use build::RunOptions;
+pub use load::{load_str, Diagnostic, Scenario};
+pub use run::{check, run, Outcome, RunResult};
+
+/// Reads and loads a scenario file.
+pub fn load_file(path: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    match std::fs::read_to_string(path) {
+        Ok(src) => load_str(path, &src),
+        Err(e) => Err(vec![Diagnostic { file: path.to_string(), pos: spans::Pos { line: 1, col: 1 }, message: format!("cannot read file: {e}") }]),
+    }
+}

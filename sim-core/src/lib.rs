@@ -5,8 +5,11 @@
 //! vocabulary of networks (devices, addresses, headers, the steps a packet can
 //! take) but nothing of how Linux decides them: that lives in `sim-models`.
 
+pub mod net;
 pub mod packet;
 pub mod rng;
 pub mod sched;
 pub mod time;
+pub mod topo;
+pub mod trace;
 pub mod wire;

@@ -1,0 +1,78 @@
+//! Turning a loaded scenario into a runnable simulation.
+
+use sim_core::rng::RootSeed;
+use sim_core::sched::Limits;
+use sim_core::time::SimTime;
+use sim_core::wire::MacAddr;
+use sim_models::cmd::{AddrCmd, Command, CommandKind, LinkCmd, LinkSet};
+use sim_models::linux::{HostId, LinkParams};
+use sim_models::sim::{Simulation, Step};
+
+use crate::format::ExpectSpec;
+use crate::load::Scenario;
+
+/// Options that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub seed: Option<u64>,
+    pub until: Option<SimTime>,
+    pub max_events: Option<u64>,
+}
+
+/// Default bound on simulated time when neither the file nor the CLI sets one.
+pub const DEFAULT_UNTIL: SimTime = SimTime::from_nanos(600_000_000_000);
+/// Default bound on events.
+pub const DEFAULT_MAX_EVENTS: u64 = 50_000_000;
+
+impl Scenario {
+    pub fn seed(&self, opts: &RunOptions) -> u64 {
+        opts.seed.unwrap_or(self.file.seed)
+    }
+
+    pub fn until(&self, opts: &RunOptions) -> SimTime {
+        opts.until.or(self.until).unwrap_or(DEFAULT_UNTIL)
+    }
+
+    /// Builds the simulation: segments, hosts, NICs, and every command as a step.
+    pub fn build(&self, opts: &RunOptions) -> Simulation {
+        let seed = RootSeed(self.seed(opts));
+        let limits = Limits { max_events: opts.max_events.or(self.max_events).unwrap_or(DEFAULT_MAX_EVENTS), max_time: SimTime::MAX };
+        let mut sim = Simulation::new(seed, limits);
+        let w = &mut sim.world;
+        for s in &self.segments {
+            w.add_segment(&s.name, LinkParams { latency: s.latency, bandwidth_bps: s.bandwidth_bps, loss: s.loss }, s.mtu);
+        }
+        let mut boot: Vec<(HostId, Command, String)> = Vec::new();
+        for h in &self.file.hosts {
+            let host = w.add_host(&h.name);
+            for nic in &h.nics {
+                let seg = w.seg_by_name[&nic.segment];
+                let mac = nic.mac.as_deref().and_then(|m| m.parse::<MacAddr>().ok());
+                w.add_nic(host, &nic.name, seg, mac);
+                if let Some(a) = &nic.address {
+                    let addr = a.parse().expect("validated at load");
+                    boot.push((host, Command { netns: None, kind: CommandKind::Addr(AddrCmd::Add { addr, dev: nic.name.clone(), broadcast: None, scope: None }) }, format!("ip addr add {a} dev {}", nic.name)));
+                    boot.push((
+                        host,
+                        Command { netns: None, kind: CommandKind::Link(LinkCmd::Set(LinkSet { dev: nic.name.clone(), up: Some(true), ..Default::default() })) },
+                        format!("ip link set {} up", nic.name),
+                    ));
+                }
+            }
+        }
+        // The machines' own configuration first, then the scripts.
+        for (host, cmd, line) in boot {
+            sim.add_step(Step { at: SimTime::ZERO, host, cmd, line, origin: usize::MAX, expect_error: None });
+        }
+        for (i, c) in self.commands.iter().enumerate() {
+            let host = HostId(c.host as u32);
+            let host_name = &self.file.hosts[c.host].name;
+            let expect_error = self.file.expect.iter().find_map(|e| match e {
+                ExpectSpec::CommandError { on, command, error } if on.split(':').next() == Some(host_name.as_str()) && command.trim() == c.text => Some(Some(error.clone())),
+                _ => None,
+            });
+            sim.add_step(Step { at: c.at, host, cmd: c.cmd.clone(), line: c.text.clone(), origin: i, expect_error });
+        }
+        sim
+    }
+}

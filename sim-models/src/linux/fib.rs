@@ -1,0 +1,437 @@
+//! The FIB: policy rules, routing tables and longest-prefix match.
+//!
+//! Lookup follows the kernel (net/ipv4/fib_rules.c, fib_trie.c,
+//! fib_semantics.c): rules in priority order select tables; in a table the
+//! longest matching prefix wins; among routes of one prefix the lowest metric
+//! that satisfies the scope and output-device constraints wins; the route's
+//! type then decides (unicast, local, broadcast, blackhole, unreachable,
+//! prohibit). Multipath routes pick a nexthop by a deterministic hash of the
+//! flow and the nexthop weights.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use sim_core::net::Ipv4Net;
+use sim_core::trace::RouteType;
+
+use crate::cmd::{Scope, TableId, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+use crate::linux::types::DevId;
+
+/// Route protocol numbers (`/etc/iproute2/rt_protos`).
+pub const PROTO_KERNEL: u8 = 2;
+pub const PROTO_BOOT: u8 = 3;
+pub const PROTO_STATIC: u8 = 4;
+pub const PROTO_BIRD: u8 = 12;
+
+pub fn proto_name(p: u8) -> String {
+    match p {
+        1 => "redirect".into(),
+        2 => "kernel".into(),
+        3 => "boot".into(),
+        4 => "static".into(),
+        11 => "zebra".into(),
+        12 => "bird".into(),
+        186 => "bgp".into(),
+        n => n.to_string(),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nexthop {
+    pub gw: Option<Ipv4Addr>,
+    pub dev: DevId,
+    pub weight: u32,
+    pub onlink: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub table: TableId,
+    pub rtype: RouteType,
+    /// Network address (host bits clear) and length.
+    pub prefix: Ipv4Net,
+    pub metric: u32,
+    pub proto: u8,
+    pub scope: Scope,
+    pub src: Option<Ipv4Addr>,
+    /// Empty for blackhole/unreachable/prohibit.
+    pub nexthops: Vec<Nexthop>,
+    pub mtu: Option<u32>,
+    /// Which control plane or peer installed it (shown in traces).
+    pub origin: Option<Arc<str>>,
+}
+
+impl Route {
+    pub fn dev(&self) -> Option<DevId> {
+        self.nexthops.first().map(|n| n.dev)
+    }
+    pub fn gw(&self) -> Option<Ipv4Addr> {
+        self.nexthops.first().and_then(|n| n.gw)
+    }
+    /// Whether any nexthop uses `dev`.
+    pub fn uses_dev(&self, dev: DevId) -> bool {
+        self.nexthops.iter().any(|n| n.dev == dev)
+    }
+}
+
+/// One routing table: a map per prefix length, so a lookup costs at most 33
+/// ordered-map probes whatever the table size.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    by_len: Vec<BTreeMap<u32, Vec<Route>>>,
+    count: usize,
+}
+
+impl Table {
+    fn slot(&mut self, p: Ipv4Net) -> &mut Vec<Route> {
+        if self.by_len.is_empty() {
+            self.by_len = vec![BTreeMap::new(); 33];
+        }
+        self.by_len[p.len as usize].entry(u32::from(p.addr)).or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Routes of exactly this prefix, in metric order.
+    pub fn exact(&self, p: Ipv4Net) -> &[Route] {
+        self.by_len
+            .get(p.len as usize)
+            .and_then(|m| m.get(&u32::from(p.addr)))
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    pub fn insert(&mut self, r: Route) {
+        let slot = self.slot(r.prefix);
+        // Keep metric order; equal metrics keep insertion order (appended after).
+        let pos = slot.iter().position(|o| o.metric > r.metric).unwrap_or(slot.len());
+        slot.insert(pos, r);
+        self.count += 1;
+    }
+
+    /// Removes routes matching `pred` with this prefix; returns how many.
+    pub fn remove_where(&mut self, p: Ipv4Net, mut pred: impl FnMut(&Route) -> bool) -> usize {
+        let Some(m) = self.by_len.get_mut(p.len as usize) else { return 0 };
+        let key = u32::from(p.addr);
+        let Some(v) = m.get_mut(&key) else { return 0 };
+        let before = v.len();
+        v.retain(|r| !pred(r));
+        let n = before - v.len();
+        if v.is_empty() {
+            m.remove(&key);
+        }
+        self.count -= n;
+        n
+    }
+
+    /// Removes every route matching `pred`; returns how many.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Route) -> bool) -> usize {
+        let mut removed = 0;
+        for m in &mut self.by_len {
+            m.retain(|_, v| {
+                let before = v.len();
+                v.retain(&mut keep);
+                removed += before - v.len();
+                !v.is_empty()
+            });
+        }
+        self.count -= removed;
+        removed
+    }
+
+    /// All routes in `ip route show` order: by prefix address, then length
+    /// (the kernel's trie walk order), then metric.
+    pub fn iter(&self) -> Vec<&Route> {
+        let mut v: Vec<&Route> = self.by_len.iter().flat_map(|m| m.values().flatten()).collect();
+        v.sort_by_key(|r| (u32::from(r.prefix.addr), r.prefix.len));
+        v
+    }
+
+    /// Longest-prefix match: candidate route lists from the longest prefix down.
+    pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Route> {
+        let d = u32::from(dst);
+        self.by_len.iter().enumerate().rev().flat_map(move |(len, m)| {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            m.get(&(d & mask)).into_iter().flatten()
+        })
+    }
+}
+
+/// A policy routing rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub priority: u32,
+    pub from: Option<Ipv4Net>,
+    pub to: Option<Ipv4Net>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<(u32, u32)>,
+    pub not: bool,
+    pub action: RuleAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    Lookup(TableId),
+    Type(RouteType),
+}
+
+/// The flow a lookup is for.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub dst: Ipv4Addr,
+    pub src: Option<Ipv4Addr>,
+    /// Input device name (for `iif` rules); None for locally generated packets.
+    pub iif: Option<String>,
+    /// Output device constraint (`oif`, SO_BINDTODEVICE, ping -I DEV).
+    pub oif: Option<DevId>,
+    pub oif_name: Option<String>,
+    pub mark: u32,
+    /// Flow hash for multipath selection.
+    pub hash: u32,
+}
+
+impl Default for Flow {
+    fn default() -> Self {
+        Flow { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, oif_name: None, mark: 0, hash: 0 }
+    }
+}
+
+/// A lookup result.
+#[derive(Clone, Debug)]
+pub struct FibResult {
+    pub route: Route,
+    /// Index of the chosen nexthop.
+    pub nh: usize,
+    /// Rule priority that selected the table.
+    pub rule: u32,
+}
+
+impl FibResult {
+    pub fn nexthop(&self) -> Option<&Nexthop> {
+        self.route.nexthops.get(self.nh)
+    }
+}
+
+/// Why a lookup failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibError {
+    /// No route (ENETUNREACH).
+    Unreachable,
+    /// A rule with a blackhole/unreachable/prohibit action matched.
+    RuleType(RouteType, u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct Fib {
+    pub tables: BTreeMap<TableId, Table>,
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Fib {
+    fn default() -> Self {
+        let mut tables = BTreeMap::new();
+        tables.insert(TABLE_LOCAL, Table::default());
+        tables.insert(TABLE_MAIN, Table::default());
+        Fib {
+            tables,
+            rules: vec![
+                Rule::lookup(0, TABLE_LOCAL),
+                Rule::lookup(32766, TABLE_MAIN),
+                Rule::lookup(32767, TABLE_DEFAULT),
+            ],
+        }
+    }
+}
+
+impl Rule {
+    pub fn lookup(priority: u32, table: TableId) -> Rule {
+        Rule {
+            priority,
+            from: None,
+            to: None,
+            iif: None,
+            oif: None,
+            fwmark: None,
+            not: false,
+            action: RuleAction::Lookup(table),
+        }
+    }
+
+    fn matches(&self, f: &Flow) -> bool {
+        let m = self.from.is_none_or(|p| f.src.is_some_and(|s| p.contains(s)) || p.len == 0)
+            && self.to.is_none_or(|p| p.contains(f.dst))
+            && self.iif.as_ref().is_none_or(|i| f.iif.as_ref() == Some(i) || (i == "lo" && f.iif.is_none()))
+            && self.oif.as_ref().is_none_or(|o| f.oif_name.as_ref() == Some(o))
+            && self.fwmark.is_none_or(|(m, mask)| f.mark & mask == m);
+        m != self.not
+    }
+}
+
+impl Fib {
+    pub fn table(&self, id: TableId) -> Option<&Table> {
+        self.tables.get(&id)
+    }
+    pub fn table_mut(&mut self, id: TableId) -> &mut Table {
+        self.tables.entry(id).or_default()
+    }
+
+    /// Looks up a flow through the rules; `scope` is the widest scope the
+    /// caller accepts (RT_SCOPE_UNIVERSE for normal lookups; gateway checks use link).
+    pub fn lookup(&self, f: &Flow, dev_up: impl Fn(DevId) -> bool) -> Result<FibResult, FibError> {
+        for rule in &self.rules {
+            if !rule.matches(f) {
+                continue;
+            }
+            match &rule.action {
+                RuleAction::Type(t) => return Err(FibError::RuleType(*t, rule.priority)),
+                RuleAction::Lookup(t) => {
+                    if let Some(table) = self.tables.get(t) {
+                        if let Some(mut r) = Self::lookup_table(table, f, &dev_up) {
+                            r.rule = rule.priority;
+                            return Ok(r);
+                        }
+                    }
+                }
+            }
+        }
+        Err(FibError::Unreachable)
+    }
+
+    /// LPM in one table.
+    pub fn lookup_table(table: &Table, f: &Flow, dev_up: &impl Fn(DevId) -> bool) -> Option<FibResult> {
+        for r in table.candidates(f.dst) {
+            // Output device constraint: unicast routes must leave by it.
+            if let Some(oif) = f.oif {
+                if !r.nexthops.is_empty() && !r.uses_dev(oif) && r.rtype != RouteType::Local {
+                    continue;
+                }
+            }
+            let alive: Vec<usize> = r
+                .nexthops
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| dev_up(n.dev) && f.oif.is_none_or(|o| o == n.dev || r.rtype == RouteType::Local))
+                .map(|(i, _)| i)
+                .collect();
+            if !r.nexthops.is_empty() && alive.is_empty() {
+                continue;
+            }
+            let nh = if alive.len() > 1 { pick_weighted(r, &alive, f.hash) } else { alive.first().copied().unwrap_or(0) };
+            return Some(FibResult { route: r.clone(), nh, rule: 0 });
+        }
+        None
+    }
+}
+
+/// Hash-threshold multipath selection (fib_select_multipath): each live
+/// nexthop owns a share of the 31-bit hash space proportional to its weight.
+fn pick_weighted(r: &Route, alive: &[usize], hash: u32) -> usize {
+    let total: u64 = alive.iter().map(|&i| r.nexthops[i].weight as u64).sum();
+    let h = (hash & 0x7fff_ffff) as u64;
+    let mut acc = 0u64;
+    for &i in alive {
+        acc += r.nexthops[i].weight as u64;
+        let upper = (acc << 31).div_ceil(total) - 1;
+        if h <= upper {
+            return i;
+        }
+    }
+    *alive.last().unwrap()
+}
+
+/// The flow hash the kernel uses for L3 multipath (fib_multipath_hash_policy 0):
+/// source and destination address. Deterministic: FNV-1a, not jhash with a boot key.
+pub fn l3_hash(src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&src.octets());
+    b[4..].copy_from_slice(&dst.octets());
+    let h = sim_core::rng::stable_hash(&b);
+    (h ^ (h >> 32)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(prefix: &str, metric: u32, dev: u32) -> Route {
+        Route {
+            table: TABLE_MAIN,
+            rtype: RouteType::Unicast,
+            prefix: prefix.parse::<Ipv4Net>().unwrap().network(),
+            metric,
+            proto: PROTO_BOOT,
+            scope: Scope::Global,
+            src: None,
+            nexthops: vec![Nexthop { gw: None, dev: DevId(dev), weight: 1, onlink: false }],
+            mtu: None,
+            origin: None,
+        }
+    }
+
+    fn flow(dst: &str) -> Flow {
+        Flow { dst: dst.parse().unwrap(), ..Default::default() }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let mut fib = Fib::default();
+        let t = fib.table_mut(TABLE_MAIN);
+        t.insert(r("0.0.0.0/0", 0, 1));
+        t.insert(r("172.16.0.0/16", 0, 2));
+        t.insert(r("172.16.2.0/24", 0, 3));
+        let up = |_| true;
+        assert_eq!(fib.lookup(&flow("172.16.2.9"), up).unwrap().route.dev(), Some(DevId(3)));
+        assert_eq!(fib.lookup(&flow("172.16.9.9"), up).unwrap().route.dev(), Some(DevId(2)));
+        assert_eq!(fib.lookup(&flow("8.8.8.8"), up).unwrap().route.dev(), Some(DevId(1)));
+    }
+
+    #[test]
+    fn lower_metric_wins_and_down_devices_are_skipped() {
+        let mut fib = Fib::default();
+        let t = fib.table_mut(TABLE_MAIN);
+        t.insert(r("10.0.0.0/8", 200, 2));
+        t.insert(r("10.0.0.0/8", 100, 1));
+        assert_eq!(fib.lookup(&flow("10.1.1.1"), |_| true).unwrap().route.metric, 100);
+        assert_eq!(fib.lookup(&flow("10.1.1.1"), |d| d != DevId(1)).unwrap().route.metric, 200);
+        assert_eq!(fib.lookup(&flow("11.1.1.1"), |_| true).unwrap_err(), FibError::Unreachable);
+    }
+
+    #[test]
+    fn rules_in_priority_order() {
+        let mut fib = Fib::default();
+        fib.table_mut(TABLE_MAIN).insert(r("0.0.0.0/0", 0, 1));
+        fib.table_mut(100).insert(r("0.0.0.0/0", 0, 7));
+        let mut rule = Rule::lookup(100, 100);
+        rule.from = Some("10.0.0.0/8".parse().unwrap());
+        fib.rules.insert(1, rule);
+        let mut f = flow("8.8.8.8");
+        assert_eq!(fib.lookup(&f, |_| true).unwrap().route.dev(), Some(DevId(1)));
+        f.src = Some("10.1.1.1".parse().unwrap());
+        let res = fib.lookup(&f, |_| true).unwrap();
+        assert_eq!(res.route.dev(), Some(DevId(7)));
+        assert_eq!(res.rule, 100);
+    }
+
+    #[test]
+    fn multipath_is_deterministic_and_weighted() {
+        let mut route = r("10.0.0.0/8", 0, 1);
+        route.nexthops.push(Nexthop { gw: None, dev: DevId(2), weight: 3, onlink: false });
+        let alive = [0, 1];
+        let mut counts = [0u32; 2];
+        for i in 0..4000u32 {
+            let h = l3_hash(Ipv4Addr::from(0x0a00_0000 + i), Ipv4Addr::new(10, 9, 9, 9));
+            counts[pick_weighted(&route, &alive, h)] += 1;
+        }
+        // weights 1:3
+        assert!((800..1200).contains(&counts[0]), "{counts:?}");
+        let h = l3_hash(Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8));
+        assert_eq!(pick_weighted(&route, &alive, h), pick_weighted(&route, &alive, h));
+    }
+}

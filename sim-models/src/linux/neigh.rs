@@ -1,0 +1,64 @@
+//! The neighbour (ARP) table of a namespace.
+//!
+//! States and timers follow net/core/neighbour.c: a miss creates an
+//! INCOMPLETE entry, queues the packet and sends a broadcast request every
+//! `retrans_time` up to `mcast_solicit` times, then FAILED (queued packets
+//! get ICMP host unreachable). A reply makes it REACHABLE for a random time
+//! in [base_reachable_time/2, 3*base_reachable_time/2); then STALE; a packet
+//! sent to a STALE entry moves it to DELAY, then PROBE (unicast requests).
+//! PERMANENT entries (`ip neigh add`, `arp -s`) never change.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use sim_core::packet::Packet;
+use sim_core::sched::EventId;
+use sim_core::time::SimTime;
+use sim_core::wire::MacAddr;
+
+use crate::cmd::NudState;
+use crate::linux::types::DevId;
+
+#[derive(Debug, Clone)]
+pub struct NeighEntry {
+    pub state: NudState,
+    pub mac: Option<MacAddr>,
+    /// When the entry last changed state or was confirmed.
+    pub updated: SimTime,
+    /// Requests sent in the current resolution.
+    pub probes: u32,
+    /// Packets waiting for resolution, with their byte sizes.
+    pub queue: Vec<Packet>,
+    pub queue_bytes: u32,
+    pub timer: Option<EventId>,
+    /// A proxy entry (`ip neigh add proxy`).
+    pub proxy: bool,
+}
+
+impl NeighEntry {
+    pub fn new(state: NudState, mac: Option<MacAddr>, now: SimTime) -> Self {
+        NeighEntry { state, mac, updated: now, probes: 0, queue: Vec::new(), queue_bytes: 0, timer: None, proxy: false }
+    }
+    /// Usable for transmission without resolution.
+    pub fn valid(&self) -> bool {
+        matches!(
+            self.state,
+            NudState::Permanent | NudState::Noarp | NudState::Reachable | NudState::Stale | NudState::Delay | NudState::Probe
+        ) && self.mac.is_some()
+    }
+}
+
+/// Entries keyed by (device, address), so iteration is deterministic.
+#[derive(Debug, Clone, Default)]
+pub struct NeighTable {
+    pub entries: BTreeMap<(DevId, Ipv4Addr), NeighEntry>,
+}
+
+impl NeighTable {
+    pub fn get(&self, dev: DevId, addr: Ipv4Addr) -> Option<&NeighEntry> {
+        self.entries.get(&(dev, addr))
+    }
+    pub fn get_mut(&mut self, dev: DevId, addr: Ipv4Addr) -> Option<&mut NeighEntry> {
+        self.entries.get_mut(&(dev, addr))
+    }
+}

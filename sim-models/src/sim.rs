@@ -1,0 +1,124 @@
+//! A runnable simulation: the Linux world, its scheduler, and the commands
+//! to run at given simulated times (setup scripts at time 0, then the
+//! timeline). Setup and timeline commands are events like any other, so
+//! equal-time commands run in the order they were given.
+
+use sim_core::rng::RootSeed;
+use sim_core::sched::{LimitError, Limits, RunEnd, Scheduler};
+use sim_core::time::SimTime;
+use sim_core::trace::TraceSink;
+
+use crate::cmd::Command;
+use crate::linux::{CmdOutput, Cx, Event, HostId, World};
+
+/// A command scheduled to run on a host.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub at: SimTime,
+    pub host: HostId,
+    pub cmd: Command,
+    /// The command line as written (for logs).
+    pub line: String,
+    /// The caller's reference (e.g. an index into its source positions).
+    pub origin: usize,
+    /// The command is expected to fail; with Some(text), with that error text.
+    pub expect_error: Option<Option<String>>,
+}
+
+/// What one command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdLog {
+    pub time: SimTime,
+    pub place: String,
+    pub line: String,
+    pub origin: usize,
+    pub output: CmdOutput,
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// A command failed that was not expected to (or an expected failure did not happen).
+    Command { origin: usize, log: CmdLog, expected: Option<Option<String>> },
+    Limit(LimitError),
+}
+
+pub struct Simulation {
+    pub world: World,
+    pub sched: Scheduler<Event>,
+    pub steps: Vec<Step>,
+    pub log: Vec<CmdLog>,
+    scheduled: usize,
+}
+
+impl Simulation {
+    pub fn new(seed: RootSeed, limits: Limits) -> Simulation {
+        Simulation { world: World::new(seed), sched: Scheduler::with_limits(limits), steps: Vec::new(), log: Vec::new(), scheduled: 0 }
+    }
+
+    pub fn add_step(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.sched.now()
+    }
+
+    fn schedule_steps(&mut self) {
+        while self.scheduled < self.steps.len() {
+            let i = self.scheduled;
+            let at = self.steps[i].at.max(self.sched.now());
+            self.sched.schedule_at(at, Event::Command { index: i });
+            self.scheduled += 1;
+        }
+    }
+
+    /// Runs until `until` (inclusive) or until nothing is left to do.
+    pub fn run_until(&mut self, until: SimTime, sink: &mut dyn TraceSink) -> Result<RunEnd, RunError> {
+        self.schedule_steps();
+        let world = &mut self.world;
+        let steps = &self.steps;
+        let log = &mut self.log;
+        let mut failure: Option<RunError> = None;
+        let r = self.sched.run_until(until, |sched, now, _id, ev| {
+            if failure.is_some() {
+                return;
+            }
+            let mut cx = Cx { now, sched, sink: &mut *sink };
+            if let Some(index) = world.handle(&mut cx, ev) {
+                let step = &steps[index];
+                let out = world.exec(&mut cx, step.host, &step.cmd);
+                let place = match &step.cmd.netns {
+                    Some(n) => format!("{}:{n}", world.hosts[step.host.ix()].name),
+                    None => world.hosts[step.host.ix()].name.clone(),
+                };
+                let entry = CmdLog { time: now, place, line: step.line.clone(), origin: step.origin, output: out };
+                let ok = match &step.expect_error {
+                    None => !entry.output.failed,
+                    Some(None) => entry.output.failed,
+                    Some(Some(text)) => entry.output.failed && entry.output.stderr.trim() == text.trim(),
+                };
+                if !ok {
+                    failure = Some(RunError::Command { origin: step.origin, log: entry.clone(), expected: step.expect_error.clone() });
+                }
+                log.push(entry);
+            }
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        r.map_err(RunError::Limit)
+    }
+
+    /// Runs one command right now, outside the script (used by `podpath trace`
+    /// and the TUI).
+    pub fn exec_now(&mut self, host: HostId, cmd: &Command, sink: &mut dyn TraceSink) -> CmdOutput {
+        let now = self.sched.now();
+        let mut cx = Cx { now, sched: &mut self.sched, sink };
+        self.world.exec(&mut cx, host, cmd)
+    }
+}
+
+/// Convenience for callers that only need an output.
+pub fn ok(o: &CmdOutput) -> bool {
+    !o.failed
+}

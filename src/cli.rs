@@ -1,0 +1,108 @@
+//! The command-line interface (clap), shared by the binary and the tests.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "podpath", version, about = "Deterministic simulator of Kubernetes cluster networking: watch every packet take every step", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run a scenario: print its commands' output, the trace, and the expectations.
+    Run {
+        scenario: String,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Do not print the trace (commands, output and expectations only).
+        #[arg(long)]
+        no_trace: bool,
+    },
+    /// Validate a scenario (syntax, names, every command line) without running it.
+    Check { scenario: String },
+    /// Inject one packet after setup and print its numbered steps.
+    Trace {
+        scenario: String,
+        /// Where the packet starts: HOST or HOST:NETNS.
+        #[arg(long)]
+        from: String,
+        /// Destination address.
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = Proto::Icmp)]
+        proto: Proto,
+        /// Destination port (udp, tcp).
+        #[arg(long)]
+        dport: Option<u16>,
+        /// Payload bytes (ICMP data or UDP/TCP payload).
+        #[arg(long, default_value_t = 56)]
+        size: u32,
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a table of HOST[:NETNS] as the real tool prints it.
+    Show {
+        scenario: String,
+        /// HOST or HOST:NETNS.
+        place: String,
+        #[arg(value_enum)]
+        table: Table,
+        /// Show the table as it was at this simulated time (default: the end of the run).
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Root seed (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop at this simulated time (e.g. "2s", "500ms").
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Stop with an error after this many events.
+    #[arg(long)]
+    pub max_events: Option<u64>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Icmp,
+    Udp,
+    Tcp,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Routes,
+    Rules,
+    Neigh,
+    Fdb,
+    Links,
+    Addrs,
+    Iptables,
+}
+
+impl Table {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Routes => "routes",
+            Table::Rules => "rules",
+            Table::Neigh => "neigh",
+            Table::Fdb => "fdb",
+            Table::Links => "links",
+            Table::Addrs => "addrs",
+            Table::Iptables => "iptables",
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Rendering runs, traces and tables for the terminal (text or JSON lines).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use scenarios::run::{check, run as run_scenario, show_table, Outcome, RunResult};
+use scenarios::{RunOptions, Scenario};
+use sim_core::time::{SimDuration, SimTime};
+use sim_core::trace::{render_json, render_text, sentence, TraceEvent, VecSink};
+use sim_models::linux::apps::Probe;
+
+use crate::cli::Proto;
+use crate::CliOutput;
+
+fn reproduce(sc: &Scenario, r: &RunResult) -> String {
+    format!("reproduce with: podpath run {} --seed {}\n", sc.path, r.seed)
+}
+
+/// `podpath run`.
+pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> CliOutput {
+    let mut r = run_scenario(sc, opts);
+    check(sc, &mut r);
+    let w = &r.sim.world;
+    let mut out = String::new();
+    let mut err = String::new();
+    if json {
+        for l in &r.sim.log {
+            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": l.line,
+                "stdout": l.output.stdout, "stderr": l.output.stderr, "failed": l.output.failed});
+            let _ = writeln!(out, "{v}");
+        }
+        if with_trace {
+            for t in &r.trace {
+                let _ = writeln!(out, "{}", render_json(&w.topo, t).replacen('{', "{\"type\":\"trace\",", 1));
+            }
+        }
+        for o in &w.output {
+            let v = serde_json::json!({"type": "output", "time_ns": o.time.as_nanos(), "place": o.place, "text": o.text});
+            let _ = writeln!(out, "{v}");
+        }
+        for e in &r.expectations {
+            let v = serde_json::json!({"type": "expect", "index": e.index, "what": e.what, "passed": e.passed, "detail": e.detail});
+            let _ = writeln!(out, "{v}");
+        }
+        let v = serde_json::json!({"type": "summary", "scenario": sc.file.name, "seed": r.seed, "events": r.sim.sched.events_processed(),
+            "time_ns": r.sim.now().as_nanos(), "exit": r.exit_code(),
+            "outcome": match &r.outcome { Outcome::Passed => "passed".to_string(), Outcome::ExpectationFailed => "expectation-failed".into(),
+                Outcome::InputError(d) => format!("error: {d}"), Outcome::Limit(m) => format!("limit: {m}") }});
+        let _ = writeln!(out, "{v}");
+    } else {
+        let _ = writeln!(out, "scenario {} (seed {})", sc.file.name, r.seed);
+        let _ = writeln!(out, "--- commands ---");
+        for l in &r.sim.log {
+            if l.output.stdout.is_empty() && l.output.stderr.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "[{} {}] $ {}", l.time.fixed(), l.place, l.line);
+            out.push_str(&l.output.stdout);
+            for line in l.output.stderr.lines() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        for wn in &w.warnings {
+            let _ = writeln!(out, "[{} {}] {}", wn.time.fixed(), wn.place, wn.text);
+        }
+        if with_trace {
+            let _ = writeln!(out, "--- trace ---");
+            for t in &r.trace {
+                let _ = writeln!(out, "{}", render_text(&w.topo, t));
+            }
+        }
+        if !w.output.is_empty() {
+            let _ = writeln!(out, "--- output ---");
+            for o in &w.output {
+                let _ = writeln!(out, "[{} {}]", o.time.fixed(), o.place);
+                let _ = writeln!(out, "{}", o.text);
+            }
+        }
+        if !r.expectations.is_empty() {
+            let _ = writeln!(out, "--- expectations ---");
+            for e in &r.expectations {
+                let pos = scenarios::run::expect_pos(sc, e.index);
+                let _ = writeln!(out, "{} {}:{}:{}: {}", if e.passed { "ok  " } else { "FAIL" }, sc.path, pos.line, pos.col, e.what);
+                for l in e.detail.lines() {
+                    let _ = writeln!(out, "       {l}");
+                }
+            }
+        }
+        let drops = r.trace.iter().filter(|t| matches!(t.event, TraceEvent::Drop { .. })).count();
+        let passed = r.expectations.iter().filter(|e| e.passed).count();
+        let _ = writeln!(out, "--- summary ---");
+        let _ = writeln!(
+            out,
+            "{} events, simulated time {}, {} trace steps, {} drops, expectations {passed} passed, {} failed",
+            r.sim.sched.events_processed(),
+            r.sim.now(),
+            r.trace.len(),
+            drops,
+            r.expectations.len() - passed
+        );
+    }
+    match &r.outcome {
+        Outcome::Passed => {}
+        Outcome::ExpectationFailed => {
+            let _ = write!(err, "podpath: expectations failed\n{}", reproduce(sc, &r));
+        }
+        Outcome::InputError(d) => {
+            let _ = write!(err, "{d}\n{}", reproduce(sc, &r));
+        }
+        Outcome::Limit(m) => {
+            let _ = write!(err, "podpath: {m}\n{}", reproduce(sc, &r));
+        }
+    }
+    CliOutput { stdout: out, stderr: err, code: r.exit_code() }
+}
+
+/// `podpath trace`: setup, then one packet, numbered steps.
+#[allow(clippy::too_many_arguments)]
+pub fn trace(sc: &Scenario, opts: &RunOptions, from: &str, to: &str, proto: Proto, dport: Option<u16>, size: u32, json: bool) -> CliOutput {
+    let Ok(dst) = to.parse::<Ipv4Addr>() else {
+        return CliOutput::input_error(format!("podpath: --to: \"{to}\" is not an IPv4 address\n"));
+    };
+    // Setup: everything scheduled at time 0 (commands, and what they set off).
+    let mut setup_opts = opts.clone();
+    setup_opts.until = Some(SimTime::ZERO);
+    let mut r = run_scenario(sc, &setup_opts);
+    match &r.outcome {
+        Outcome::InputError(d) => return CliOutput::input_error(format!("{d}\n")),
+        Outcome::Limit(m) => return CliOutput::input_error(format!("podpath: {m}\n")),
+        _ => {}
+    }
+    let Some(ns) = r.sim.world.find_ns(from) else {
+        return CliOutput::input_error(format!("podpath: --from: no host or namespace \"{from}\" after setup\n"));
+    };
+    let probe = match proto {
+        Proto::Icmp => Probe::Icmp,
+        Proto::Udp => Probe::Udp(dport.unwrap_or(33434)),
+        Proto::Tcp => Probe::Tcp(dport.unwrap_or(80)),
+    };
+    let mut sink = VecSink::default();
+    let id = {
+        let sim = &mut r.sim;
+        let now = sim.now();
+        let mut cx = sim_models::linux::Cx { now, sched: &mut sim.sched, sink: &mut sink };
+        match sim.world.inject_probe(&mut cx, ns, dst, probe, size) {
+            Ok(id) => id,
+            Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
+        }
+    };
+    let until = r.sim.now() + SimDuration::from_secs(10);
+    if let Err(e) = r.sim.run_until(until, &mut sink) {
+        return CliOutput::input_error(format!("podpath: {e:?}\n"));
+    }
+    let w = &r.sim.world;
+    let mut out = String::new();
+    let steps: Vec<_> = sink.records.iter().filter(|t| t.packet == id).collect();
+    if json {
+        for t in &steps {
+            let _ = writeln!(out, "{}", render_json(&w.topo, t));
+        }
+    } else {
+        let _ = writeln!(out, "packet #{} from {from} to {to} ({})", id.0, format!("{proto:?}").to_lowercase());
+        let mut last_place = None;
+        for (i, t) in steps.iter().enumerate() {
+            if last_place != Some(t.place) {
+                let _ = writeln!(out, "[{}]", w.topo.path(t.place));
+                last_place = Some(t.place);
+            }
+            let _ = writeln!(out, "{:>3}. {} {}", i + 1, t.time.fixed(), sentence(&w.topo, &t.event));
+        }
+        let end = steps.iter().rev().find_map(|t| match &t.event {
+            TraceEvent::Drop { reason } => Some(format!("dropped at {}: {}", w.topo.path(t.place), sim_core::trace::drop_text(reason))),
+            TraceEvent::Deliver { to } => Some(format!("delivered at {} to {to}", w.topo.path(t.place))),
+            _ => None,
+        });
+        let _ = writeln!(out, "=> {}", end.unwrap_or_else(|| "still in flight at the end of the trace window".into()));
+    }
+    CliOutput { stdout: out, stderr: String::new(), code: 0 }
+}
+
+/// `podpath show`.
+pub fn show(sc: &Scenario, opts: &RunOptions, place: &str, table: &str, at: Option<SimTime>) -> CliOutput {
+    let mut o = opts.clone();
+    if at.is_some() {
+        o.until = at;
+    }
+    let r = run_scenario(sc, &o);
+    if let Outcome::InputError(d) = &r.outcome {
+        return CliOutput::input_error(format!("{d}\n"));
+    }
+    match show_table(&r.sim, place, table) {
+        Ok(t) => CliOutput { stdout: t, stderr: String::new(), code: 0 },
+        Err(e) => CliOutput::input_error(format!("podpath: {e}\n")),
+    }
+}
