@@ -15,6 +15,9 @@ pub mod show;
 pub mod stack;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use indexmap::IndexMap;

@@ -1,0 +1,63 @@
+//! Bad scenario files: exit 2 and a positioned message, never a panic.
+
+use crate::{path, podpath};
+
+fn check_bad(file: &str, want_pos: &str, want_text: &[&str]) {
+    let p = path(&format!("tests/fixtures/bad/{file}"));
+    for cmd in ["check", "run"] {
+        let out = podpath(&[cmd, &p]);
+        assert_eq!(out.code, 2, "{cmd} {file}: exit {} stdout {} stderr {}", out.code, out.stdout, out.stderr);
+        let first = out.stderr.lines().next().unwrap_or("");
+        assert!(first.starts_with(&format!("{p}:{want_pos}: error: ")), "{cmd} {file}: {first}");
+        for t in want_text {
+            assert!(out.stderr.contains(t), "{cmd} {file}: missing {t:?} in {}", out.stderr);
+        }
+    }
+}
+
+#[test]
+fn syntax_error_is_positioned() {
+    check_bad("syntax.ron", "4:25", &["expected"]);
+}
+
+#[test]
+fn unknown_field_is_positioned() {
+    check_bad("unknown-field.ron", "4:25", &["setpu", "`setup`"]);
+}
+
+#[test]
+fn wrong_type_is_positioned() {
+    check_bad("wrong-type.ron", "3:11", &["seven"]);
+}
+
+#[test]
+fn bad_address_is_positioned_in_characters() {
+    // Line 7 of the file is `ip addr add 10.0.0.300/24 dev v0`; the bad word starts at column 13.
+    check_bad("bad-address.ron", "7:13", &["10.0.0.300/24"]);
+}
+
+#[test]
+fn failing_setup_command_is_positioned_with_the_kernel_message() {
+    check_bad("failing-command.ron", "5:1", &["Error: Nexthop has invalid gateway.", "--seed 0"]);
+}
+
+#[test]
+fn runaway_run_names_the_bound() {
+    let p = path("tests/fixtures/bad/runaway.ron");
+    let out = podpath(&["run", &p, "--no-trace"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("event limit"), "{}", out.stderr);
+    assert!(out.stderr.contains("--seed 0"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_file_and_bad_arguments() {
+    let out = podpath(&["run", "/nonexistent/x.ron"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cannot read file"), "{}", out.stderr);
+    let out = podpath(&["run", &path("scenarios/files/direct-routing.ron"), "--until", "soon"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--until"), "{}", out.stderr);
+    let out = podpath(&["frobnicate"]);
+    assert_eq!(out.code, 2);
+}
