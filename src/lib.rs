@@ -22,14 +22,25 @@ pub struct CliOutput {
 
 impl CliOutput {
     fn input_error(text: String) -> CliOutput {
-        CliOutput { stdout: String::new(), stderr: text, code: 2 }
+        CliOutput {
+            stdout: String::new(),
+            stderr: text,
+            code: 2,
+        }
     }
 }
 
 /// Runs one parsed command line.
 pub fn execute(cli: &Cli) -> CliOutput {
     match &cli.command {
-        Cmd::Run { scenario, run, json, no_trace } => with_scenario(scenario, run, |sc, opts| render::run(sc, opts, *json, !*no_trace)),
+        Cmd::Run {
+            scenario,
+            run,
+            json,
+            no_trace,
+        } => with_scenario(scenario, run, |sc, opts| {
+            render::run(sc, opts, *json, !*no_trace)
+        }),
         Cmd::Check { scenario } => match scenarios::load_file(scenario) {
             Ok(sc) => CliOutput {
                 stdout: format!(
@@ -44,15 +55,32 @@ pub fn execute(cli: &Cli) -> CliOutput {
             },
             Err(d) => CliOutput::input_error(diags(&d)),
         },
-        Cmd::Trace { scenario, from, to, proto, dport, size, run, json } => {
-            with_scenario(scenario, run, |sc, opts| render::trace(sc, opts, from, to, *proto, *dport, *size, *json))
-        }
-        Cmd::Show { scenario, place, table, at, run } => {
+        Cmd::Trace {
+            scenario,
+            from,
+            to,
+            proto,
+            dport,
+            size,
+            run,
+            json,
+        } => with_scenario(scenario, run, |sc, opts| {
+            render::trace(sc, opts, from, to, *proto, *dport, *size, *json)
+        }),
+        Cmd::Show {
+            scenario,
+            place,
+            table,
+            at,
+            run,
+        } => {
             let at = match at.as_deref().map(str::parse::<SimTime>).transpose() {
                 Ok(a) => a,
                 Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
             };
-            with_scenario(scenario, run, |sc, opts| render::show(sc, opts, place, table.as_str(), at))
+            with_scenario(scenario, run, |sc, opts| {
+                render::show(sc, opts, place, table.as_str(), at)
+            })
         }
     }
 }
@@ -65,7 +93,11 @@ fn diags(d: &[Diagnostic]) -> String {
     s
 }
 
-fn with_scenario(path: &str, run: &RunArgs, f: impl FnOnce(&Scenario, &RunOptions) -> CliOutput) -> CliOutput {
+fn with_scenario(
+    path: &str,
+    run: &RunArgs,
+    f: impl FnOnce(&Scenario, &RunOptions) -> CliOutput,
+) -> CliOutput {
     let sc = match scenarios::load_file(path) {
         Ok(s) => s,
         Err(d) => return CliOutput::input_error(diags(&d)),
@@ -74,6 +106,10 @@ fn with_scenario(path: &str, run: &RunArgs, f: impl FnOnce(&Scenario, &RunOption
         Ok(u) => u,
         Err(e) => return CliOutput::input_error(format!("podpath: --until: {e}\n")),
     };
-    let opts = RunOptions { seed: run.seed, until, max_events: run.max_events };
+    let opts = RunOptions {
+        seed: run.seed,
+        until,
+        max_events: run.max_events,
+    };
     f(&sc, &opts)
 }

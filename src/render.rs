@@ -3,17 +3,20 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use scenarios::run::{check, run as run_scenario, show_table, Outcome, RunResult};
+use scenarios::run::{Outcome, RunResult, check, run as run_scenario, show_table};
 use scenarios::{RunOptions, Scenario};
 use sim_core::time::{SimDuration, SimTime};
-use sim_core::trace::{render_json, render_text, sentence, TraceEvent, VecSink};
+use sim_core::trace::{TraceEvent, VecSink, render_json, render_text, sentence};
 use sim_models::linux::apps::Probe;
 
-use crate::cli::Proto;
 use crate::CliOutput;
+use crate::cli::Proto;
 
 fn reproduce(sc: &Scenario, r: &RunResult) -> String {
-    format!("reproduce with: podpath run {} --seed {}\n", sc.path, r.seed)
+    format!(
+        "reproduce with: podpath run {} --seed {}\n",
+        sc.path, r.seed
+    )
 }
 
 /// `podpath run`.
@@ -31,7 +34,11 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
         }
         if with_trace {
             for t in &r.trace {
-                let _ = writeln!(out, "{}", render_json(&w.topo, t).replacen('{', "{\"type\":\"trace\",", 1));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    render_json(&w.topo, t).replacen('{', "{\"type\":\"trace\",", 1)
+                );
             }
         }
         for o in &w.output {
@@ -80,13 +87,25 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
             let _ = writeln!(out, "--- expectations ---");
             for e in &r.expectations {
                 let pos = scenarios::run::expect_pos(sc, e.index);
-                let _ = writeln!(out, "{} {}:{}:{}: {}", if e.passed { "ok  " } else { "FAIL" }, sc.path, pos.line, pos.col, e.what);
+                let _ = writeln!(
+                    out,
+                    "{} {}:{}:{}: {}",
+                    if e.passed { "ok  " } else { "FAIL" },
+                    sc.path,
+                    pos.line,
+                    pos.col,
+                    e.what
+                );
                 for l in e.detail.lines() {
                     let _ = writeln!(out, "       {l}");
                 }
             }
         }
-        let drops = r.trace.iter().filter(|t| matches!(t.event, TraceEvent::Drop { .. })).count();
+        let drops = r
+            .trace
+            .iter()
+            .filter(|t| matches!(t.event, TraceEvent::Drop { .. }))
+            .count();
         let passed = r.expectations.iter().filter(|e| e.passed).count();
         let _ = writeln!(out, "--- summary ---");
         let _ = writeln!(
@@ -111,12 +130,25 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
             let _ = write!(err, "podpath: {m}\n{}", reproduce(sc, &r));
         }
     }
-    CliOutput { stdout: out, stderr: err, code: r.exit_code() }
+    CliOutput {
+        stdout: out,
+        stderr: err,
+        code: r.exit_code(),
+    }
 }
 
 /// `podpath trace`: setup, then one packet, numbered steps.
 #[allow(clippy::too_many_arguments)]
-pub fn trace(sc: &Scenario, opts: &RunOptions, from: &str, to: &str, proto: Proto, dport: Option<u16>, size: u32, json: bool) -> CliOutput {
+pub fn trace(
+    sc: &Scenario,
+    opts: &RunOptions,
+    from: &str,
+    to: &str,
+    proto: Proto,
+    dport: Option<u16>,
+    size: u32,
+    json: bool,
+) -> CliOutput {
     let Ok(dst) = to.parse::<Ipv4Addr>() else {
         return CliOutput::input_error(format!("podpath: --to: \"{to}\" is not an IPv4 address\n"));
     };
@@ -130,7 +162,9 @@ pub fn trace(sc: &Scenario, opts: &RunOptions, from: &str, to: &str, proto: Prot
         _ => {}
     }
     let Some(ns) = r.sim.world.find_ns(from) else {
-        return CliOutput::input_error(format!("podpath: --from: no host or namespace \"{from}\" after setup\n"));
+        return CliOutput::input_error(format!(
+            "podpath: --from: no host or namespace \"{from}\" after setup\n"
+        ));
     };
     let probe = match proto {
         Proto::Icmp => Probe::Icmp,
@@ -141,7 +175,11 @@ pub fn trace(sc: &Scenario, opts: &RunOptions, from: &str, to: &str, proto: Prot
     let id = {
         let sim = &mut r.sim;
         let now = sim.now();
-        let mut cx = sim_models::linux::Cx { now, sched: &mut sim.sched, sink: &mut sink };
+        let mut cx = sim_models::linux::Cx {
+            now,
+            sched: &mut sim.sched,
+            sink: &mut sink,
+        };
         match sim.world.inject_probe(&mut cx, ns, dst, probe, size) {
             Ok(id) => id,
             Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
@@ -159,27 +197,58 @@ pub fn trace(sc: &Scenario, opts: &RunOptions, from: &str, to: &str, proto: Prot
             let _ = writeln!(out, "{}", render_json(&w.topo, t));
         }
     } else {
-        let _ = writeln!(out, "packet #{} from {from} to {to} ({})", id.0, format!("{proto:?}").to_lowercase());
+        let _ = writeln!(
+            out,
+            "packet #{} from {from} to {to} ({})",
+            id.0,
+            format!("{proto:?}").to_lowercase()
+        );
         let mut last_place = None;
         for (i, t) in steps.iter().enumerate() {
             if last_place != Some(t.place) {
                 let _ = writeln!(out, "[{}]", w.topo.path(t.place));
                 last_place = Some(t.place);
             }
-            let _ = writeln!(out, "{:>3}. {} {}", i + 1, t.time.fixed(), sentence(&w.topo, &t.event));
+            let _ = writeln!(
+                out,
+                "{:>3}. {} {}",
+                i + 1,
+                t.time.fixed(),
+                sentence(&w.topo, &t.event)
+            );
         }
         let end = steps.iter().rev().find_map(|t| match &t.event {
-            TraceEvent::Drop { reason } => Some(format!("dropped at {}: {}", w.topo.path(t.place), sim_core::trace::drop_text(reason))),
-            TraceEvent::Deliver { to } => Some(format!("delivered at {} to {to}", w.topo.path(t.place))),
+            TraceEvent::Drop { reason } => Some(format!(
+                "dropped at {}: {}",
+                w.topo.path(t.place),
+                sim_core::trace::drop_text(reason)
+            )),
+            TraceEvent::Deliver { to } => {
+                Some(format!("delivered at {} to {to}", w.topo.path(t.place)))
+            }
             _ => None,
         });
-        let _ = writeln!(out, "=> {}", end.unwrap_or_else(|| "still in flight at the end of the trace window".into()));
+        let _ = writeln!(
+            out,
+            "=> {}",
+            end.unwrap_or_else(|| "still in flight at the end of the trace window".into())
+        );
     }
-    CliOutput { stdout: out, stderr: String::new(), code: 0 }
+    CliOutput {
+        stdout: out,
+        stderr: String::new(),
+        code: 0,
+    }
 }
 
 /// `podpath show`.
-pub fn show(sc: &Scenario, opts: &RunOptions, place: &str, table: &str, at: Option<SimTime>) -> CliOutput {
+pub fn show(
+    sc: &Scenario,
+    opts: &RunOptions,
+    place: &str,
+    table: &str,
+    at: Option<SimTime>,
+) -> CliOutput {
     let mut o = opts.clone();
     if at.is_some() {
         o.until = at;
@@ -189,7 +258,11 @@ pub fn show(sc: &Scenario, opts: &RunOptions, place: &str, table: &str, at: Opti
         return CliOutput::input_error(format!("{d}\n"));
     }
     match show_table(&r.sim, place, table) {
-        Ok(t) => CliOutput { stdout: t, stderr: String::new(), code: 0 },
+        Ok(t) => CliOutput {
+            stdout: t,
+            stderr: String::new(),
+            code: 0,
+        },
         Err(e) => CliOutput::input_error(format!("podpath: {e}\n")),
     }
 }

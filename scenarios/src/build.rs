@@ -36,11 +36,25 @@ impl Scenario {
     /// Builds the simulation: segments, hosts, NICs, and every command as a step.
     pub fn build(&self, opts: &RunOptions) -> Simulation {
         let seed = RootSeed(self.seed(opts));
-        let limits = Limits { max_events: opts.max_events.or(self.max_events).unwrap_or(DEFAULT_MAX_EVENTS), max_time: SimTime::MAX };
+        let limits = Limits {
+            max_events: opts
+                .max_events
+                .or(self.max_events)
+                .unwrap_or(DEFAULT_MAX_EVENTS),
+            max_time: SimTime::MAX,
+        };
         let mut sim = Simulation::new(seed, limits);
         let w = &mut sim.world;
         for s in &self.segments {
-            w.add_segment(&s.name, LinkParams { latency: s.latency, bandwidth_bps: s.bandwidth_bps, loss: s.loss }, s.mtu);
+            w.add_segment(
+                &s.name,
+                LinkParams {
+                    latency: s.latency,
+                    bandwidth_bps: s.bandwidth_bps,
+                    loss: s.loss,
+                },
+                s.mtu,
+            );
         }
         let mut boot: Vec<(HostId, Command, String)> = Vec::new();
         for h in &self.file.hosts {
@@ -51,10 +65,29 @@ impl Scenario {
                 w.add_nic(host, &nic.name, seg, mac);
                 if let Some(a) = &nic.address {
                     let addr = a.parse().expect("validated at load");
-                    boot.push((host, Command { netns: None, kind: CommandKind::Addr(AddrCmd::Add { addr, dev: nic.name.clone(), broadcast: None, scope: None }) }, format!("ip addr add {a} dev {}", nic.name)));
                     boot.push((
                         host,
-                        Command { netns: None, kind: CommandKind::Link(LinkCmd::Set(LinkSet { dev: nic.name.clone(), up: Some(true), ..Default::default() })) },
+                        Command {
+                            netns: None,
+                            kind: CommandKind::Addr(AddrCmd::Add {
+                                addr,
+                                dev: nic.name.clone(),
+                                broadcast: None,
+                                scope: None,
+                            }),
+                        },
+                        format!("ip addr add {a} dev {}", nic.name),
+                    ));
+                    boot.push((
+                        host,
+                        Command {
+                            netns: None,
+                            kind: CommandKind::Link(LinkCmd::Set(LinkSet {
+                                dev: nic.name.clone(),
+                                up: Some(true),
+                                ..Default::default()
+                            })),
+                        },
                         format!("ip link set {} up", nic.name),
                     ));
                 }
@@ -62,16 +95,35 @@ impl Scenario {
         }
         // The machines' own configuration first, then the scripts.
         for (host, cmd, line) in boot {
-            sim.add_step(Step { at: SimTime::ZERO, host, cmd, line, origin: usize::MAX, expect_error: None });
+            sim.add_step(Step {
+                at: SimTime::ZERO,
+                host,
+                cmd,
+                line,
+                origin: usize::MAX,
+                expect_error: None,
+            });
         }
         for (i, c) in self.commands.iter().enumerate() {
             let host = HostId(c.host as u32);
             let host_name = &self.file.hosts[c.host].name;
             let expect_error = self.file.expect.iter().find_map(|e| match e {
-                ExpectSpec::CommandError { on, command, error } if on.split(':').next() == Some(host_name.as_str()) && command.trim() == c.text => Some(Some(error.clone())),
+                ExpectSpec::CommandError { on, command, error }
+                    if on.split(':').next() == Some(host_name.as_str())
+                        && command.trim() == c.text =>
+                {
+                    Some(Some(error.clone()))
+                }
                 _ => None,
             });
-            sim.add_step(Step { at: c.at, host, cmd: c.cmd.clone(), line: c.text.clone(), origin: i, expect_error });
+            sim.add_step(Step {
+                at: c.at,
+                host,
+                cmd: c.cmd.clone(),
+                line: c.text.clone(),
+                origin: i,
+                expect_error,
+            });
         }
         sim
     }

@@ -106,7 +106,11 @@ pub enum ExpectSpec {
     /// The first packet from `from` to `to` crossed these devices, in this
     /// order (other devices may come between).
     #[serde(rename = "Path")]
-    Path { from: String, to: String, through: Vec<String> },
+    Path {
+        from: String,
+        to: String,
+        through: Vec<String>,
+    },
     /// A packet was dropped for `reason` (a drop code such as "rp-filter"),
     /// at a place whose path starts with `at`.
     #[serde(rename = "Drop")]
@@ -118,13 +122,21 @@ pub enum ExpectSpec {
     /// After the run, a table printed as the real tool prints it contains a
     /// line (compared with surrounding whitespace trimmed).
     #[serde(rename = "Table")]
-    Table { on: String, table: String, contains: String },
+    Table {
+        on: String,
+        table: String,
+        contains: String,
+    },
     /// The output of commands run on `on` contains this text.
     #[serde(rename = "Output")]
     Output { on: String, contains: String },
     /// A setup or timeline command fails with this error (the run goes on).
     #[serde(rename = "CommandError")]
-    CommandError { on: String, command: String, error: String },
+    CommandError {
+        on: String,
+        command: String,
+        error: String,
+    },
 }
 
 fn yes() -> bool {

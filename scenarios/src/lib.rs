@@ -9,13 +9,17 @@ pub mod run;
 pub mod spans;
 
 pub use build::RunOptions;
-pub use load::{load_str, Diagnostic, Scenario};
-pub use run::{check, run, Outcome, RunResult};
+pub use load::{Diagnostic, Scenario, load_str};
+pub use run::{Outcome, RunResult, check, run};
 
 /// Reads and loads a scenario file.
 pub fn load_file(path: &str) -> Result<Scenario, Vec<Diagnostic>> {
     match std::fs::read_to_string(path) {
         Ok(src) => load_str(path, &src),
-        Err(e) => Err(vec![Diagnostic { file: path.to_string(), pos: spans::Pos { line: 1, col: 1 }, message: format!("cannot read file: {e}") }]),
+        Err(e) => Err(vec![Diagnostic {
+            file: path.to_string(),
+            pos: spans::Pos { line: 1, col: 1 },
+            message: format!("cannot read file: {e}"),
+        }]),
     }
 }

@@ -8,10 +8,10 @@ use std::net::Ipv4Addr;
 use sim_core::rng::Probability;
 use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::MacAddr;
-use sim_models::cmd::{parse_line, Command};
+use sim_models::cmd::{Command, parse_line};
 
 use crate::format::{ExpectSpec, ScenarioFile};
-use crate::spans::{ron_error_pos, PathSeg, Pos, SpanTree};
+use crate::spans::{PathSeg, Pos, SpanTree, ron_error_pos};
 
 /// A positioned error in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.file, self.pos.line, self.pos.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.pos.line, self.pos.col, self.message
+        )
     }
 }
 
@@ -73,31 +77,60 @@ pub struct Scenario {
 impl Scenario {
     /// The position of a path in the file (for errors found while running).
     pub fn pos_of(&self, path: &[PathSeg]) -> Pos {
-        self.spans.as_ref().and_then(|s| s.locate(path)).map(|s| s.start).unwrap_or(Pos { line: 1, col: 1 })
+        self.spans
+            .as_ref()
+            .and_then(|s| s.locate(path))
+            .map(|s| s.start)
+            .unwrap_or(Pos { line: 1, col: 1 })
     }
     pub fn diag(&self, pos: Pos, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { file: self.path.clone(), pos, message: message.into() }
+        Diagnostic {
+            file: self.path.clone(),
+            pos,
+            message: message.into(),
+        }
     }
 }
 
 /// Parses "1Gbit", "100mbit", "10kbit", "2500bit" into bits per second.
 pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
     let l = s.trim().to_ascii_lowercase();
-    let units = [("tbit", 1_000_000_000_000u64), ("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000), ("bit", 1)];
+    let units = [
+        ("tbit", 1_000_000_000_000u64),
+        ("gbit", 1_000_000_000),
+        ("mbit", 1_000_000),
+        ("kbit", 1_000),
+        ("bit", 1),
+    ];
     for (u, k) in units {
         if let Some(n) = l.strip_suffix(u) {
             let n = n.trim();
             let (int, frac) = n.split_once('.').unwrap_or((n, ""));
-            if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 {
+            if int.is_empty()
+                || !int.bytes().all(|b| b.is_ascii_digit())
+                || !frac.bytes().all(|b| b.is_ascii_digit())
+                || frac.len() > 9
+            {
                 break;
             }
-            let i: u64 = int.parse().map_err(|_| format!("bandwidth \"{s}\" is too large"))?;
-            let f: u64 = if frac.is_empty() { 0 } else { frac.parse().unwrap() };
+            let i: u64 = int
+                .parse()
+                .map_err(|_| format!("bandwidth \"{s}\" is too large"))?;
+            let f: u64 = if frac.is_empty() {
+                0
+            } else {
+                frac.parse().unwrap()
+            };
             let fk = k as u128 * f as u128 / 10u128.pow(frac.len() as u32);
-            return i.checked_mul(k).and_then(|v| v.checked_add(fk as u64)).ok_or_else(|| format!("bandwidth \"{s}\" is too large"));
+            return i
+                .checked_mul(k)
+                .and_then(|v| v.checked_add(fk as u64))
+                .ok_or_else(|| format!("bandwidth \"{s}\" is too large"));
         }
     }
-    Err(format!("bad bandwidth \"{s}\": expected a number and a unit, one of bit, kbit, mbit, gbit, tbit (e.g. \"1Gbit\")"))
+    Err(format!(
+        "bad bandwidth \"{s}\": expected a number and a unit, one of bit, kbit, mbit, gbit, tbit (e.g. \"1Gbit\")"
+    ))
 }
 
 struct Loader<'a> {
@@ -108,40 +141,83 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn at(&mut self, path: &[PathSeg], msg: impl Into<String>) {
-        let pos = self.spans.as_ref().and_then(|s| s.locate(path)).map(|s| s.start).unwrap_or(Pos { line: 1, col: 1 });
-        self.diags.push(Diagnostic { file: self.path.to_string(), pos, message: msg.into() });
+        let pos = self
+            .spans
+            .as_ref()
+            .and_then(|s| s.locate(path))
+            .map(|s| s.start)
+            .unwrap_or(Pos { line: 1, col: 1 });
+        self.diags.push(Diagnostic {
+            file: self.path.to_string(),
+            pos,
+            message: msg.into(),
+        });
     }
     fn at_pos(&mut self, pos: Pos, msg: impl Into<String>) {
-        self.diags.push(Diagnostic { file: self.path.to_string(), pos, message: msg.into() });
+        self.diags.push(Diagnostic {
+            file: self.path.to_string(),
+            pos,
+            message: msg.into(),
+        });
     }
     fn str_pos(&self, path: &[PathSeg], line: usize, col: usize) -> Pos {
         self.spans
             .as_ref()
-            .and_then(|s| s.string_pos(path, line, col).or_else(|| s.locate(path).map(|sp| sp.start)))
+            .and_then(|s| {
+                s.string_pos(path, line, col)
+                    .or_else(|| s.locate(path).map(|sp| sp.start))
+            })
             .unwrap_or(Pos { line: 1, col: 1 })
     }
 }
 
 /// Loads and validates scenario text; `path` names it in messages.
 pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
-    let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let opts =
+        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
     let file: ScenarioFile = match opts.from_str(src) {
         Ok(f) => f,
         Err(e) => {
             let pos = ron_error_pos(src, &e);
-            return Err(vec![Diagnostic { file: path.to_string(), pos, message: ron_message(&e.code) }]);
+            return Err(vec![Diagnostic {
+                file: path.to_string(),
+                pos,
+                message: ron_message(&e.code),
+            }]);
         }
     };
-    let mut l = Loader { path, spans: SpanTree::parse(src), diags: Vec::new() };
+    let mut l = Loader {
+        path,
+        spans: SpanTree::parse(src),
+        diags: Vec::new(),
+    };
 
     // Segments.
     let mut segments = Vec::new();
     for (i, s) in file.segments.iter().enumerate() {
         if file.segments[..i].iter().any(|o| o.name == s.name) {
-            l.at(&[PathSeg::Field("segments"), PathSeg::Index(i), PathSeg::Field("name")], format!("duplicate segment name \"{}\"", s.name));
+            l.at(
+                &[
+                    PathSeg::Field("segments"),
+                    PathSeg::Index(i),
+                    PathSeg::Field("name"),
+                ],
+                format!("duplicate segment name \"{}\"", s.name),
+            );
         }
-        let p = |f: &'static str| [PathSeg::Field("segments"), PathSeg::Index(i), PathSeg::Field(f)];
-        let latency = match s.latency.as_deref().map(str::parse::<SimDuration>).transpose() {
+        let p = |f: &'static str| {
+            [
+                PathSeg::Field("segments"),
+                PathSeg::Index(i),
+                PathSeg::Field(f),
+            ]
+        };
+        let latency = match s
+            .latency
+            .as_deref()
+            .map(str::parse::<SimDuration>)
+            .transpose()
+        {
             Ok(v) => v.unwrap_or(SimDuration::from_micros(50)),
             Err(e) => {
                 l.at(&p("latency"), format!("bad latency: {e}"));
@@ -162,49 +238,112 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         let loss = match s.loss.as_deref() {
             None => Probability::ZERO,
             Some(v) => Probability::parse_decimal(v).unwrap_or_else(|| {
-                l.at(&p("loss"), format!("bad loss \"{v}\": expected a probability between 0 and 1 such as \"0.01\""));
+                l.at(
+                    &p("loss"),
+                    format!(
+                        "bad loss \"{v}\": expected a probability between 0 and 1 such as \"0.01\""
+                    ),
+                );
                 Probability::ZERO
             }),
         };
-        segments.push(crate::load::SegmentCfg { name: s.name.clone(), latency, bandwidth_bps, mtu, loss });
+        segments.push(crate::load::SegmentCfg {
+            name: s.name.clone(),
+            latency,
+            bandwidth_bps,
+            mtu,
+            loss,
+        });
     }
 
     // Hosts and their setup scripts.
     let mut commands = Vec::new();
     for (h, host) in file.hosts.iter().enumerate() {
-        if host.name.is_empty() || host.name.contains(':') || host.name.contains(char::is_whitespace) {
-            l.at(&[PathSeg::Field("hosts"), PathSeg::Index(h), PathSeg::Field("name")], format!("bad host name \"{}\": expected a name without ':' or spaces", host.name));
+        if host.name.is_empty()
+            || host.name.contains(':')
+            || host.name.contains(char::is_whitespace)
+        {
+            l.at(
+                &[
+                    PathSeg::Field("hosts"),
+                    PathSeg::Index(h),
+                    PathSeg::Field("name"),
+                ],
+                format!(
+                    "bad host name \"{}\": expected a name without ':' or spaces",
+                    host.name
+                ),
+            );
         }
         if file.hosts[..h].iter().any(|o| o.name == host.name) {
-            l.at(&[PathSeg::Field("hosts"), PathSeg::Index(h), PathSeg::Field("name")], format!("duplicate host name \"{}\"", host.name));
+            l.at(
+                &[
+                    PathSeg::Field("hosts"),
+                    PathSeg::Index(h),
+                    PathSeg::Field("name"),
+                ],
+                format!("duplicate host name \"{}\"", host.name),
+            );
         }
         for (n, nic) in host.nics.iter().enumerate() {
-            let p = |f: &'static str| [PathSeg::Field("hosts"), PathSeg::Index(h), PathSeg::Field("nics"), PathSeg::Index(n), PathSeg::Field(f)];
+            let p = |f: &'static str| {
+                [
+                    PathSeg::Field("hosts"),
+                    PathSeg::Index(h),
+                    PathSeg::Field("nics"),
+                    PathSeg::Index(n),
+                    PathSeg::Field(f),
+                ]
+            };
             if !file.segments.iter().any(|s| s.name == nic.segment) {
                 let known: Vec<&str> = file.segments.iter().map(|s| s.name.as_str()).collect();
-                l.at(&p("segment"), format!("unknown segment \"{}\": expected one of {:?}", nic.segment, known));
+                l.at(
+                    &p("segment"),
+                    format!(
+                        "unknown segment \"{}\": expected one of {:?}",
+                        nic.segment, known
+                    ),
+                );
             }
-            if let Some(m) = &nic.mac {
-                if m.parse::<MacAddr>().is_err() {
-                    l.at(&p("mac"), format!("bad MAC address \"{m}\": expected six hex bytes such as \"02:00:00:00:00:01\""));
-                }
+            if let Some(m) = &nic.mac
+                && m.parse::<MacAddr>().is_err()
+            {
+                l.at(&p("mac"), format!("bad MAC address \"{m}\": expected six hex bytes such as \"02:00:00:00:00:01\""));
             }
-            if let Some(a) = &nic.address {
-                if a.parse::<sim_core::net::Ipv4Net>().is_err() {
-                    l.at(&p("address"), format!("bad address \"{a}\": expected an IPv4 address with a prefix length such as \"192.168.56.6/24\""));
-                }
+            if let Some(a) = &nic.address
+                && a.parse::<sim_core::net::Ipv4Net>().is_err()
+            {
+                l.at(&p("address"), format!("bad address \"{a}\": expected an IPv4 address with a prefix length such as \"192.168.56.6/24\""));
             }
             if host.nics[..n].iter().any(|o| o.name == nic.name) {
                 l.at(&p("name"), format!("duplicate NIC name \"{}\"", nic.name));
             }
         }
-        let path = [PathSeg::Field("hosts"), PathSeg::Index(h), PathSeg::Field("setup")];
-        parse_script(&mut l, &path, &host.setup, h, SimTime::ZERO, &mut commands, |line| CmdSource::Setup { host: h, line });
+        let path = [
+            PathSeg::Field("hosts"),
+            PathSeg::Index(h),
+            PathSeg::Field("setup"),
+        ];
+        parse_script(
+            &mut l,
+            &path,
+            &host.setup,
+            h,
+            SimTime::ZERO,
+            &mut commands,
+            |line| CmdSource::Setup { host: h, line },
+        );
     }
 
     // Timeline.
     for (e, t) in file.timeline.iter().enumerate() {
-        let p = |f: &'static str| [PathSeg::Field("timeline"), PathSeg::Index(e), PathSeg::Field(f)];
+        let p = |f: &'static str| {
+            [
+                PathSeg::Field("timeline"),
+                PathSeg::Index(e),
+                PathSeg::Field(f),
+            ]
+        };
         let at = match t.at.parse::<SimTime>() {
             Ok(v) => v,
             Err(err) => {
@@ -217,9 +356,14 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
             l.at(&p("on"), format!("unknown host \"{host_name}\" in \"{}\": expected HOST or HOST:NETNS with one of the hosts", t.on));
             continue;
         };
-        let netns = t.on.split_once(':').map(|(_, n)| n.to_string()).filter(|n| !n.is_empty());
+        let netns =
+            t.on.split_once(':')
+                .map(|(_, n)| n.to_string())
+                .filter(|n| !n.is_empty());
         let before = commands.len();
-        parse_script(&mut l, &p("run"), &t.run, h, at, &mut commands, |line| CmdSource::Timeline { entry: e, line });
+        parse_script(&mut l, &p("run"), &t.run, h, at, &mut commands, |line| {
+            CmdSource::Timeline { entry: e, line }
+        });
         // `on: "node1:test3"` runs the lines inside that namespace.
         if let Some(ns) = netns {
             for c in &mut commands[before..] {
@@ -234,7 +378,13 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
 
     // Expectations.
     for (i, ex) in file.expect.iter().enumerate() {
-        let p = |f: &'static str| [PathSeg::Field("expect"), PathSeg::Index(i), PathSeg::Field(f)];
+        let p = |f: &'static str| {
+            [
+                PathSeg::Field("expect"),
+                PathSeg::Index(i),
+                PathSeg::Field(f),
+            ]
+        };
         let check_place = |l: &mut Loader, field: &'static str, place: &str| {
             let host = place.split(':').next().unwrap_or("");
             if !file.hosts.iter().any(|x| x.name == host) {
@@ -245,12 +395,21 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
             ExpectSpec::Reach { from, to, .. } | ExpectSpec::Path { from, to, .. } => {
                 check_place(&mut l, "from", from);
                 if to.parse::<Ipv4Addr>().is_err() {
-                    l.at(&p("to"), format!("bad address \"{to}\": expected an IPv4 address"));
+                    l.at(
+                        &p("to"),
+                        format!("bad address \"{to}\": expected an IPv4 address"),
+                    );
                 }
             }
             ExpectSpec::Drop { reason, at } => {
                 if !DROP_CODES.contains(&reason.as_str()) {
-                    l.at(&p("reason"), format!("unknown drop reason \"{reason}\": expected one of {}", DROP_CODES.join(", ")));
+                    l.at(
+                        &p("reason"),
+                        format!(
+                            "unknown drop reason \"{reason}\": expected one of {}",
+                            DROP_CODES.join(", ")
+                        ),
+                    );
                 }
                 if let Some(a) = at {
                     check_place(&mut l, "at", a);
@@ -259,16 +418,31 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
             ExpectSpec::Table { on, table, .. } => {
                 check_place(&mut l, "on", on);
                 if !TABLES.contains(&table.as_str()) {
-                    l.at(&p("table"), format!("unknown table \"{table}\": expected one of {}", TABLES.join(", ")));
+                    l.at(
+                        &p("table"),
+                        format!(
+                            "unknown table \"{table}\": expected one of {}",
+                            TABLES.join(", ")
+                        ),
+                    );
                 }
             }
             ExpectSpec::Output { on, .. } => check_place(&mut l, "on", on),
             ExpectSpec::CommandError { on, command, .. } => {
                 check_place(&mut l, "on", on);
                 let host = on.split(':').next().unwrap_or("");
-                let found = commands.iter().any(|c| file.hosts.get(c.host).is_some_and(|h| h.name == host) && c.text.trim() == command.trim());
+                let found = commands.iter().any(|c| {
+                    file.hosts.get(c.host).is_some_and(|h| h.name == host)
+                        && c.text.trim() == command.trim()
+                });
                 if !found {
-                    l.at(&p("command"), format!("no command \"{}\" on host \"{host}\" to expect an error from", command.trim()));
+                    l.at(
+                        &p("command"),
+                        format!(
+                            "no command \"{}\" on host \"{host}\" to expect an error from",
+                            command.trim()
+                        ),
+                    );
                 }
             }
         }
@@ -279,7 +453,10 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         if let Some(u) = &lim.until {
             match u.parse::<SimTime>() {
                 Ok(t) => until = Some(t),
-                Err(e) => l.at(&[PathSeg::Field("limits"), PathSeg::Field("until")], format!("bad time: {e}")),
+                Err(e) => l.at(
+                    &[PathSeg::Field("limits"), PathSeg::Field("until")],
+                    format!("bad time: {e}"),
+                ),
             }
         }
         max_events = lim.max_events;
@@ -288,17 +465,49 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     if !l.diags.is_empty() {
         return Err(l.diags);
     }
-    Ok(Scenario { path: path.to_string(), source: src.to_string(), file, segments, commands, until, max_events, spans: l.spans })
+    Ok(Scenario {
+        path: path.to_string(),
+        source: src.to_string(),
+        file,
+        segments,
+        commands,
+        until,
+        max_events,
+        spans: l.spans,
+    })
 }
 
 /// Table names accepted by `Table` expectations and `podpath show`.
-pub const TABLES: &[&str] = &["routes", "rules", "neigh", "fdb", "links", "addrs", "iptables"];
+pub const TABLES: &[&str] = &[
+    "routes", "rules", "neigh", "fdb", "links", "addrs", "iptables",
+];
 
 /// Drop reason codes (sim_core::trace::DropReason::code).
 pub const DROP_CODES: &[&str] = &[
-    "no-route", "blackhole", "unreachable", "prohibit", "route-type", "forwarding-disabled", "rp-filter", "ttl-exceeded",
-    "neigh-failed", "frag-needed", "netfilter", "link-down", "no-carrier", "queue-full", "random-loss", "other-host",
-    "martian", "no-socket", "no-tunnel", "fdb-miss", "neigh-table-overflow", "no-ipv4", "malformed", "other",
+    "no-route",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "route-type",
+    "forwarding-disabled",
+    "rp-filter",
+    "ttl-exceeded",
+    "neigh-failed",
+    "frag-needed",
+    "netfilter",
+    "link-down",
+    "no-carrier",
+    "queue-full",
+    "random-loss",
+    "other-host",
+    "martian",
+    "no-socket",
+    "no-tunnel",
+    "fdb-miss",
+    "neigh-table-overflow",
+    "no-ipv4",
+    "malformed",
+    "other",
 ];
 
 /// Splits a script into lines; parses each; records positions.
@@ -320,7 +529,14 @@ fn parse_script(
                 if cmd.kind == sim_models::cmd::CommandKind::Noop {
                     continue;
                 }
-                out.push(LocatedCommand { host, at, text: line.trim().to_string(), cmd, pos, source: source(i) });
+                out.push(LocatedCommand {
+                    host,
+                    at,
+                    text: line.trim().to_string(),
+                    cmd,
+                    pos,
+                    source: source(i),
+                });
             }
             Err(e) => {
                 let p = l.str_pos(path, i, e.col);
@@ -334,12 +550,29 @@ fn parse_script(
 fn ron_message(code: &ron::error::Error) -> String {
     use ron::error::Error as E;
     match code {
-        E::NoSuchStructField { expected, found, outer } => format!(
+        E::NoSuchStructField {
+            expected,
+            found,
+            outer,
+        } => format!(
             "unknown field `{found}`{}: expected one of {}",
-            outer.as_ref().map(|o| format!(" in {o}")).unwrap_or_default(),
-            expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+            outer
+                .as_ref()
+                .map(|o| format!(" in {o}"))
+                .unwrap_or_default(),
+            expected
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        E::MissingStructField { field, outer } => format!("missing field `{field}`{}", outer.as_ref().map(|o| format!(" in {o}")).unwrap_or_default()),
+        E::MissingStructField { field, outer } => format!(
+            "missing field `{field}`{}",
+            outer
+                .as_ref()
+                .map(|o| format!(" in {o}"))
+                .unwrap_or_default()
+        ),
         other => other.to_string(),
     }
 }

@@ -74,10 +74,23 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
     let (outcome, end) = match res {
         Ok(end) => (Outcome::Passed, Some(end)),
         Err(RunError::Limit(e)) => (Outcome::Limit(e.to_string()), None),
-        Err(RunError::Command { origin, log, expected }) => {
-            let pos = sc.commands.get(origin).map(|c| c.pos).unwrap_or(crate::spans::Pos { line: 1, col: 1 });
+        Err(RunError::Command {
+            origin,
+            log,
+            expected,
+        }) => {
+            let pos = sc
+                .commands
+                .get(origin)
+                .map(|c| c.pos)
+                .unwrap_or(crate::spans::Pos { line: 1, col: 1 });
             let msg = match expected {
-                None => format!("command failed on {}: `{}`: {}", log.place, log.line, log.output.stderr.trim()),
+                None => format!(
+                    "command failed on {}: `{}`: {}",
+                    log.place,
+                    log.line,
+                    log.output.stderr.trim()
+                ),
                 Some(Some(want)) if log.output.failed => format!(
                     "command on {} failed with a different error: `{}`\n  expected: {}\n  got:      {}",
                     log.place,
@@ -85,17 +98,23 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
                     want.trim(),
                     log.output.stderr.trim()
                 ),
-                Some(_) => format!("command on {} was expected to fail but succeeded: `{}`", log.place, log.line),
+                Some(_) => format!(
+                    "command on {} was expected to fail but succeeded: `{}`",
+                    log.place, log.line
+                ),
             };
             (Outcome::InputError(sc.diag(pos, msg)), None)
         }
     };
-    let mut r = RunResult { sim, trace: Vec::new(), outcome, expectations: Vec::new(), seed, end };
-    r
-        .sim
-        .world
-        .output
-        .sort_by(|a, b| a.time.cmp(&b.time));
+    let mut r = RunResult {
+        sim,
+        trace: Vec::new(),
+        outcome,
+        expectations: Vec::new(),
+        seed,
+        end,
+    };
+    r.sim.world.output.sort_by_key(|a| a.time);
     let _ = &mut r;
     r
 }
@@ -104,12 +123,17 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
 pub fn check(sc: &Scenario, r: &mut RunResult) {
     let mut results = Vec::new();
     for (i, e) in sc.file.expect.iter().enumerate() {
-        let (what, res) = eval(sc, r, e);
+        let (what, res) = eval(r, e);
         let (passed, detail) = match res {
             Ok(()) => (true, String::new()),
             Err(d) => (false, d),
         };
-        results.push(ExpectResult { index: i, what, passed, detail });
+        results.push(ExpectResult {
+            index: i,
+            what,
+            passed,
+            detail,
+        });
     }
     if r.outcome == Outcome::Passed && results.iter().any(|x| !x.passed) {
         r.outcome = Outcome::ExpectationFailed;
@@ -122,14 +146,29 @@ pub fn expect_pos(sc: &Scenario, i: usize) -> crate::spans::Pos {
     sc.pos_of(&[PathSeg::Field("expect"), PathSeg::Index(i)])
 }
 
-fn eval(sc: &Scenario, r: &RunResult, e: &ExpectSpec) -> (String, Result<(), String>) {
+fn eval(r: &RunResult, e: &ExpectSpec) -> (String, Result<(), String>) {
     let w = &r.sim.world;
     match e {
         ExpectSpec::Reach { from, to, ok } => {
-            let what = format!("Reach {from} -> {to}{}", if *ok { "" } else { " (unreachable)" });
-            let Some(ns) = w.find_ns(from) else { return (what, Err(format!("no namespace \"{from}\" at the end of the run"))) };
+            let what = format!(
+                "Reach {from} -> {to}{}",
+                if *ok { "" } else { " (unreachable)" }
+            );
+            let Some(ns) = w.find_ns(from) else {
+                return (
+                    what,
+                    Err(format!("no namespace \"{from}\" at the end of the run")),
+                );
+            };
             let dst: Ipv4Addr = to.parse().unwrap();
-            let pings: Vec<_> = w.apps.iter().filter_map(|a| match a { App::Ping(p) if p.ns == ns && p.cmd.dst == dst => Some(p), _ => None }).collect();
+            let pings: Vec<_> = w
+                .apps
+                .iter()
+                .filter_map(|a| match a {
+                    App::Ping(p) if p.ns == ns && p.cmd.dst == dst => Some(p),
+                    _ => None,
+                })
+                .collect();
             if pings.is_empty() {
                 return (what, Err(format!("no ping from {from} to {to} was run")));
             }
@@ -139,20 +178,36 @@ fn eval(sc: &Scenario, r: &RunResult, e: &ExpectSpec) -> (String, Result<(), Str
             if got == *ok {
                 (what, Ok(()))
             } else {
-                let transcript = pings.iter().map(|p| p.transcript.trim_end().to_string()).collect::<Vec<_>>().join("\n");
-                (what, Err(format!("{recv} of {sent} echo requests answered:\n{transcript}")))
+                let transcript = pings
+                    .iter()
+                    .map(|p| p.transcript.trim_end().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (
+                    what,
+                    Err(format!(
+                        "{recv} of {sent} echo requests answered:\n{transcript}"
+                    )),
+                )
             }
         }
         ExpectSpec::Path { from, to, through } => {
             let what = format!("Path {from} -> {to} through {}", through.join(", "));
-            let Some(ns) = w.find_ns(from) else { return (what, Err(format!("no namespace \"{from}\""))) };
+            let Some(ns) = w.find_ns(from) else {
+                return (what, Err(format!("no namespace \"{from}\"")));
+            };
             let dst: Ipv4Addr = to.parse().unwrap();
             let ns_node = w.namespaces[ns.ix()].node;
             let Some(pkt) = r.trace.iter().find_map(|t| match &t.event {
-                TraceEvent::Originate { dst: Some(d), .. } if *d == dst && t.place == ns_node => Some(t.packet),
+                TraceEvent::Originate { dst: Some(d), .. } if *d == dst && t.place == ns_node => {
+                    Some(t.packet)
+                }
                 _ => None,
             }) else {
-                return (what, Err(format!("no packet from {from} to {to} in the trace")));
+                return (
+                    what,
+                    Err(format!("no packet from {from} to {to} in the trace")),
+                );
             };
             let devs = devices_crossed(r, pkt);
             let mut it = devs.iter();
@@ -160,13 +215,24 @@ fn eval(sc: &Scenario, r: &RunResult, e: &ExpectSpec) -> (String, Result<(), Str
             if ok {
                 (what, Ok(()))
             } else {
-                (what, Err(format!("packet #{} crossed: {}", pkt.0, devs.join(" -> "))))
+                (
+                    what,
+                    Err(format!("packet #{} crossed: {}", pkt.0, devs.join(" -> "))),
+                )
             }
         }
         ExpectSpec::Drop { reason, at } => {
-            let what = format!("Drop {reason}{}", at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default());
+            let what = format!(
+                "Drop {reason}{}",
+                at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+            );
             let hit = r.trace.iter().any(|t| match &t.event {
-                TraceEvent::Drop { reason: rr } => rr.code() == reason && at.as_ref().is_none_or(|a| place_matches(w.topo.path(t.place), a)),
+                TraceEvent::Drop { reason: rr } => {
+                    rr.code() == reason
+                        && at
+                            .as_ref()
+                            .is_none_or(|a| place_matches(w.topo.path(t.place), a))
+                }
                 _ => false,
             });
             if hit {
@@ -176,14 +242,30 @@ fn eval(sc: &Scenario, r: &RunResult, e: &ExpectSpec) -> (String, Result<(), Str
                     .trace
                     .iter()
                     .filter_map(|t| match &t.event {
-                        TraceEvent::Drop { reason } => Some(format!("{} at {} (packet #{})", reason.code(), w.topo.path(t.place), t.packet.0)),
+                        TraceEvent::Drop { reason } => Some(format!(
+                            "{} at {} (packet #{})",
+                            reason.code(),
+                            w.topo.path(t.place),
+                            t.packet.0
+                        )),
                         _ => None,
                     })
                     .collect();
-                (what, Err(if seen.is_empty() { "no packet was dropped".into() } else { format!("drops seen: {}", seen.join("; ")) }))
+                (
+                    what,
+                    Err(if seen.is_empty() {
+                        "no packet was dropped".into()
+                    } else {
+                        format!("drops seen: {}", seen.join("; "))
+                    }),
+                )
             }
         }
-        ExpectSpec::Table { on, table, contains } => {
+        ExpectSpec::Table {
+            on,
+            table,
+            contains,
+        } => {
             let what = format!("Table {table} on {on} contains `{}`", contains.trim());
             let text = match show_table(&r.sim, on, table) {
                 Ok(t) => t,
@@ -209,16 +291,33 @@ fn eval(sc: &Scenario, r: &RunResult, e: &ExpectSpec) -> (String, Result<(), Str
             if all.contains(contains.as_str()) {
                 (what, Ok(()))
             } else {
-                (what, Err(format!("output on {on} was:\n{}", all.trim_end())))
+                (
+                    what,
+                    Err(format!("output on {on} was:\n{}", all.trim_end())),
+                )
             }
         }
         ExpectSpec::CommandError { on, command, error } => {
             let what = format!("CommandError on {on}: `{}`", command.trim());
             let host = on.split(':').next().unwrap_or("");
-            let hit = r.sim.log.iter().find(|l| l.place.split(':').next() == Some(host) && l.line.trim() == command.trim());
+            let hit = r.sim.log.iter().find(|l| {
+                l.place.split(':').next() == Some(host) && l.line.trim() == command.trim()
+            });
             match hit {
-                Some(l) if l.output.failed && l.output.stderr.trim() == error.trim() => (what, Ok(())),
-                Some(l) => (what, Err(format!("it printed: {}", if l.output.failed { l.output.stderr.trim() } else { "(succeeded)" }))),
+                Some(l) if l.output.failed && l.output.stderr.trim() == error.trim() => {
+                    (what, Ok(()))
+                }
+                Some(l) => (
+                    what,
+                    Err(format!(
+                        "it printed: {}",
+                        if l.output.failed {
+                            l.output.stderr.trim()
+                        } else {
+                            "(succeeded)"
+                        }
+                    )),
+                ),
                 None => (what, Err("the command did not run".into())),
             }
         }
@@ -238,10 +337,11 @@ pub fn devices_crossed(r: &RunResult, pkt: PacketId) -> Vec<String> {
             TraceEvent::Receive { dev, .. } | TraceEvent::Transmit { dev, .. } => *dev,
             _ => continue,
         };
-        if let Some(n) = w.topo.get(d) {
-            if matches!(n.kind, NodeKind::Device(_)) && out.last() != Some(&n.path) {
-                out.push(n.path.clone());
-            }
+        if let Some(n) = w.topo.get(d)
+            && matches!(n.kind, NodeKind::Device(_))
+            && out.last() != Some(&n.path)
+        {
+            out.push(n.path.clone());
         }
     }
     out
@@ -250,7 +350,9 @@ pub fn devices_crossed(r: &RunResult, pkt: PacketId) -> Vec<String> {
 /// A table of `HOST[:NETNS]` as the real tool prints it.
 pub fn show_table(sim: &Simulation, on: &str, table: &str) -> Result<String, String> {
     let w = &sim.world;
-    let ns = w.find_ns(on).ok_or_else(|| format!("no namespace \"{on}\""))?;
+    let ns = w
+        .find_ns(on)
+        .ok_or_else(|| format!("no namespace \"{on}\""))?;
     Ok(match table {
         "routes" => w.show_routes(ns, Some(0), None),
         "rules" => w.show_rules(ns),
@@ -258,7 +360,11 @@ pub fn show_table(sim: &Simulation, on: &str, table: &str) -> Result<String, Str
         "fdb" => w.show_fdb(ns, None, None),
         "links" => w.show_links(ns, None),
         "addrs" => w.show_addrs(ns, None),
-        "iptables" => sim_models::linux::netfilter::exec_iptables(&mut w.namespaces[ns.ix()].nf.clone(), &["-S".to_string()]).unwrap_or_default(),
+        "iptables" => sim_models::linux::netfilter::exec_iptables(
+            &mut w.namespaces[ns.ix()].nf.clone(),
+            &["-S".to_string()],
+        )
+        .unwrap_or_default(),
         other => return Err(format!("unknown table \"{other}\"")),
     })
 }

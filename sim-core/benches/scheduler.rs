@@ -205,7 +205,7 @@ fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(6));
+        .measurement_time(Duration::from_secs(8));
 }
 
 fn group(c: &mut Criterion, group_name: &str, mean_ns: f64) {

@@ -13,7 +13,10 @@ pub struct Ipv4Net {
 }
 
 impl Ipv4Net {
-    pub const DEFAULT: Ipv4Net = Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: 0 };
+    pub const DEFAULT: Ipv4Net = Ipv4Net {
+        addr: Ipv4Addr::UNSPECIFIED,
+        len: 0,
+    };
 
     pub fn new(addr: Ipv4Addr, len: u8) -> Option<Ipv4Net> {
         (len <= 32).then_some(Ipv4Net { addr, len })
@@ -22,11 +25,18 @@ impl Ipv4Net {
         Ipv4Net { addr, len: 32 }
     }
     pub fn mask(self) -> u32 {
-        if self.len == 0 { 0 } else { u32::MAX << (32 - self.len) }
+        if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.len)
+        }
     }
     /// The prefix with host bits cleared.
     pub fn network(self) -> Ipv4Net {
-        Ipv4Net { addr: Ipv4Addr::from(u32::from(self.addr) & self.mask()), len: self.len }
+        Ipv4Net {
+            addr: Ipv4Addr::from(u32::from(self.addr) & self.mask()),
+            len: self.len,
+        }
     }
     pub fn broadcast(self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) | !self.mask())

@@ -112,7 +112,11 @@ impl Probability {
             return None;
         }
         let i: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-        let f: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+        let f: u128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
         let denom = 10u128.pow(frac.len() as u32);
         let num = i * denom + f; // value = num / denom
         if num > denom {
@@ -132,7 +136,11 @@ impl Probability {
         while frac.ends_with('0') {
             frac.pop();
         }
-        if frac.is_empty() { format!("{int}") } else { format!("{int}.{frac}") }
+        if frac.is_empty() {
+            format!("{int}")
+        } else {
+            format!("{int}.{frac}")
+        }
     }
 }
 
@@ -142,14 +150,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_name_same_stream() {
-        let a: Vec<u64> = (0..8).map({
-            let mut r = RootSeed(7).stream("x");
-            move |_| r.next_u64()
-        }).collect();
-        let b: Vec<u64> = (0..8).map({
-            let mut r = RootSeed(7).stream("x");
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = RootSeed(7).stream("x");
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..8)
+            .map({
+                let mut r = RootSeed(7).stream("x");
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
     }
 
@@ -169,7 +181,10 @@ mod tests {
         // every scenario's output for a given seed.
         let mut r = RootSeed(1).stream("pinned");
         let got = [r.next_u64(), r.next_u64()];
-        assert_eq!(got, PINNED, "ChaCha12 stream changed: scenario outputs would change");
+        assert_eq!(
+            got, PINNED,
+            "ChaCha12 stream changed: scenario outputs would change"
+        );
     }
     const PINNED: [u64; 2] = [13365632494514641012, 8116202920086945495];
 
@@ -197,10 +212,18 @@ mod tests {
     fn probability_parsing() {
         assert_eq!(Probability::parse_decimal("1"), Some(Probability::ONE));
         assert_eq!(Probability::parse_decimal("0"), Some(Probability::ZERO));
-        assert_eq!(Probability::parse_decimal("0.5"), Some(Probability(1 << 31)));
+        assert_eq!(
+            Probability::parse_decimal("0.5"),
+            Some(Probability(1 << 31))
+        );
         assert_eq!(Probability::parse_decimal("1.5"), None);
         assert_eq!(Probability::parse_decimal("-0.1"), None);
-        assert_eq!(Probability::parse_decimal("0.01").unwrap().to_decimal_string(), "0.01");
+        assert_eq!(
+            Probability::parse_decimal("0.01")
+                .unwrap()
+                .to_decimal_string(),
+            "0.01"
+        );
         let mut r = RootSeed(5).stream("p");
         let p = Probability::parse_decimal("0.25").unwrap();
         let hits = (0..40_000).filter(|_| r.chance(p)).count();

@@ -165,7 +165,7 @@ impl DoneSet {
     /// Register the next sequence number (called with 0, 1, 2, ...).
     #[inline]
     fn alloc(&mut self, seq: u64, entries: usize) {
-        if seq % 64 == 0 {
+        if seq.is_multiple_of(64) {
             self.words.push(0);
             let window_bits = (self.words.len() - self.head) * 64;
             if window_bits > FOLD_BITS_PER_EVENT * entries + FOLD_MIN_BITS {
@@ -376,10 +376,10 @@ impl<E> Scheduler<E> {
             let i = 63 - x.leading_zeros() as usize;
             self.buckets[i].push(Entry { time, seq, ev });
             self.mask |= 1 << i;
-            if let Some(m) = self.bucket_min {
-                if time < m {
-                    self.bucket_min = Some(time);
-                }
+            if let Some(m) = self.bucket_min
+                && time < m
+            {
+                self.bucket_min = Some(time);
             }
         }
         EventId(seq)

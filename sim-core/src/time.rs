@@ -165,17 +165,23 @@ fn parse_nanos(s: &str) -> Result<u64, TimeParseError> {
         return Err(TimeParseError::BadNumber(s.to_string()));
     }
     let overflow = || TimeParseError::Overflow(s.to_string());
-    let int_v: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| overflow())? };
+    let int_v: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| overflow())?
+    };
     let mut total = int_v.checked_mul(scale as u128).ok_or_else(overflow)?;
     if !frac.is_empty() {
         // frac digits / 10^len * scale must be an integer number of ns.
         if frac.len() > 30 {
             return Err(TimeParseError::BadNumber(s.to_string()));
         }
-        let f: u128 = frac.parse().map_err(|_| TimeParseError::BadNumber(s.to_string()))?;
+        let f: u128 = frac
+            .parse()
+            .map_err(|_| TimeParseError::BadNumber(s.to_string()))?;
         let denom = 10u128.pow(frac.len() as u32);
         let scaled = f * scale as u128;
-        if scaled % denom != 0 {
+        if !scaled.is_multiple_of(denom) {
             return Err(TimeParseError::Fractional(s.to_string()));
         }
         total = total.checked_add(scaled / denom).ok_or_else(overflow)?;
@@ -202,7 +208,7 @@ fn fmt_nanos(ns: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             }
             // Print the remainder with trailing zeros trimmed, if exact in 3 digits.
             let sub = scale / 1000;
-            if sub > 0 && rem % sub == 0 {
+            if sub > 0 && rem.is_multiple_of(sub) {
                 let mut frac = format!("{:03}", rem / sub);
                 while frac.ends_with('0') {
                     frac.pop();
@@ -249,7 +255,12 @@ impl SimTime {
 pub struct FixedTime(u64);
 impl fmt::Display for FixedTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 
@@ -261,23 +272,53 @@ mod tests {
     #[test]
     fn parses_human_forms() {
         assert_eq!("50us".parse::<SimDuration>().unwrap().as_nanos(), 50_000);
-        assert_eq!("1.5ms".parse::<SimDuration>().unwrap().as_nanos(), 1_500_000);
-        assert_eq!("2s".parse::<SimDuration>().unwrap().as_nanos(), 2_000_000_000);
+        assert_eq!(
+            "1.5ms".parse::<SimDuration>().unwrap().as_nanos(),
+            1_500_000
+        );
+        assert_eq!(
+            "2s".parse::<SimDuration>().unwrap().as_nanos(),
+            2_000_000_000
+        );
         assert_eq!("0ns".parse::<SimDuration>().unwrap().as_nanos(), 0);
-        assert_eq!("1min".parse::<SimDuration>().unwrap().as_nanos(), 60_000_000_000);
-        assert_eq!(".25s".parse::<SimDuration>().unwrap().as_nanos(), 250_000_000);
+        assert_eq!(
+            "1min".parse::<SimDuration>().unwrap().as_nanos(),
+            60_000_000_000
+        );
+        assert_eq!(
+            ".25s".parse::<SimDuration>().unwrap().as_nanos(),
+            250_000_000
+        );
         assert_eq!("10µs".parse::<SimDuration>().unwrap().as_nanos(), 10_000);
     }
 
     #[test]
     fn rejects_bad_forms() {
         assert_eq!("".parse::<SimDuration>(), Err(TimeParseError::Empty));
-        assert!(matches!("5".parse::<SimDuration>(), Err(TimeParseError::NoUnit(_))));
-        assert!(matches!("5 parsecs".parse::<SimDuration>(), Err(TimeParseError::BadUnit(_))));
-        assert!(matches!("1.5ns".parse::<SimDuration>(), Err(TimeParseError::Fractional(_))));
-        assert!(matches!("1.2.3s".parse::<SimDuration>(), Err(TimeParseError::BadNumber(_))));
-        assert!(matches!("ms".parse::<SimDuration>(), Err(TimeParseError::BadNumber(_))));
-        assert!(matches!("99999999999h".parse::<SimDuration>(), Err(TimeParseError::Overflow(_))));
+        assert!(matches!(
+            "5".parse::<SimDuration>(),
+            Err(TimeParseError::NoUnit(_))
+        ));
+        assert!(matches!(
+            "5 parsecs".parse::<SimDuration>(),
+            Err(TimeParseError::BadUnit(_))
+        ));
+        assert!(matches!(
+            "1.5ns".parse::<SimDuration>(),
+            Err(TimeParseError::Fractional(_))
+        ));
+        assert!(matches!(
+            "1.2.3s".parse::<SimDuration>(),
+            Err(TimeParseError::BadNumber(_))
+        ));
+        assert!(matches!(
+            "ms".parse::<SimDuration>(),
+            Err(TimeParseError::BadNumber(_))
+        ));
+        assert!(matches!(
+            "99999999999h".parse::<SimDuration>(),
+            Err(TimeParseError::Overflow(_))
+        ));
     }
 
     #[test]
@@ -286,15 +327,24 @@ mod tests {
         assert_eq!(SimDuration::from_nanos(1_500_000).to_string(), "1.5ms");
         assert_eq!(SimDuration::from_secs(2).to_string(), "2s");
         assert_eq!(SimDuration::from_nanos(1_234_567).to_string(), "1234.567us");
-        assert_eq!(SimDuration::from_nanos(1_000_000_001).to_string(), "1000000.001us");
+        assert_eq!(
+            SimDuration::from_nanos(1_000_000_001).to_string(),
+            "1000000.001us"
+        );
         assert_eq!(SimDuration::ZERO.to_string(), "0s");
-        assert_eq!(SimTime::from_nanos(12_000_345_678).fixed().to_string(), "12.000345678");
+        assert_eq!(
+            SimTime::from_nanos(12_000_345_678).fixed().to_string(),
+            "12.000345678"
+        );
     }
 
     #[test]
     fn serialization_delay_is_exact_and_rounds_up() {
         // A 1538-byte wire frame at 1 Gbit/s takes 12.304 us.
-        assert_eq!(SimDuration::serialization(1538, 1_000_000_000).as_nanos(), 12_304);
+        assert_eq!(
+            SimDuration::serialization(1538, 1_000_000_000).as_nanos(),
+            12_304
+        );
         assert_eq!(SimDuration::serialization(1, 3).as_nanos(), 2_666_666_667);
         assert_eq!(SimDuration::serialization(1000, 0), SimDuration::ZERO);
     }

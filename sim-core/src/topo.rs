@@ -16,9 +16,9 @@
 //! names the namespace and the device is `node1::X` (empty namespace part).
 
 use indexmap::IndexMap;
+use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 
 /// A node of the topology graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,7 +144,11 @@ impl Topology {
         let path = self.path(host).to_string();
         let id = NodeId(
             self.graph
-                .add_node(TopoNode { kind: NodeKind::Namespace, name: String::new(), path })
+                .add_node(TopoNode {
+                    kind: NodeKind::Namespace,
+                    name: String::new(),
+                    path,
+                })
                 .index() as u32,
         );
         self.connect(host, id, EdgeKind::Contains);
@@ -209,10 +213,10 @@ impl Topology {
     }
 
     pub fn remove(&mut self, id: NodeId) {
-        if let Some(n) = self.graph.remove_node(id.ix()) {
-            if self.by_path.get(&n.path) == Some(&id) {
-                self.by_path.shift_remove(&n.path);
-            }
+        if let Some(n) = self.graph.remove_node(id.ix())
+            && self.by_path.get(&n.path) == Some(&id)
+        {
+            self.by_path.shift_remove(&n.path);
         }
     }
 
@@ -281,7 +285,11 @@ impl Topology {
         let ns_node = self.node(ns);
         if ns_node.name.is_empty() {
             let p = format!("{}:{}", ns_node.path, name);
-            if self.by_path.get(&p).is_some_and(|&o| self.node(o).kind == NodeKind::Namespace) {
+            if self
+                .by_path
+                .get(&p)
+                .is_some_and(|&o| self.node(o).kind == NodeKind::Namespace)
+            {
                 return format!("{}::{}", ns_node.path, name);
             }
             p
@@ -293,7 +301,11 @@ impl Topology {
     fn insert(&mut self, kind: NodeKind, name: &str, path: String) -> NodeId {
         let id = NodeId(
             self.graph
-                .add_node(TopoNode { kind, name: name.to_string(), path: path.clone() })
+                .add_node(TopoNode {
+                    kind,
+                    name: name.to_string(),
+                    path: path.clone(),
+                })
                 .index() as u32,
         );
         match self.by_path.get(&path) {

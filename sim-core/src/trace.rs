@@ -118,7 +118,10 @@ pub enum NfVerdict {
     Jump(Arc<str>),
     Goto(Arc<str>),
     /// NAT mapping applied: before -> after.
-    Nat { before: Arc<str>, after: Arc<str> },
+    Nat {
+        before: Arc<str>,
+        after: Arc<str>,
+    },
 }
 
 /// Result of a neighbour (ARP) table lookup.
@@ -152,7 +155,11 @@ pub enum FdbResult {
 /// Encapsulation kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encap {
-    Vxlan { vni: u32, src_port: u16, dst_port: u16 },
+    Vxlan {
+        vni: u32,
+        src_port: u16,
+        dst_port: u16,
+    },
     Ipip,
 }
 
@@ -167,9 +174,16 @@ pub enum DropReason {
     TtlExceeded,
     NeighFailed,
     /// Larger than the MTU with DF set.
-    FragNeeded { mtu: u32 },
+    FragNeeded {
+        mtu: u32,
+    },
     /// Netfilter DROP or REJECT: hook, table, chain and rule number (None = policy).
-    Netfilter { hook: Hook, table: &'static str, chain: Arc<str>, rule: Option<u32> },
+    Netfilter {
+        hook: Hook,
+        table: &'static str,
+        chain: Arc<str>,
+        rule: Option<u32>,
+    },
     LinkDown,
     NoCarrier,
     QueueFull,
@@ -230,17 +244,29 @@ impl DropReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceEvent {
     /// A packet is created by an application or the kernel: who and what.
-    Originate { by: Arc<str>, summary: Arc<str>, dst: Option<Ipv4Addr> },
+    Originate {
+        by: Arc<str>,
+        summary: Arc<str>,
+        dst: Option<Ipv4Addr>,
+    },
     /// A device receives a frame (from the wire, its veth peer, or a tunnel).
     Receive { dev: NodeId, len: u32 },
     /// A device transmits a frame.
     Transmit { dev: NodeId, len: u32 },
     /// A frame is on a segment or veth link, arriving at `to` at `arrive`.
-    Wire { from: NodeId, to: NodeId, arrive: SimTime },
+    Wire {
+        from: NodeId,
+        to: NodeId,
+        arrive: SimTime,
+    },
     /// `ip rule` selected a table.
     Rule { priority: u32, table: u32 },
     /// A FIB lookup: destination and the entry matched (None: no route).
-    RouteLookup { dst: Ipv4Addr, hit: Option<RouteHit>, decision: Option<RouteDecision> },
+    RouteLookup {
+        dst: Ipv4Addr,
+        hit: Option<RouteHit>,
+        decision: Option<RouteDecision>,
+    },
     /// Source address selection for a locally generated packet.
     SourceSelect { src: Ipv4Addr },
     /// A netfilter rule or policy visited.
@@ -255,23 +281,58 @@ pub enum TraceEvent {
         verdict: NfVerdict,
     },
     /// A neighbour (ARP) table lookup for the next hop.
-    NeighLookup { dev: NodeId, addr: Ipv4Addr, result: NeighResult },
+    NeighLookup {
+        dev: NodeId,
+        addr: Ipv4Addr,
+        result: NeighResult,
+    },
     /// The kernel answers an ARP request on behalf of another host (proxy ARP).
-    ProxyArp { dev: NodeId, target: Ipv4Addr, delay_ns: u64 },
+    ProxyArp {
+        dev: NodeId,
+        target: Ipv4Addr,
+        delay_ns: u64,
+    },
     /// An FDB lookup on a bridge or VXLAN device.
-    FdbLookup { dev: NodeId, mac: MacAddr, result: FdbResult },
+    FdbLookup {
+        dev: NodeId,
+        mac: MacAddr,
+        result: FdbResult,
+    },
     /// A MAC address learned on a bridge port or VXLAN device.
-    Learn { dev: NodeId, mac: MacAddr, port: Option<NodeId>, remote: Option<Ipv4Addr> },
+    Learn {
+        dev: NodeId,
+        mac: MacAddr,
+        port: Option<NodeId>,
+        remote: Option<Ipv4Addr>,
+    },
     /// A bridge forwards to one port.
-    BridgeForward { bridge: NodeId, from: NodeId, to: NodeId },
+    BridgeForward {
+        bridge: NodeId,
+        from: NodeId,
+        to: NodeId,
+    },
     /// A bridge floods to its other ports.
-    BridgeFlood { bridge: NodeId, from: NodeId, ports: u32 },
+    BridgeFlood {
+        bridge: NodeId,
+        from: NodeId,
+        ports: u32,
+    },
     /// A bridge passes the frame up its own stack.
     BridgeLocal { bridge: NodeId },
     /// Encapsulation in a tunnel device.
-    Encapsulate { dev: NodeId, encap: Encap, outer_src: Ipv4Addr, outer_dst: Ipv4Addr },
+    Encapsulate {
+        dev: NodeId,
+        encap: Encap,
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+    },
     /// Decapsulation, the inner frame handed to `dev`.
-    Decapsulate { dev: NodeId, encap: Encap, outer_src: Ipv4Addr, outer_dst: Ipv4Addr },
+    Decapsulate {
+        dev: NodeId,
+        encap: Encap,
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+    },
     /// TTL decremented while forwarding.
     TtlDecrement { ttl: u8 },
     /// An IPv4 datagram split into fragments.
@@ -382,7 +443,14 @@ pub fn sentence(topo: &Topology, ev: &TraceEvent) -> String {
             None => format!("route lookup for {dst}: no route"),
         },
         TraceEvent::SourceSelect { src } => format!("source address {src}"),
-        TraceEvent::Netfilter { hook, table, chain, rule, text, verdict } => match rule {
+        TraceEvent::Netfilter {
+            hook,
+            table,
+            chain,
+            rule,
+            text,
+            verdict,
+        } => match rule {
             Some(n) => format!(
                 "{}: {table} {chain} rule {n} `{text}`: {}",
                 hook.as_str(),
@@ -394,7 +462,10 @@ pub fn sentence(topo: &Topology, ev: &TraceEvent) -> String {
             let d = name(topo, *dev);
             match result {
                 NeighResult::Hit { mac, state } => {
-                    format!("neighbour {addr} on {d}: {} {mac}", state.to_ascii_lowercase())
+                    format!(
+                        "neighbour {addr} on {d}: {} {mac}",
+                        state.to_ascii_lowercase()
+                    )
                 }
                 NeighResult::Miss { queued: true } => {
                     format!("neighbour {addr} on {d}: miss, packet queued, ARP request sent")
@@ -406,7 +477,11 @@ pub fn sentence(topo: &Topology, ev: &TraceEvent) -> String {
                 NeighResult::NotNeeded => format!("{d}: no neighbour needed (point-to-point)"),
             }
         }
-        TraceEvent::ProxyArp { dev, target, delay_ns } => format!(
+        TraceEvent::ProxyArp {
+            dev,
+            target,
+            delay_ns,
+        } => format!(
             "{}: proxy ARP answers for {target} (delayed {})",
             name(topo, *dev),
             crate::time::SimDuration::from_nanos(*delay_ns)
@@ -421,7 +496,12 @@ pub fn sentence(topo: &Topology, ev: &TraceEvent) -> String {
                 FdbResult::Miss => format!("fdb {mac} on {d}: no entry"),
             }
         }
-        TraceEvent::Learn { dev, mac, port, remote } => {
+        TraceEvent::Learn {
+            dev,
+            mac,
+            port,
+            remote,
+        } => {
             let d = name(topo, *dev);
             match (port, remote) {
                 (Some(p), _) => format!("{d}: learned {mac} on port {}", name(topo, *p)),
@@ -435,16 +515,32 @@ pub fn sentence(topo: &Topology, ev: &TraceEvent) -> String {
             name(topo, *from),
             name(topo, *to)
         ),
-        TraceEvent::BridgeFlood { bridge, from, ports } => format!(
+        TraceEvent::BridgeFlood {
+            bridge,
+            from,
+            ports,
+        } => format!(
             "bridge {}: flood from {} to {ports} port(s)",
             name(topo, *bridge),
             name(topo, *from)
         ),
         TraceEvent::BridgeLocal { bridge } => {
-            format!("bridge {}: for the bridge itself, up the stack", name(topo, *bridge))
+            format!(
+                "bridge {}: for the bridge itself, up the stack",
+                name(topo, *bridge)
+            )
         }
-        TraceEvent::Encapsulate { dev, encap, outer_src, outer_dst } => match encap {
-            Encap::Vxlan { vni, src_port, dst_port } => format!(
+        TraceEvent::Encapsulate {
+            dev,
+            encap,
+            outer_src,
+            outer_dst,
+        } => match encap {
+            Encap::Vxlan {
+                vni,
+                src_port,
+                dst_port,
+            } => format!(
                 "{}: VXLAN encapsulate vni {vni}, UDP {outer_src}:{src_port} -> {outer_dst}:{dst_port}",
                 name(topo, *dev)
             ),
@@ -453,8 +549,17 @@ pub fn sentence(topo: &Topology, ev: &TraceEvent) -> String {
                 name(topo, *dev)
             ),
         },
-        TraceEvent::Decapsulate { dev, encap, outer_src, outer_dst } => match encap {
-            Encap::Vxlan { vni, src_port, dst_port } => format!(
+        TraceEvent::Decapsulate {
+            dev,
+            encap,
+            outer_src,
+            outer_dst,
+        } => match encap {
+            Encap::Vxlan {
+                vni,
+                src_port,
+                dst_port,
+            } => format!(
                 "VXLAN decapsulate vni {vni} from {outer_src}:{src_port} -> {outer_dst}:{dst_port}, inner frame to {}",
                 name(topo, *dev)
             ),
@@ -495,7 +600,12 @@ pub fn drop_text(r: &DropReason) -> String {
         DropReason::FragNeeded { mtu } => {
             format!("packet larger than MTU {mtu} with DF set (fragmentation needed)")
         }
-        DropReason::Netfilter { hook, table, chain, rule } => match rule {
+        DropReason::Netfilter {
+            hook,
+            table,
+            chain,
+            rule,
+        } => match rule {
             Some(n) => format!("netfilter {table} {chain} rule {n} ({})", hook.as_str()),
             None => format!("netfilter {table} {chain} policy ({})", hook.as_str()),
         },

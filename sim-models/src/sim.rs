@@ -38,7 +38,11 @@ pub struct CmdLog {
 #[derive(Debug)]
 pub enum RunError {
     /// A command failed that was not expected to (or an expected failure did not happen).
-    Command { origin: usize, log: CmdLog, expected: Option<Option<String>> },
+    Command {
+        origin: usize,
+        log: Box<CmdLog>,
+        expected: Option<Option<String>>,
+    },
     Limit(LimitError),
 }
 
@@ -52,7 +56,13 @@ pub struct Simulation {
 
 impl Simulation {
     pub fn new(seed: RootSeed, limits: Limits) -> Simulation {
-        Simulation { world: World::new(seed), sched: Scheduler::with_limits(limits), steps: Vec::new(), log: Vec::new(), scheduled: 0 }
+        Simulation {
+            world: World::new(seed),
+            sched: Scheduler::with_limits(limits),
+            steps: Vec::new(),
+            log: Vec::new(),
+            scheduled: 0,
+        }
     }
 
     pub fn add_step(&mut self, step: Step) {
@@ -73,7 +83,11 @@ impl Simulation {
     }
 
     /// Runs until `until` (inclusive) or until nothing is left to do.
-    pub fn run_until(&mut self, until: SimTime, sink: &mut dyn TraceSink) -> Result<RunEnd, RunError> {
+    pub fn run_until(
+        &mut self,
+        until: SimTime,
+        sink: &mut dyn TraceSink,
+    ) -> Result<RunEnd, RunError> {
         self.schedule_steps();
         let world = &mut self.world;
         let steps = &self.steps;
@@ -83,7 +97,11 @@ impl Simulation {
             if failure.is_some() {
                 return;
             }
-            let mut cx = Cx { now, sched, sink: &mut *sink };
+            let mut cx = Cx {
+                now,
+                sched,
+                sink: &mut *sink,
+            };
             if let Some(index) = world.handle(&mut cx, ev) {
                 let step = &steps[index];
                 let out = world.exec(&mut cx, step.host, &step.cmd);
@@ -91,14 +109,26 @@ impl Simulation {
                     Some(n) => format!("{}:{n}", world.hosts[step.host.ix()].name),
                     None => world.hosts[step.host.ix()].name.clone(),
                 };
-                let entry = CmdLog { time: now, place, line: step.line.clone(), origin: step.origin, output: out };
+                let entry = CmdLog {
+                    time: now,
+                    place,
+                    line: step.line.clone(),
+                    origin: step.origin,
+                    output: out,
+                };
                 let ok = match &step.expect_error {
                     None => !entry.output.failed,
                     Some(None) => entry.output.failed,
-                    Some(Some(text)) => entry.output.failed && entry.output.stderr.trim() == text.trim(),
+                    Some(Some(text)) => {
+                        entry.output.failed && entry.output.stderr.trim() == text.trim()
+                    }
                 };
                 if !ok {
-                    failure = Some(RunError::Command { origin: step.origin, log: entry.clone(), expected: step.expect_error.clone() });
+                    failure = Some(RunError::Command {
+                        origin: step.origin,
+                        log: Box::new(entry.clone()),
+                        expected: step.expect_error.clone(),
+                    });
                 }
                 log.push(entry);
             }
@@ -113,7 +143,11 @@ impl Simulation {
     /// and the TUI).
     pub fn exec_now(&mut self, host: HostId, cmd: &Command, sink: &mut dyn TraceSink) -> CmdOutput {
         let now = self.sched.now();
-        let mut cx = Cx { now, sched: &mut self.sched, sink };
+        let mut cx = Cx {
+            now,
+            sched: &mut self.sched,
+            sink,
+        };
         self.world.exec(&mut cx, host, cmd)
     }
 }

@@ -13,7 +13,7 @@ use sim_core::trace::RouteType;
 use sim_core::wire::MacAddr;
 
 mod parse;
-pub use parse::{parse_line, split_words, Word};
+pub use parse::{Word, parse_line, split_words};
 
 /// A parse error: the 0-based character column of the offending word within
 /// the line, and a message in the tool's own words where it has them.
@@ -44,28 +44,56 @@ pub enum CommandKind {
     Netns(NetnsCmd),
     Tunnel(TunnelCmd),
     /// `sysctl -w KEY=VALUE` (value Some) or `sysctl KEY` (read).
-    Sysctl { key: String, value: Option<String> },
+    Sysctl {
+        key: String,
+        value: Option<String>,
+    },
     /// `modprobe MODULE`.
-    Modprobe { module: String },
+    Modprobe {
+        module: String,
+    },
     /// `iptables ...` arguments after the program name, kept as words for the
     /// netfilter model (which parses and validates them).
-    Iptables { args: Vec<String>, args_cols: Vec<usize> },
+    Iptables {
+        args: Vec<String>,
+        args_cols: Vec<usize>,
+    },
     Ping(PingCmd),
-    Traceroute { dst: Ipv4Addr, numeric: bool },
-    Tcpdump { dev: Option<String>, write: Option<String> },
+    Traceroute {
+        dst: Ipv4Addr,
+        numeric: bool,
+    },
+    Tcpdump {
+        dev: Option<String>,
+        write: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkCmd {
-    Add { name: String, kind: LinkKind, mtu: Option<u32>, address: Option<MacAddr> },
+    Add {
+        name: String,
+        kind: LinkKind,
+        mtu: Option<u32>,
+        address: Option<MacAddr>,
+    },
     Set(LinkSet),
-    Del { dev: String },
-    Show { dev: Option<String> },
+    Del {
+        dev: String,
+    },
+    Show {
+        dev: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkKind {
-    Veth { peer: String, peer_mtu: Option<u32>, peer_address: Option<MacAddr>, peer_netns: Option<String> },
+    Veth {
+        peer: String,
+        peer_mtu: Option<u32>,
+        peer_address: Option<MacAddr>,
+        peer_netns: Option<String>,
+    },
     Bridge,
     Dummy,
     Vxlan(VxlanArgs),
@@ -113,10 +141,22 @@ pub struct LinkSet {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddrCmd {
-    Add { addr: Ipv4Net, dev: String, broadcast: Option<Ipv4Addr>, scope: Option<Scope> },
-    Del { addr: Ipv4Net, dev: String },
-    Flush { dev: String },
-    Show { dev: Option<String> },
+    Add {
+        addr: Ipv4Net,
+        dev: String,
+        broadcast: Option<Ipv4Addr>,
+        scope: Option<Scope>,
+    },
+    Del {
+        addr: Ipv4Net,
+        dev: String,
+    },
+    Flush {
+        dev: String,
+    },
+    Show {
+        dev: Option<String>,
+    },
 }
 
 /// Route/address scope.
@@ -192,9 +232,21 @@ pub enum RouteCmd {
     /// `ip route del` may name only part of the route; unspecified fields match anything.
     Del(RouteSpec),
     /// `ip route show [table T] [dev D]`; table None = main, Some(0) = all.
-    Show { table: Option<TableId>, dev: Option<String> },
-    Get { dst: Ipv4Addr, from: Option<Ipv4Addr>, iif: Option<String>, oif: Option<String>, mark: Option<u32> },
-    Flush { table: Option<TableId>, dev: Option<String> },
+    Show {
+        table: Option<TableId>,
+        dev: Option<String>,
+    },
+    Get {
+        dst: Ipv4Addr,
+        from: Option<Ipv4Addr>,
+        iif: Option<String>,
+        oif: Option<String>,
+        mark: Option<u32>,
+    },
+    Flush {
+        table: Option<TableId>,
+        dev: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,10 +303,24 @@ impl NudState {
 pub enum NeighCmd {
     /// `ip neigh add|replace ADDR lladdr MAC dev DEV [nud STATE]`, `arp -s ADDR MAC -i DEV`
     /// (arp -s makes a PERMANENT entry).
-    Add { addr: Ipv4Addr, lladdr: Option<MacAddr>, dev: String, state: NudState, replace: bool, proxy: bool },
-    Del { addr: Ipv4Addr, dev: String },
-    Show { dev: Option<String> },
-    Flush { dev: Option<String> },
+    Add {
+        addr: Ipv4Addr,
+        lladdr: Option<MacAddr>,
+        dev: String,
+        state: NudState,
+        replace: bool,
+        proxy: bool,
+    },
+    Del {
+        addr: Ipv4Addr,
+        dev: String,
+    },
+    Show {
+        dev: Option<String>,
+    },
+    Flush {
+        dev: Option<String>,
+    },
     /// `arp -n` / `arp -a`: print the table in arp's format.
     ArpShow,
 }
@@ -274,8 +340,17 @@ pub enum FdbCmd {
         port: Option<u16>,
         vni: Option<u32>,
     },
-    Del { mac: MacAddr, dev: String, dst: Option<Ipv4Addr>, master: bool, self_: bool },
-    Show { dev: Option<String>, br: Option<String> },
+    Del {
+        mac: MacAddr,
+        dev: String,
+        dst: Option<Ipv4Addr>,
+        master: bool,
+        self_: bool,
+    },
+    Show {
+        dev: Option<String>,
+        br: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -297,9 +372,16 @@ pub enum NetnsCmd {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TunnelCmd {
     /// `ip tunnel add NAME mode ipip [local A] [remote A] [ttl N] [dev D]`.
-    Add { name: String, args: TunnelArgs },
-    Del { name: String },
-    Show { name: Option<String> },
+    Add {
+        name: String,
+        args: TunnelArgs,
+    },
+    Del {
+        name: String,
+    },
+    Show {
+        name: Option<String>,
+    },
 }
 
 /// `ping [-c N] [-s SIZE] [-M do|dont|want] [-I SRC|DEV] [-i INTERVAL] [-W TIMEOUT] [-t TTL] DEST`.

@@ -10,7 +10,7 @@ use sim_core::trace::{DropReason, TraceEvent};
 use sim_core::wire::{IcmpRepr, IpProtocol};
 
 use crate::cmd::{PingCmd, PingSource, PmtuMode};
-use crate::linux::stack::{icmp_kind_text, LocalError};
+use crate::linux::stack::{LocalError, icmp_kind_text};
 use crate::linux::{Cx, DevId, Event, NsId, World};
 
 /// One running or finished application.
@@ -70,7 +70,7 @@ impl World {
         let (src, oif) = match &cmd.source {
             Some(PingSource::Addr(a)) => {
                 if !self.is_local_addr(ns, *a) {
-                    return Err(format!("ping: bind: Cannot assign requested address"));
+                    return Err("ping: bind: Cannot assign requested address".to_string());
                 }
                 (Some(*a), None)
             }
@@ -83,11 +83,23 @@ impl World {
         let src = match src.or_else(|| self.select_source(ns, cmd.dst, oif)) {
             Some(s) => s,
             None => {
-                return Err(if self.fib_lookup(ns, &crate::linux::fib::Flow { dst: cmd.dst, oif, ..Default::default() }).is_err() {
-                    "ping: connect: Network is unreachable".into()
-                } else {
-                    "ping: connect: Cannot assign requested address".into()
-                });
+                return Err(
+                    if self
+                        .fib_lookup(
+                            ns,
+                            &crate::linux::fib::Flow {
+                                dst: cmd.dst,
+                                oif,
+                                ..Default::default()
+                            },
+                        )
+                        .is_err()
+                    {
+                        "ping: connect: Network is unreachable".into()
+                    } else {
+                        "ping: connect: Cannot assign requested address".into()
+                    },
+                );
             }
         };
         let app = self.apps.len();
@@ -95,13 +107,34 @@ impl World {
         let mut transcript = String::new();
         match &cmd.source {
             Some(PingSource::Dev(d)) => {
-                let _ = writeln!(transcript, "PING {} ({}) from {src} {d}: {}({}) bytes of data.", cmd.dst, cmd.dst, cmd.size, cmd.size + 28);
+                let _ = writeln!(
+                    transcript,
+                    "PING {} ({}) from {src} {d}: {}({}) bytes of data.",
+                    cmd.dst,
+                    cmd.dst,
+                    cmd.size,
+                    cmd.size + 28
+                );
             }
             Some(PingSource::Addr(_)) => {
-                let _ = writeln!(transcript, "PING {} ({}) from {src} : {}({}) bytes of data.", cmd.dst, cmd.dst, cmd.size, cmd.size + 28);
+                let _ = writeln!(
+                    transcript,
+                    "PING {} ({}) from {src} : {}({}) bytes of data.",
+                    cmd.dst,
+                    cmd.dst,
+                    cmd.size,
+                    cmd.size + 28
+                );
             }
             None => {
-                let _ = writeln!(transcript, "PING {} ({}) {}({}) bytes of data.", cmd.dst, cmd.dst, cmd.size, cmd.size + 28);
+                let _ = writeln!(
+                    transcript,
+                    "PING {} ({}) {}({}) bytes of data.",
+                    cmd.dst,
+                    cmd.dst,
+                    cmd.size,
+                    cmd.size + 28
+                );
             }
         }
         self.apps.push(App::Ping(Ping {
@@ -118,7 +151,8 @@ impl World {
             done: false,
             transcript,
         }));
-        cx.sched.schedule_at(cx.now, Event::App { app, tag: TAG_SEND });
+        cx.sched
+            .schedule_at(cx.now, Event::App { app, tag: TAG_SEND });
         Ok(app)
     }
 
@@ -148,17 +182,26 @@ impl World {
         let iph = self.new_ip(ns, src, dst, IpProtocol::Icmp, df, ttl);
         let pkt = Packet {
             id,
-            headers: vec![Header::Ipv4(iph), Header::Icmp(IcmpRepr::EchoRequest { ident, seq })],
+            headers: vec![
+                Header::Ipv4(iph),
+                Header::Icmp(IcmpRepr::EchoRequest { ident, seq }),
+            ],
             payload: Payload::Filler(size as usize),
         };
         let place = self.namespaces[ns.ix()].node;
         let summary = pkt.summary();
-        self.trace(cx, place, id, || TraceEvent::Originate { by: "ping".into(), summary: summary.into(), dst: Some(dst) });
+        self.trace(cx, place, id, || TraceEvent::Originate {
+            by: "ping".into(),
+            summary: summary.into(),
+            dst: Some(dst),
+        });
         if let Err(e) = self.ip_send(cx, ns, pkt, oif) {
             let App::Ping(p) = &mut self.apps[app];
             p.errors += 1;
             let line = match e {
-                LocalError::MessageTooLong { mtu } => format!("ping: local error: message too long, mtu={mtu}"),
+                LocalError::MessageTooLong { mtu } => {
+                    format!("ping: local error: message too long, mtu={mtu}")
+                }
                 LocalError::NetUnreachable => "ping: sendmsg: Network is unreachable".into(),
                 LocalError::HostUnreachable => "ping: sendmsg: No route to host".into(),
                 LocalError::NotPermitted => "ping: sendmsg: Operation not permitted".into(),
@@ -168,14 +211,28 @@ impl World {
             p.transcript.push('\n');
         }
         if more {
-            cx.sched.schedule_at(cx.now + interval, Event::App { app, tag: TAG_SEND });
+            cx.sched
+                .schedule_at(cx.now + interval, Event::App { app, tag: TAG_SEND });
         } else {
-            cx.sched.schedule_at(cx.now + timeout, Event::App { app, tag: TAG_FINISH });
+            cx.sched.schedule_at(
+                cx.now + timeout,
+                Event::App {
+                    app,
+                    tag: TAG_FINISH,
+                },
+            );
         }
     }
 
     /// An echo reply reached namespace `ns`.
-    pub fn deliver_echo_reply(&mut self, cx: &mut Cx, ns: NsId, pkt: &Packet, ident: u16, seq: u16) {
+    pub fn deliver_echo_reply(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        pkt: &Packet,
+        ident: u16,
+        seq: u16,
+    ) {
         let place = self.namespaces[ns.ix()].node;
         let h = match pkt.headers.first() {
             Some(Header::Ipv4(h)) => h.clone(),
@@ -187,16 +244,28 @@ impl World {
             _ => None,
         });
         let Some((app, p)) = found else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoSocket });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::NoSocket,
+            });
             return;
         };
-        let Some(&sent) = p.sent_at.get(seq as usize - 1) else { return };
+        let Some(&sent) = p.sent_at.get(seq as usize - 1) else {
+            return;
+        };
         let rtt = now.saturating_since(sent);
         p.replies.push((seq, rtt));
         let bytes = pkt.len_from(1);
-        let _ = writeln!(p.transcript, "{bytes} bytes from {}: icmp_seq={seq} ttl={} time={} ms", h.src, h.ttl, fmt_ms(rtt));
+        let _ = writeln!(
+            p.transcript,
+            "{bytes} bytes from {}: icmp_seq={seq} ttl={} time={} ms",
+            h.src,
+            h.ttl,
+            fmt_ms(rtt)
+        );
         let all = p.replies.len() as u32 + p.errors >= p.cmd.count && p.sent >= p.cmd.count;
-        self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: format!("ping (icmp_seq={seq})").into() });
+        self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+            to: format!("ping (icmp_seq={seq})").into(),
+        });
         if all {
             self.ping_finish(cx, app);
         }
@@ -205,7 +274,11 @@ impl World {
     /// An ICMP error reached namespace `ns`: report it to the ping it quotes.
     pub fn deliver_icmp_error(&mut self, cx: &mut Cx, ns: NsId, pkt: &Packet) {
         let place = self.namespaces[ns.ix()].node;
-        let (Some(Header::Ipv4(h)), Some(Header::Icmp(m))) = (pkt.headers.first(), pkt.headers.get(1)) else { return };
+        let (Some(Header::Ipv4(h)), Some(Header::Icmp(m))) =
+            (pkt.headers.first(), pkt.headers.get(1))
+        else {
+            return;
+        };
         let (ty, code, info) = match *m {
             IcmpRepr::DestUnreachable { code, next_hop_mtu } => (3, code, next_hop_mtu),
             IcmpRepr::TimeExceeded { code } => (11, code, 0),
@@ -213,9 +286,13 @@ impl World {
         };
         let from = h.src;
         // The quoted datagram: IPv4 header then the ICMP echo header.
-        let Payload::Data(q) = &pkt.payload else { return };
+        let Payload::Data(q) = &pkt.payload else {
+            return;
+        };
         if q.len() < 28 || q[9] != 1 {
-            self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: "ICMP error (no matching socket)".into() });
+            self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                to: "ICMP error (no matching socket)".into(),
+            });
             return;
         }
         let ihl = ((q[0] & 0x0f) as usize) * 4;
@@ -230,9 +307,15 @@ impl World {
         });
         let Some((app, p)) = found else { return };
         p.errors += 1;
-        let _ = writeln!(p.transcript, "From {from} icmp_seq={seq} {}", icmp_kind_text(ty, code, info));
+        let _ = writeln!(
+            p.transcript,
+            "From {from} icmp_seq={seq} {}",
+            icmp_kind_text(ty, code, info)
+        );
         let all = p.replies.len() as u32 + p.errors >= p.cmd.count && p.sent >= p.cmd.count;
-        self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: format!("ping (error for icmp_seq={seq})").into() });
+        self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+            to: format!("ping (error for icmp_seq={seq})").into(),
+        });
         if all {
             self.ping_finish(cx, app);
         }
@@ -246,19 +329,45 @@ impl World {
         p.done = true;
         let sent = p.sent;
         let recv = p.received();
-        let loss = if sent == 0 { 0 } else { (sent - recv) * 100 / sent };
-        let elapsed_ms = p.sent_at.last().map(|t| t.saturating_since(p.started).as_nanos() / 1_000_000).unwrap_or(0);
+        let loss = ((sent - recv) * 100).checked_div(sent).unwrap_or(0);
+        let elapsed_ms = p
+            .sent_at
+            .last()
+            .map(|t| t.saturating_since(p.started).as_nanos() / 1_000_000)
+            .unwrap_or(0);
         let _ = writeln!(p.transcript, "\n--- {} ping statistics ---", p.cmd.dst);
-        let errs = if p.errors > 0 { format!(", +{} errors", p.errors) } else { String::new() };
-        let _ = writeln!(p.transcript, "{sent} packets transmitted, {recv} received{errs}, {loss}% packet loss, time {elapsed_ms}ms");
+        let errs = if p.errors > 0 {
+            format!(", +{} errors", p.errors)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            p.transcript,
+            "{sent} packets transmitted, {recv} received{errs}, {loss}% packet loss, time {elapsed_ms}ms"
+        );
         if recv > 0 {
-            let rtts: Vec<u128> = p.replies.iter().map(|(_, d)| d.as_nanos() as u128).collect();
+            let rtts: Vec<u128> = p
+                .replies
+                .iter()
+                .map(|(_, d)| d.as_nanos() as u128)
+                .collect();
             let min = *rtts.iter().min().unwrap();
             let max = *rtts.iter().max().unwrap();
             let avg = rtts.iter().sum::<u128>() / rtts.len() as u128;
-            let var = rtts.iter().map(|r| (*r as i128 - avg as i128).pow(2) as u128).sum::<u128>() / rtts.len() as u128;
+            let var = rtts
+                .iter()
+                .map(|r| (*r as i128 - avg as i128).pow(2) as u128)
+                .sum::<u128>()
+                / rtts.len() as u128;
             let mdev = isqrt(var);
-            let _ = writeln!(p.transcript, "rtt min/avg/max/mdev = {}/{}/{}/{} ms", fmt_ms3(min), fmt_ms3(avg), fmt_ms3(max), fmt_ms3(mdev));
+            let _ = writeln!(
+                p.transcript,
+                "rtt min/avg/max/mdev = {}/{}/{}/{} ms",
+                fmt_ms3(min),
+                fmt_ms3(avg),
+                fmt_ms3(max),
+                fmt_ms3(mdev)
+            );
         }
         let ns = p.ns;
         let text = p.transcript.trim_end().to_string();
@@ -294,13 +403,39 @@ impl World {
     /// Sends one probe packet from `ns` to `dst` now, as a local application
     /// would (source address chosen by routing, DF set as Linux sets it for
     /// ping and TCP; not for UDP). Returns its packet id.
-    pub fn inject_probe(&mut self, cx: &mut Cx, ns: NsId, dst: Ipv4Addr, probe: Probe, size: u32) -> Result<sim_core::packet::PacketId, String> {
+    pub fn inject_probe(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        dst: Ipv4Addr,
+        probe: Probe,
+        size: u32,
+    ) -> Result<sim_core::packet::PacketId, String> {
         use sim_core::wire::{TcpFlags, TcpOption, TcpRepr, UdpRepr};
-        let src = self.select_source(ns, dst, None).ok_or_else(|| format!("no route from {} to {dst}", self.ns_label(ns)))?;
+        let src = self
+            .select_source(ns, dst, None)
+            .ok_or_else(|| format!("no route from {} to {dst}", self.ns_label(ns)))?;
         let id = self.next_packet_id();
         let (proto, l4, df, payload) = match probe {
-            Probe::Icmp => (IpProtocol::Icmp, Header::Icmp(IcmpRepr::EchoRequest { ident: 0x7070, seq: 1 }), true, Payload::Filler(size as usize)),
-            Probe::Udp(p) => (IpProtocol::Udp, Header::Udp(UdpRepr { src_port: 40000, dst_port: p, checksum: true }), false, Payload::Filler(size as usize)),
+            Probe::Icmp => (
+                IpProtocol::Icmp,
+                Header::Icmp(IcmpRepr::EchoRequest {
+                    ident: 0x7070,
+                    seq: 1,
+                }),
+                true,
+                Payload::Filler(size as usize),
+            ),
+            Probe::Udp(p) => (
+                IpProtocol::Udp,
+                Header::Udp(UdpRepr {
+                    src_port: 40000,
+                    dst_port: p,
+                    checksum: true,
+                }),
+                false,
+                Payload::Filler(size as usize),
+            ),
             Probe::Tcp(p) => (
                 IpProtocol::Tcp,
                 Header::Tcp(TcpRepr {
@@ -318,10 +453,18 @@ impl World {
             ),
         };
         let iph = self.new_ip(ns, src, dst, proto, df, None);
-        let pkt = Packet { id, headers: vec![Header::Ipv4(iph), l4], payload };
+        let pkt = Packet {
+            id,
+            headers: vec![Header::Ipv4(iph), l4],
+            payload,
+        };
         let place = self.namespaces[ns.ix()].node;
         let summary = pkt.summary();
-        self.trace(cx, place, id, || TraceEvent::Originate { by: "podpath trace".into(), summary: summary.into(), dst: Some(dst) });
+        self.trace(cx, place, id, || TraceEvent::Originate {
+            by: "podpath trace".into(),
+            summary: summary.into(),
+            dst: Some(dst),
+        });
         if let Err(e) = self.ip_send(cx, ns, pkt, None) {
             return Err(format!("the kernel refused to send: {e:?}"));
         }

@@ -10,23 +10,48 @@ use sim_core::trace::RouteType;
 use sim_core::wire::MacAddr;
 
 use crate::cmd::*;
-use crate::linux::fib::{Flow, Nexthop, Route, Rule, RuleAction, PROTO_BOOT, PROTO_KERNEL};
+use crate::linux::fib::{Flow, Nexthop, PROTO_BOOT, PROTO_KERNEL, Route, Rule, RuleAction};
 use crate::linux::neigh::NeighEntry;
 use crate::linux::{
-    Bridge, BridgeFdb, CmdOutput, Cx, DevId, DevKind, HostId, IfAddr, Ipip, NsId, Vxlan, VxlanFdb, VxlanRdst, World,
+    Bridge, BridgeFdb, CmdOutput, Cx, DevId, DevKind, HostId, IfAddr, Ipip, NsId, Vxlan, VxlanFdb,
+    VxlanRdst, World,
 };
 
 type R = Result<String, String>;
+type ParmSetter = Box<dyn FnOnce(&mut crate::linux::NeighParms, i64)>;
 
 fn no_dev(name: &str) -> String {
     format!("Cannot find device \"{name}\"")
 }
 
 const KNOWN_MODULES: &[&str] = &[
-    "ipip", "br_netfilter", "bridge", "veth", "vxlan", "dummy", "ip_tunnel", "tunnel4", "udp_tunnel", "ip6_udp_tunnel",
-    "nf_conntrack", "iptable_filter", "iptable_nat", "iptable_mangle", "iptable_raw", "ip_tables", "x_tables",
-    "xt_conntrack", "xt_comment", "xt_mark", "xt_multiport", "xt_addrtype", "xt_statistic", "xt_TCPMSS",
-    "nf_nat", "overlay", "8021q",
+    "ipip",
+    "br_netfilter",
+    "bridge",
+    "veth",
+    "vxlan",
+    "dummy",
+    "ip_tunnel",
+    "tunnel4",
+    "udp_tunnel",
+    "ip6_udp_tunnel",
+    "nf_conntrack",
+    "iptable_filter",
+    "iptable_nat",
+    "iptable_mangle",
+    "iptable_raw",
+    "ip_tables",
+    "x_tables",
+    "xt_conntrack",
+    "xt_comment",
+    "xt_mark",
+    "xt_multiport",
+    "xt_addrtype",
+    "xt_statistic",
+    "xt_TCPMSS",
+    "nf_nat",
+    "overlay",
+    "8021q",
 ];
 
 impl World {
@@ -36,7 +61,11 @@ impl World {
             None => self.hosts[host.ix()].root,
             Some(name) => match self.hosts[host.ix()].namespaces.get(name) {
                 Some(&n) if self.namespaces[n.ix()].alive => n,
-                _ => return CmdOutput::err(format!("Cannot open network namespace \"{name}\": No such file or directory")),
+                _ => {
+                    return CmdOutput::err(format!(
+                        "Cannot open network namespace \"{name}\": No such file or directory"
+                    ));
+                }
             },
         };
         let r: R = match &cmd.kind {
@@ -79,13 +108,20 @@ impl World {
 
     fn exec_link(&mut self, cx: &mut Cx, host: HostId, ns: NsId, c: &LinkCmd) -> R {
         match c {
-            LinkCmd::Add { name, kind, mtu, address } => self.link_add(host, ns, name, kind, *mtu, *address).map(|w| {
-                if !w.is_empty() {
-                    let now = cx.now;
-                    self.warn(now, ns, w.clone());
-                }
-                String::new()
-            }),
+            LinkCmd::Add {
+                name,
+                kind,
+                mtu,
+                address,
+            } => self
+                .link_add(host, ns, name, kind, *mtu, *address)
+                .map(|w| {
+                    if !w.is_empty() {
+                        let now = cx.now;
+                        self.warn(now, ns, w.clone());
+                    }
+                    String::new()
+                }),
             LinkCmd::Set(s) => self.link_set(ns, s),
             LinkCmd::Del { dev } => {
                 let d = self.dev_named(ns, dev)?;
@@ -93,15 +129,27 @@ impl World {
                 Ok(String::new())
             }
             LinkCmd::Show { dev } => {
-                let d = dev.as_deref().map(|n| self.dev_by_name(ns, n).ok_or_else(|| format!("Device \"{n}\" does not exist."))).transpose()?;
+                let d = dev
+                    .as_deref()
+                    .map(|n| {
+                        self.dev_by_name(ns, n)
+                            .ok_or_else(|| format!("Device \"{n}\" does not exist."))
+                    })
+                    .transpose()?;
                 Ok(self.show_links(ns, d))
             }
         }
     }
 
     fn check_new_name(&self, ns: NsId, name: &str) -> Result<(), String> {
-        if name.is_empty() || name.len() > 15 || name.contains('/') || name.contains(char::is_whitespace) {
-            return Err(format!("Error: argument \"{name}\" is wrong: \"name\" not a valid ifname"));
+        if name.is_empty()
+            || name.len() > 15
+            || name.contains('/')
+            || name.contains(char::is_whitespace)
+        {
+            return Err(format!(
+                "Error: argument \"{name}\" is wrong: \"name\" not a valid ifname"
+            ));
         }
         if self.dev_by_name(ns, name).is_some() {
             return Err("RTNETLINK answers: File exists".into());
@@ -110,23 +158,54 @@ impl World {
     }
 
     /// Creates a link; returns a warning to print (iproute2's notes), if any.
-    pub fn link_add(&mut self, host: HostId, ns: NsId, name: &str, kind: &LinkKind, mtu: Option<u32>, address: Option<MacAddr>) -> R {
+    pub fn link_add(
+        &mut self,
+        host: HostId,
+        ns: NsId,
+        name: &str,
+        kind: &LinkKind,
+        mtu: Option<u32>,
+        address: Option<MacAddr>,
+    ) -> R {
         self.check_new_name(ns, name)?;
         let mut warning = String::new();
         let mac = address.unwrap_or_else(|| self.random_mac(host));
         match kind {
-            LinkKind::Veth { peer, peer_mtu, peer_address, peer_netns } => {
+            LinkKind::Veth {
+                peer,
+                peer_mtu,
+                peer_address,
+                peer_netns,
+            } => {
                 let pns = match peer_netns {
                     None => ns,
-                    Some(n) => self.hosts[host.ix()].namespaces.get(n).copied().ok_or_else(|| format!("Error: argument \"{n}\" is wrong: Invalid \"netns\" value"))?,
+                    Some(n) => self.hosts[host.ix()]
+                        .namespaces
+                        .get(n)
+                        .copied()
+                        .ok_or_else(|| {
+                            format!("Error: argument \"{n}\" is wrong: Invalid \"netns\" value")
+                        })?,
                 };
                 if peer == name && pns == ns {
                     return Err("RTNETLINK answers: File exists".into());
                 }
                 self.check_new_name(pns, peer)?;
                 let pmac = peer_address.unwrap_or_else(|| self.random_mac(host));
-                let a = self.new_device(ns, name, DevKind::Veth { peer: None }, mac, mtu.unwrap_or(1500));
-                let b = self.new_device(pns, peer, DevKind::Veth { peer: Some(a) }, pmac, peer_mtu.or(mtu).unwrap_or(1500));
+                let a = self.new_device(
+                    ns,
+                    name,
+                    DevKind::Veth { peer: None },
+                    mac,
+                    mtu.unwrap_or(1500),
+                );
+                let b = self.new_device(
+                    pns,
+                    peer,
+                    DevKind::Veth { peer: Some(a) },
+                    pmac,
+                    peer_mtu.or(mtu).unwrap_or(1500),
+                );
                 self.devices[a.ix()].kind = DevKind::Veth { peer: Some(b) };
                 let (na, nb) = (self.devices[a.ix()].node, self.devices[b.ix()].node);
                 self.topo.connect(na, nb, EdgeKind::VethPeer);
@@ -135,7 +214,12 @@ impl World {
                 self.new_device(
                     ns,
                     name,
-                    DevKind::Bridge(Box::new(Bridge { ports: vec![], fdb: Default::default(), ageing_time: SimDuration::from_secs(300), mac_fixed: address.is_some() })),
+                    DevKind::Bridge(Box::new(Bridge {
+                        ports: vec![],
+                        fdb: Default::default(),
+                        ageing_time: SimDuration::from_secs(300),
+                        mac_fixed: address.is_some(),
+                    })),
                     mac,
                     mtu.unwrap_or(1500),
                 );
@@ -145,12 +229,18 @@ impl World {
             }
             LinkKind::Vxlan(v) => {
                 let Some(vni) = v.vni else {
-                    return Err("Error: Required attributes not provided to perform the operation.".into());
+                    return Err(
+                        "Error: Required attributes not provided to perform the operation.".into(),
+                    );
                 };
                 if v.remote.is_some() && v.group.is_some() {
                     return Err("vxlan: both group and remote cannot be specified".into());
                 }
-                let lower = v.dev.as_deref().map(|d| self.dev_named(ns, d)).transpose()?;
+                let lower = v
+                    .dev
+                    .as_deref()
+                    .map(|d| self.dev_named(ns, d))
+                    .transpose()?;
                 let dstport = match v.dstport {
                     Some(0) | None => {
                         if v.dstport.is_none() {
@@ -162,7 +252,9 @@ impl World {
                 };
                 let dup = self.namespaces[ns.ix()].devs.values().any(|&d| matches!(&self.devices[d.ix()].kind, DevKind::Vxlan(x) if x.vni == vni && x.dstport == dstport));
                 if dup {
-                    return Err("Error: A VXLAN device with the specified VNI already exists.".into());
+                    return Err(
+                        "Error: A VXLAN device with the specified VNI already exists.".into(),
+                    );
                 }
                 let dev_mtu = match lower {
                     Some(l) => self.devices[l.ix()].mtu.saturating_sub(50),
@@ -170,7 +262,16 @@ impl World {
                 };
                 let mut fdb = Vec::new();
                 if let Some(r) = v.remote.or(v.group) {
-                    fdb.push(VxlanFdb { mac: MacAddr::ZERO, rdsts: vec![VxlanRdst { dst: r, port: None, vni: None }], permanent: true, updated: sim_core::time::SimTime::ZERO });
+                    fdb.push(VxlanFdb {
+                        mac: MacAddr::ZERO,
+                        rdsts: vec![VxlanRdst {
+                            dst: r,
+                            port: None,
+                            vni: None,
+                        }],
+                        permanent: true,
+                        updated: sim_core::time::SimTime::ZERO,
+                    });
                 }
                 let id = self.new_device(
                     ns,
@@ -208,8 +309,18 @@ impl World {
         Ok(warning)
     }
 
-    fn ipip_add(&mut self, ns: NsId, name: &str, t: &TunnelArgs, mtu: Option<u32>) -> Result<DevId, String> {
-        let lower = t.dev.as_deref().map(|d| self.dev_named(ns, d)).transpose()?;
+    fn ipip_add(
+        &mut self,
+        ns: NsId,
+        name: &str,
+        t: &TunnelArgs,
+        mtu: Option<u32>,
+    ) -> Result<DevId, String> {
+        let lower = t
+            .dev
+            .as_deref()
+            .map(|d| self.dev_named(ns, d))
+            .transpose()?;
         let exists = self.namespaces[ns.ix()].devs.values().any(|&d| matches!(&self.devices[d.ix()].kind, DevKind::Ipip(x) if !x.fallback && x.local == t.local && x.remote == t.remote));
         if exists {
             return Err("add tunnel \"tunl0\" failed: File exists".replace("tunl0", name));
@@ -217,13 +328,31 @@ impl World {
         // ip_tunnel_bind_dev: the MTU follows the device towards the remote.
         let under = lower.or_else(|| {
             let r = t.remote?;
-            self.fib_lookup(ns, &Flow { dst: r, ..Default::default() }).ok()?.nexthop().map(|n| n.dev)
+            self.fib_lookup(
+                ns,
+                &Flow {
+                    dst: r,
+                    ..Default::default()
+                },
+            )
+            .ok()?
+            .nexthop()
+            .map(|n| n.dev)
         });
-        let dev_mtu = under.map(|d| self.devices[d.ix()].mtu.saturating_sub(20)).unwrap_or(1480);
+        let dev_mtu = under
+            .map(|d| self.devices[d.ix()].mtu.saturating_sub(20))
+            .unwrap_or(1480);
         let id = self.new_device(
             ns,
             name,
-            DevKind::Ipip(Box::new(Ipip { local: t.local, remote: t.remote, ttl: t.ttl.unwrap_or(0), lower, fallback: false, pmtudisc: true })),
+            DevKind::Ipip(Box::new(Ipip {
+                local: t.local,
+                remote: t.remote,
+                ttl: t.ttl.unwrap_or(0),
+                lower,
+                fallback: false,
+                pmtudisc: true,
+            })),
             MacAddr::ZERO,
             mtu.unwrap_or(dev_mtu),
         );
@@ -244,9 +373,13 @@ impl World {
                 self.ipip_add(ns, name, args, None).map(|_| String::new())
             }
             TunnelCmd::Del { name } => {
-                let d = self.dev_by_name(ns, name).ok_or_else(|| format!("delete tunnel \"{name}\" failed: No such device"))?;
+                let d = self
+                    .dev_by_name(ns, name)
+                    .ok_or_else(|| format!("delete tunnel \"{name}\" failed: No such device"))?;
                 if matches!(&self.devices[d.ix()].kind, DevKind::Ipip(t) if t.fallback) {
-                    return Err(format!("delete tunnel \"{name}\" failed: Operation not permitted"));
+                    return Err(format!(
+                        "delete tunnel \"{name}\" failed: Operation not permitted"
+                    ));
                 }
                 self.link_del(d);
                 Ok(String::new())
@@ -259,7 +392,9 @@ impl World {
     fn exec_modprobe(&mut self, host: HostId, module: &str) -> R {
         let m = module.replace('-', "_");
         if !KNOWN_MODULES.contains(&m.as_str()) {
-            return Err(format!("modprobe: FATAL: Module {module} not found in directory /lib/modules/6.x"));
+            return Err(format!(
+                "modprobe: FATAL: Module {module} not found in directory /lib/modules/6.x"
+            ));
         }
         self.load_module(host, &m);
         Ok(String::new())
@@ -296,7 +431,14 @@ impl World {
         self.new_device(
             ns,
             "tunl0",
-            DevKind::Ipip(Box::new(Ipip { local: None, remote: None, ttl: 0, lower: None, fallback: true, pmtudisc: false })),
+            DevKind::Ipip(Box::new(Ipip {
+                local: None,
+                remote: None,
+                ttl: 0,
+                lower: None,
+                fallback: true,
+                pmtudisc: false,
+            })),
             MacAddr::ZERO,
             1480,
         );
@@ -322,25 +464,39 @@ impl World {
         let target_ns = match &s.netns {
             Some(n) => {
                 let host = self.namespaces[ns.ix()].host;
-                let t = self.hosts[host.ix()].namespaces.get(n).copied().filter(|t| self.namespaces[t.ix()].alive);
-                Some(t.ok_or_else(|| format!("Error: argument \"{n}\" is wrong: Invalid \"netns\" value"))?)
+                let t = self.hosts[host.ix()]
+                    .namespaces
+                    .get(n)
+                    .copied()
+                    .filter(|t| self.namespaces[t.ix()].alive);
+                Some(t.ok_or_else(|| {
+                    format!("Error: argument \"{n}\" is wrong: Invalid \"netns\" value")
+                })?)
             }
             None => None,
         };
         if let Some(mtu) = s.mtu {
             let max = match self.devices[d.ix()].kind {
                 DevKind::Loopback => u32::MAX,
-                DevKind::Vxlan(ref v) => v.lower.map(|l| self.devices[l.ix()].mtu - 50).unwrap_or(65535),
+                DevKind::Vxlan(ref v) => v
+                    .lower
+                    .map(|l| self.devices[l.ix()].mtu - 50)
+                    .unwrap_or(65535),
                 _ => 65535,
             };
             if mtu < 68 || mtu > max {
-                return Err(if mtu < 68 { "Error: mtu less than device minimum." } else { "Error: mtu greater than device maximum." }.into());
+                return Err(if mtu < 68 {
+                    "Error: mtu less than device minimum."
+                } else {
+                    "Error: mtu greater than device maximum."
+                }
+                .into());
             }
         }
-        if let Some(name) = &s.name {
-            if name != &self.devices[d.ix()].name {
-                self.check_new_name(ns, name)?;
-            }
+        if let Some(name) = &s.name
+            && name != &self.devices[d.ix()].name
+        {
+            self.check_new_name(ns, name)?;
         }
         if let Some(mac) = s.address {
             if !mac.is_unicast() || mac.is_zero() {
@@ -400,7 +556,15 @@ impl World {
             let pmtu = self.devices[d.ix()].mtu;
             if let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind {
                 b.ports.push(d);
-                b.fdb.insert(mac, BridgeFdb { port: d, is_local: true, is_static: true, updated: sim_core::time::SimTime::ZERO });
+                b.fdb.insert(
+                    mac,
+                    BridgeFdb {
+                        port: d,
+                        is_local: true,
+                        is_static: true,
+                        updated: sim_core::time::SimTime::ZERO,
+                    },
+                );
             }
             // The bridge's MTU follows the smallest port MTU.
             let brd = &mut self.devices[br.ix()];
@@ -421,19 +585,20 @@ impl World {
 
     /// A bridge without a configured address takes the lowest port MAC.
     fn bridge_refresh_mac(&mut self, br: DevId) {
-        let DevKind::Bridge(b) = &self.devices[br.ix()].kind else { return };
+        let DevKind::Bridge(b) = &self.devices[br.ix()].kind else {
+            return;
+        };
         if b.mac_fixed {
             return;
         }
         if let Some(min) = b.ports.iter().map(|p| self.devices[p.ix()].mac).min() {
             let old = self.devices[br.ix()].mac;
             self.devices[br.ix()].mac = min;
-            if let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind {
-                if old != min {
-                    if b.fdb.get(&old).is_some_and(|e| e.port == br) {
-                        b.fdb.remove(&old);
-                    }
-                }
+            if let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind
+                && old != min
+                && b.fdb.get(&old).is_some_and(|e| e.port == br)
+            {
+                b.fdb.remove(&old);
             }
         }
     }
@@ -445,7 +610,12 @@ impl World {
         }
         self.devices[d.ix()].admin_up = true;
         let ns = self.devices[d.ix()].ns;
-        let addrs: Vec<IfAddr> = self.namespaces[ns.ix()].addrs.iter().filter(|a| a.dev == d).cloned().collect();
+        let addrs: Vec<IfAddr> = self.namespaces[ns.ix()]
+            .addrs
+            .iter()
+            .filter(|a| a.dev == d)
+            .cloned()
+            .collect();
         for a in addrs {
             self.add_ifaddr_routes(ns, &a, true);
         }
@@ -472,7 +642,10 @@ impl World {
     fn flush_dev_neigh(&mut self, ns: NsId, d: DevId) {
         let host = self.namespaces[ns.ix()].host;
         let before = self.namespaces[ns.ix()].neigh.entries.len();
-        self.namespaces[ns.ix()].neigh.entries.retain(|(dev, _), _| *dev != d);
+        self.namespaces[ns.ix()]
+            .neigh
+            .entries
+            .retain(|(dev, _), _| *dev != d);
         let removed = before - self.namespaces[ns.ix()].neigh.entries.len();
         let h = &mut self.hosts[host.ix()];
         h.neigh_entries = h.neigh_entries.saturating_sub(removed as u32);
@@ -490,7 +663,10 @@ impl World {
         let n = &mut self.namespaces[to.ix()];
         // The ifindex is kept when free in the target namespace.
         let want = self.devices[d.ix()].ifindex;
-        let taken = n.devs.values().any(|&o| self.devices[o.ix()].ifindex == want);
+        let taken = n
+            .devs
+            .values()
+            .any(|&o| self.devices[o.ix()].ifindex == want);
         let n = &mut self.namespaces[to.ix()];
         if taken {
             self.devices[d.ix()].ifindex = n.next_ifindex;
@@ -544,14 +720,36 @@ impl World {
 
     fn exec_addr(&mut self, ns: NsId, c: &AddrCmd) -> R {
         match c {
-            AddrCmd::Add { addr, dev, broadcast, scope } => {
+            AddrCmd::Add {
+                addr,
+                dev,
+                broadcast,
+                scope,
+            } => {
                 let d = self.dev_named(ns, dev)?;
-                if self.namespaces[ns.ix()].addrs.iter().any(|a| a.dev == d && a.local == addr.addr) {
+                if self.namespaces[ns.ix()]
+                    .addrs
+                    .iter()
+                    .any(|a| a.dev == d && a.local == addr.addr)
+                {
                     return Err("Error: ipv4: Address already assigned.".into());
                 }
-                let scope = scope.unwrap_or(if addr.addr.is_loopback() { Scope::Host } else { Scope::Global });
-                let secondary = self.namespaces[ns.ix()].addrs.iter().any(|a| a.dev == d && a.plen == addr.len && a.net().network() == addr.network());
-                let a = IfAddr { dev: d, local: addr.addr, plen: addr.len, broadcast: *broadcast, scope, secondary };
+                let scope = scope.unwrap_or(if addr.addr.is_loopback() {
+                    Scope::Host
+                } else {
+                    Scope::Global
+                });
+                let secondary = self.namespaces[ns.ix()].addrs.iter().any(|a| {
+                    a.dev == d && a.plen == addr.len && a.net().network() == addr.network()
+                });
+                let a = IfAddr {
+                    dev: d,
+                    local: addr.addr,
+                    plen: addr.len,
+                    broadcast: *broadcast,
+                    scope,
+                    secondary,
+                };
                 self.namespaces[ns.ix()].addrs.push(a.clone());
                 let up = self.devices[d.ix()].admin_up;
                 self.add_ifaddr_routes(ns, &a, up);
@@ -560,7 +758,9 @@ impl World {
             AddrCmd::Del { addr, dev } => {
                 let d = self.dev_named(ns, dev)?;
                 let n = &mut self.namespaces[ns.ix()];
-                let Some(pos) = n.addrs.iter().position(|a| a.dev == d && a.local == addr.addr && (addr.len == 32 || a.plen == addr.len)) else {
+                let Some(pos) = n.addrs.iter().position(|a| {
+                    a.dev == d && a.local == addr.addr && (addr.len == 32 || a.plen == addr.len)
+                }) else {
                     return Err("Error: ipv4: Address not found.".into());
                 };
                 let a = n.addrs.remove(pos);
@@ -569,7 +769,12 @@ impl World {
             }
             AddrCmd::Flush { dev } => {
                 let d = self.dev_named(ns, dev)?;
-                let gone: Vec<IfAddr> = self.namespaces[ns.ix()].addrs.iter().filter(|a| a.dev == d).cloned().collect();
+                let gone: Vec<IfAddr> = self.namespaces[ns.ix()]
+                    .addrs
+                    .iter()
+                    .filter(|a| a.dev == d)
+                    .cloned()
+                    .collect();
                 self.namespaces[ns.ix()].addrs.retain(|a| a.dev != d);
                 for a in gone {
                     self.del_ifaddr_routes(ns, &a);
@@ -577,13 +782,27 @@ impl World {
                 Ok(String::new())
             }
             AddrCmd::Show { dev } => {
-                let d = dev.as_deref().map(|n| self.dev_by_name(ns, n).ok_or_else(|| format!("Device \"{n}\" does not exist."))).transpose()?;
+                let d = dev
+                    .as_deref()
+                    .map(|n| {
+                        self.dev_by_name(ns, n)
+                            .ok_or_else(|| format!("Device \"{n}\" does not exist."))
+                    })
+                    .transpose()?;
                 Ok(self.show_addrs(ns, d))
             }
         }
     }
 
-    fn kernel_route(&self, table: TableId, rtype: RouteType, prefix: Ipv4Net, scope: Scope, src: Ipv4Addr, dev: DevId) -> Route {
+    fn kernel_route(
+        &self,
+        table: TableId,
+        rtype: RouteType,
+        prefix: Ipv4Net,
+        scope: Scope,
+        src: Ipv4Addr,
+        dev: DevId,
+    ) -> Route {
         Route {
             table,
             rtype,
@@ -592,7 +811,12 @@ impl World {
             proto: PROTO_KERNEL,
             scope,
             src: Some(src),
-            nexthops: vec![Nexthop { gw: None, dev, weight: 1, onlink: false }],
+            nexthops: vec![Nexthop {
+                gw: None,
+                dev,
+                weight: 1,
+                onlink: false,
+            }],
             mtu: None,
             origin: None,
         }
@@ -600,41 +824,89 @@ impl World {
 
     fn put_route_once(&mut self, ns: NsId, r: Route) {
         let t = self.namespaces[ns.ix()].fib.table_mut(r.table);
-        if !t.exact(r.prefix).iter().any(|o| o.rtype == r.rtype && o.nexthops == r.nexthops && o.metric == r.metric) {
+        if !t
+            .exact(r.prefix)
+            .iter()
+            .any(|o| o.rtype == r.rtype && o.nexthops == r.nexthops && o.metric == r.metric)
+        {
             t.insert(r);
         }
     }
 
     /// fib_add_ifaddr: the local route always; the prefix and broadcast routes when the device is up.
     fn add_ifaddr_routes(&mut self, ns: NsId, a: &IfAddr, up: bool) {
-        let local = self.kernel_route(TABLE_LOCAL, RouteType::Local, Ipv4Net::host(a.local), Scope::Host, a.local, a.dev);
+        let local = self.kernel_route(
+            TABLE_LOCAL,
+            RouteType::Local,
+            Ipv4Net::host(a.local),
+            Scope::Host,
+            a.local,
+            a.dev,
+        );
         self.put_route_once(ns, local);
         if !up {
             return;
         }
         if let Some(b) = a.broadcast.filter(|b| !b.is_broadcast()) {
-            let r = self.kernel_route(TABLE_LOCAL, RouteType::Broadcast, Ipv4Net::host(b), Scope::Link, a.local, a.dev);
+            let r = self.kernel_route(
+                TABLE_LOCAL,
+                RouteType::Broadcast,
+                Ipv4Net::host(b),
+                Scope::Link,
+                a.local,
+                a.dev,
+            );
             self.put_route_once(ns, r);
         }
         let prefix = a.net().network();
-        if a.secondary || prefix.addr.is_unspecified() && a.plen > 0 || (prefix.addr == a.local && a.plen == 32) {
+        if a.secondary
+            || prefix.addr.is_unspecified() && a.plen > 0
+            || (prefix.addr == a.local && a.plen == 32)
+        {
             return;
         }
         let is_lo = matches!(self.devices[a.dev.ix()].kind, DevKind::Loopback);
-        let r = self.kernel_route(if is_lo { TABLE_LOCAL } else { TABLE_MAIN }, if is_lo { RouteType::Local } else { RouteType::Unicast }, prefix, if is_lo { Scope::Host } else { Scope::Link }, a.local, a.dev);
+        let r = self.kernel_route(
+            if is_lo { TABLE_LOCAL } else { TABLE_MAIN },
+            if is_lo {
+                RouteType::Local
+            } else {
+                RouteType::Unicast
+            },
+            prefix,
+            if is_lo { Scope::Host } else { Scope::Link },
+            a.local,
+            a.dev,
+        );
         self.put_route_once(ns, r);
         if a.plen < 31 {
-            let r = self.kernel_route(TABLE_LOCAL, RouteType::Broadcast, Ipv4Net::host(prefix.broadcast()), Scope::Link, a.local, a.dev);
+            let r = self.kernel_route(
+                TABLE_LOCAL,
+                RouteType::Broadcast,
+                Ipv4Net::host(prefix.broadcast()),
+                Scope::Link,
+                a.local,
+                a.dev,
+            );
             self.put_route_once(ns, r);
         }
     }
 
     fn del_ifaddr_routes(&mut self, ns: NsId, a: &IfAddr) {
-        let still_local = self.namespaces[ns.ix()].addrs.iter().any(|o| o.local == a.local);
+        let still_local = self.namespaces[ns.ix()]
+            .addrs
+            .iter()
+            .any(|o| o.local == a.local);
         let fib = &mut self.namespaces[ns.ix()].fib;
         for (_, t) in fib.tables.iter_mut() {
             t.retain(|r| {
-                !(r.proto == PROTO_KERNEL && r.uses_dev(a.dev) && r.src == Some(a.local) && !(still_local && r.rtype == RouteType::Local && r.prefix.addr == a.local && r.prefix.len == 32))
+                !(r.proto == PROTO_KERNEL
+                    && r.uses_dev(a.dev)
+                    && r.src == Some(a.local)
+                    && !(still_local
+                        && r.rtype == RouteType::Local
+                        && r.prefix.addr == a.local
+                        && r.prefix.len == 32))
             });
         }
     }
@@ -642,15 +914,30 @@ impl World {
     // =============================================================== route ==
 
     fn resolve_route(&self, ns: NsId, spec: &RouteSpec) -> Result<Route, String> {
-        let dev = spec.dev.as_deref().map(|d| self.dev_named(ns, d)).transpose()?;
+        let dev = spec
+            .dev
+            .as_deref()
+            .map(|d| self.dev_named(ns, d))
+            .transpose()?;
         let mut nh_devs = Vec::new();
         for nh in &spec.nexthops {
-            nh_devs.push(nh.dev.as_deref().map(|d| self.dev_named(ns, d)).transpose()?);
+            nh_devs.push(
+                nh.dev
+                    .as_deref()
+                    .map(|d| self.dev_named(ns, d))
+                    .transpose()?,
+            );
         }
         if !spec.prefix.is_network() {
             return Err("Error: Invalid prefix for given prefix length.".into());
         }
-        let table = spec.table.unwrap_or(if matches!(spec.rtype, RouteType::Local | RouteType::Broadcast) { TABLE_LOCAL } else { TABLE_MAIN });
+        let table = spec.table.unwrap_or(
+            if matches!(spec.rtype, RouteType::Local | RouteType::Broadcast) {
+                TABLE_LOCAL
+            } else {
+                TABLE_MAIN
+            },
+        );
         let has_gw = spec.gateway.is_some() || !spec.nexthops.is_empty();
         let scope = spec.scope.unwrap_or(match spec.rtype {
             RouteType::Local => Scope::Host,
@@ -659,9 +946,19 @@ impl World {
             _ => Scope::Global,
         });
         let mut nexthops = Vec::new();
-        if spec.rtype == RouteType::Unicast || spec.rtype == RouteType::Local || spec.rtype == RouteType::Broadcast {
+        if spec.rtype == RouteType::Unicast
+            || spec.rtype == RouteType::Local
+            || spec.rtype == RouteType::Broadcast
+        {
             if spec.nexthops.is_empty() {
-                nexthops.push(self.check_nexthop(ns, spec.gateway, dev, spec.onlink, scope, table)?);
+                nexthops.push(self.check_nexthop(
+                    ns,
+                    spec.gateway,
+                    dev,
+                    spec.onlink,
+                    scope,
+                    table,
+                )?);
             } else {
                 for (nh, d) in spec.nexthops.iter().zip(nh_devs) {
                     let mut n = self.check_nexthop(ns, nh.gateway, d, nh.onlink, scope, table)?;
@@ -671,7 +968,8 @@ impl World {
             }
         }
         if let Some(src) = spec.src {
-            let ok = (spec.rtype == RouteType::Local && src == spec.prefix.addr) || self.is_local_addr(ns, src);
+            let ok = (spec.rtype == RouteType::Local && src == spec.prefix.addr)
+                || self.is_local_addr(ns, src);
             if !ok {
                 return Err("Error: Invalid prefsrc address.".into());
             }
@@ -691,60 +989,102 @@ impl World {
     }
 
     /// fib_check_nh: validate a gateway and derive the device.
-    fn check_nexthop(&self, ns: NsId, gw: Option<Ipv4Addr>, dev: Option<DevId>, onlink: bool, scope: Scope, _table: TableId) -> Result<Nexthop, String> {
+    fn check_nexthop(
+        &self,
+        ns: NsId,
+        gw: Option<Ipv4Addr>,
+        dev: Option<DevId>,
+        onlink: bool,
+        scope: Scope,
+        _table: TableId,
+    ) -> Result<Nexthop, String> {
         match gw {
             None => {
                 let Some(d) = dev else {
                     return Err("RTNETLINK answers: No such device".into());
                 };
                 if onlink {
-                    return Err("Error: Invalid flags for nexthop - PERVASIVE and ONLINK can not be set.".into());
+                    return Err(
+                        "Error: Invalid flags for nexthop - PERVASIVE and ONLINK can not be set."
+                            .into(),
+                    );
                 }
                 if !self.devices[d.ix()].admin_up {
                     return Err("Error: Device for nexthop is not up.".into());
                 }
-                Ok(Nexthop { gw: None, dev: d, weight: 1, onlink: false })
+                Ok(Nexthop {
+                    gw: None,
+                    dev: d,
+                    weight: 1,
+                    onlink: false,
+                })
             }
             Some(g) => {
                 if onlink {
-                    let Some(d) = dev else { return Err("Error: Nexthop device required for onlink.".into()) };
+                    let Some(d) = dev else {
+                        return Err("Error: Nexthop device required for onlink.".into());
+                    };
                     if !self.devices[d.ix()].admin_up {
                         return Err("Error: Nexthop device is not up.".into());
                     }
-                    if self.is_local_addr(ns, g) || g.is_broadcast() || g.is_multicast() || g.is_unspecified() {
+                    if self.is_local_addr(ns, g)
+                        || g.is_broadcast()
+                        || g.is_multicast()
+                        || g.is_unspecified()
+                    {
                         return Err("Error: Nexthop has invalid gateway.".into());
                     }
-                    return Ok(Nexthop { gw: Some(g), dev: d, weight: 1, onlink: true });
+                    return Ok(Nexthop {
+                        gw: Some(g),
+                        dev: d,
+                        weight: 1,
+                        onlink: true,
+                    });
                 }
                 // The gateway must be reachable by a link- or host-scope route.
                 let n = &self.namespaces[ns.ix()];
-                let min_scope = if scope.value() < Scope::Link.value() { Scope::Link.value() } else { scope.value() + 1 };
+                let min_scope = if scope.value() < Scope::Link.value() {
+                    Scope::Link.value()
+                } else {
+                    scope.value() + 1
+                };
                 let mut found = None;
                 'rules: for rule in &n.fib.rules {
-                    let RuleAction::Lookup(t) = rule.action else { continue };
+                    let RuleAction::Lookup(t) = rule.action else {
+                        continue;
+                    };
                     let Some(tab) = n.fib.table(t) else { continue };
                     for r in tab.candidates(g) {
                         if r.scope.value() < min_scope {
                             continue;
                         }
-                        if let Some(d) = dev {
-                            if !r.uses_dev(d) {
-                                continue;
-                            }
+                        if let Some(d) = dev
+                            && !r.uses_dev(d)
+                        {
+                            continue;
                         }
                         found = Some(r.clone());
                         break 'rules;
                     }
                 }
-                let Some(r) = found else { return Err("Error: Nexthop has invalid gateway.".into()) };
+                let Some(r) = found else {
+                    return Err("Error: Nexthop has invalid gateway.".into());
+                };
                 if r.rtype != RouteType::Unicast && r.rtype != RouteType::Local {
                     return Err("Error: Nexthop has invalid gateway.".into());
                 }
-                let d = dev.or(r.dev()).ok_or("Error: No egress device for nexthop gateway.")?;
+                let d = dev
+                    .or(r.dev())
+                    .ok_or("Error: No egress device for nexthop gateway.")?;
                 if !self.devices[d.ix()].admin_up {
                     return Err("RTNETLINK answers: Network is down".into());
                 }
-                Ok(Nexthop { gw: Some(g), dev: d, weight: 1, onlink: false })
+                Ok(Nexthop {
+                    gw: Some(g),
+                    dev: d,
+                    weight: 1,
+                    onlink: false,
+                })
             }
         }
     }
@@ -771,7 +1111,11 @@ impl World {
                 Ok(String::new())
             }
             RouteCmd::Del(spec) => {
-                let dev = spec.dev.as_deref().map(|d| self.dev_named(ns, d)).transpose()?;
+                let dev = spec
+                    .dev
+                    .as_deref()
+                    .map(|d| self.dev_named(ns, d))
+                    .transpose()?;
                 let table = spec.table.unwrap_or(TABLE_MAIN);
                 let t = self.namespaces[ns.ix()].fib.table_mut(table);
                 let mut done = false;
@@ -805,12 +1149,33 @@ impl World {
                 }
                 Ok(String::new())
             }
-            RouteCmd::Get { dst, from, iif, oif, mark } => self.route_get(ns, *dst, *from, iif.as_deref(), oif.as_deref(), mark.unwrap_or(0)),
+            RouteCmd::Get {
+                dst,
+                from,
+                iif,
+                oif,
+                mark,
+            } => self.route_get(
+                ns,
+                *dst,
+                *from,
+                iif.as_deref(),
+                oif.as_deref(),
+                mark.unwrap_or(0),
+            ),
         }
     }
 
     /// `ip route get`: the route decision, printed as iproute2 prints it.
-    pub fn route_get(&self, ns: NsId, dst: Ipv4Addr, from: Option<Ipv4Addr>, iif: Option<&str>, oif: Option<&str>, mark: u32) -> R {
+    pub fn route_get(
+        &self,
+        ns: NsId,
+        dst: Ipv4Addr,
+        from: Option<Ipv4Addr>,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        mark: u32,
+    ) -> R {
         let iif_dev = iif.map(|n| self.dev_named(ns, n)).transpose()?;
         let oif_dev = oif.map(|n| self.dev_named(ns, n)).transpose()?;
         let flow = Flow {
@@ -824,12 +1189,16 @@ impl World {
         };
         let res = self.fib_lookup(ns, &flow);
         let res = match (res, iif_dev) {
-            (Ok(r), Some(d)) if r.route.rtype == RouteType::Unicast && !self.devices[d.ix()].conf.forwarding => {
+            (Ok(r), Some(d))
+                if r.route.rtype == RouteType::Unicast && !self.devices[d.ix()].conf.forwarding =>
+            {
                 let _ = r;
                 return Err("RTNETLINK answers: No route to host".into());
             }
             (Ok(r), _) => r,
-            (Err(_), Some(d)) if !self.devices[d.ix()].conf.forwarding => return Err("RTNETLINK answers: No route to host".into()),
+            (Err(_), Some(d)) if !self.devices[d.ix()].conf.forwarding => {
+                return Err("RTNETLINK answers: No route to host".into());
+            }
             (Err(_), _) => return Err("RTNETLINK answers: Network is unreachable".into()),
         };
         let mut s = String::new();
@@ -864,19 +1233,33 @@ impl World {
                 if res.route.table != TABLE_MAIN {
                     let _ = write!(s, " table {}", sim_core::trace::table_name(res.route.table));
                 }
-                if iif.is_none() {
-                    let src = from.or(res.route.src).or_else(|| self.inet_select_addr(ns, Some(nh.dev), nh.gw.unwrap_or(dst), res.route.scope));
+                if let Some(i) = iif {
+                    let _ = write!(s, " \n    cache iif {i} ");
+                } else {
+                    let src = from.or(res.route.src).or_else(|| {
+                        self.inet_select_addr(
+                            ns,
+                            Some(nh.dev),
+                            nh.gw.unwrap_or(dst),
+                            res.route.scope,
+                        )
+                    });
                     if let Some(src) = src {
                         let _ = write!(s, " src {src}");
                     }
                     let _ = write!(s, " uid 0 \n    cache ");
-                } else {
-                    let _ = write!(s, " \n    cache iif {} ", iif.unwrap());
                 }
                 s.push('\n');
             }
             RouteType::Broadcast => {
-                let _ = writeln!(s, "broadcast {dst} dev {} src {} uid 0 \n    cache <local,brd> ", res.nexthop().map(|n| self.devices[n.dev.ix()].name.as_str()).unwrap_or("lo"), res.route.src.unwrap_or(dst));
+                let _ = writeln!(
+                    s,
+                    "broadcast {dst} dev {} src {} uid 0 \n    cache <local,brd> ",
+                    res.nexthop()
+                        .map(|n| self.devices[n.dev.ix()].name.as_str())
+                        .unwrap_or("lo"),
+                    res.route.src.unwrap_or(dst)
+                );
             }
             RouteType::Unreachable => return Err("RTNETLINK answers: No route to host".into()),
             RouteType::Prohibit => return Err("RTNETLINK answers: Permission denied".into()),
@@ -899,14 +1282,30 @@ impl World {
                 let rules = &mut self.namespaces[ns.ix()].fib.rules;
                 // Without a priority, the kernel picks one below the first non-zero rule.
                 let prio = s.priority.unwrap_or_else(|| {
-                    let first = rules.iter().map(|r| r.priority).find(|&p| p != 0).unwrap_or(32766);
+                    let first = rules
+                        .iter()
+                        .map(|r| r.priority)
+                        .find(|&p| p != 0)
+                        .unwrap_or(32766);
                     first.saturating_sub(1)
                 });
-                let rule = Rule { priority: prio, from: s.from, to: s.to, iif: s.iif.clone(), oif: s.oif.clone(), fwmark: s.fwmark, not: s.not, action };
-                if rules.iter().any(|r| *r == rule) {
+                let rule = Rule {
+                    priority: prio,
+                    from: s.from,
+                    to: s.to,
+                    iif: s.iif.clone(),
+                    oif: s.oif.clone(),
+                    fwmark: s.fwmark,
+                    not: s.not,
+                    action,
+                };
+                if rules.contains(&rule) {
                     return Err("RTNETLINK answers: File exists".into());
                 }
-                let pos = rules.iter().position(|r| r.priority > prio).unwrap_or(rules.len());
+                let pos = rules
+                    .iter()
+                    .position(|r| r.priority > prio)
+                    .unwrap_or(rules.len());
                 rules.insert(pos, rule);
                 Ok(String::new())
             }
@@ -935,7 +1334,14 @@ impl World {
 
     fn exec_neigh(&mut self, cx: &mut Cx, ns: NsId, c: &NeighCmd) -> R {
         match c {
-            NeighCmd::Add { addr, lladdr, dev, state, replace, proxy } => {
+            NeighCmd::Add {
+                addr,
+                lladdr,
+                dev,
+                state,
+                replace,
+                proxy,
+            } => {
                 let d = self.dev_named(ns, dev)?;
                 if *proxy {
                     return Err("ip neigh ... proxy: not supported yet".into());
@@ -946,13 +1352,19 @@ impl World {
                     return Err("RTNETLINK answers: File exists".into());
                 }
                 if lladdr.is_none() && !matches!(state, NudState::Noarp) {
-                    return Err("Error: No link layer address given.".replace("Error: No link layer address given.", "RTNETLINK answers: Invalid argument"));
+                    return Err("Error: No link layer address given.".replace(
+                        "Error: No link layer address given.",
+                        "RTNETLINK answers: Invalid argument",
+                    ));
                 }
                 if !exists {
                     self.hosts[host.ix()].neigh_entries += 1;
                 }
                 let now = cx.now;
-                let old = self.namespaces[ns.ix()].neigh.entries.insert((d, *addr), NeighEntry::new(*state, *lladdr, now));
+                let old = self.namespaces[ns.ix()]
+                    .neigh
+                    .entries
+                    .insert((d, *addr), NeighEntry::new(*state, *lladdr, now));
                 if let Some(mut o) = old {
                     if let Some(t) = o.timer.take() {
                         cx.sched.cancel(t);
@@ -962,7 +1374,14 @@ impl World {
                         for p in std::mem::take(&mut o.queue) {
                             let src = self.devices[d.ix()].mac;
                             let mut p = p;
-                            p.headers.insert(0, sim_core::packet::Header::Ethernet(sim_core::wire::EthernetRepr { dst: *mac, src, ethertype: sim_core::wire::EtherType::Ipv4 }));
+                            p.headers.insert(
+                                0,
+                                sim_core::packet::Header::Ethernet(sim_core::wire::EthernetRepr {
+                                    dst: *mac,
+                                    src,
+                                    ethertype: sim_core::wire::EtherType::Ipv4,
+                                }),
+                            );
                             self.dev_xmit(cx, d, p);
                         }
                     }
@@ -989,7 +1408,9 @@ impl World {
                 let host = self.namespaces[ns.ix()].host;
                 let t = &mut self.namespaces[ns.ix()].neigh.entries;
                 let before = t.len();
-                t.retain(|(dd, _), e| e.state == NudState::Permanent || d.is_some_and(|x| x != *dd));
+                t.retain(|(dd, _), e| {
+                    e.state == NudState::Permanent || d.is_some_and(|x| x != *dd)
+                });
                 let n = before - t.len();
                 self.hosts[host.ix()].neigh_entries -= n as u32;
                 Ok(String::new())
@@ -1002,18 +1423,42 @@ impl World {
 
     fn exec_fdb(&mut self, cx: &mut Cx, ns: NsId, c: &FdbCmd) -> R {
         match c {
-            FdbCmd::Add { mac, dev, dst, append, replace, master, self_: _, state, port, vni } => {
+            FdbCmd::Add {
+                mac,
+                dev,
+                dst,
+                append,
+                replace,
+                master,
+                self_: _,
+                state,
+                port,
+                vni,
+            } => {
                 let d = self.dev_named(ns, dev)?;
                 let now = cx.now;
-                if *master || (self.devices[d.ix()].master.is_some() && !matches!(self.devices[d.ix()].kind, DevKind::Vxlan(_))) {
+                if *master
+                    || (self.devices[d.ix()].master.is_some()
+                        && !matches!(self.devices[d.ix()].kind, DevKind::Vxlan(_)))
+                {
                     let Some(br) = self.devices[d.ix()].master else {
                         return Err("RTNETLINK answers: Operation not supported".into());
                     };
-                    let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else { unreachable!() };
+                    let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else {
+                        unreachable!()
+                    };
                     if b.fdb.contains_key(mac) && !replace {
                         return Err("RTNETLINK answers: File exists".into());
                     }
-                    b.fdb.insert(*mac, BridgeFdb { port: d, is_local: false, is_static: *state != FdbState::Dynamic, updated: now });
+                    b.fdb.insert(
+                        *mac,
+                        BridgeFdb {
+                            port: d,
+                            is_local: false,
+                            is_static: *state != FdbState::Dynamic,
+                            updated: now,
+                        },
+                    );
                     return Ok(String::new());
                 }
                 match &mut self.devices[d.ix()].kind {
@@ -1021,7 +1466,11 @@ impl World {
                         let Some(dst) = dst else {
                             return Err("RTNETLINK answers: Invalid argument".into());
                         };
-                        let rd = VxlanRdst { dst: *dst, port: *port, vni: *vni };
+                        let rd = VxlanRdst {
+                            dst: *dst,
+                            port: *port,
+                            vni: *vni,
+                        };
                         let permanent = *state == FdbState::Permanent || *state == FdbState::Static;
                         match v.fdb.iter_mut().find(|f| f.mac == *mac) {
                             Some(f) => {
@@ -1037,7 +1486,12 @@ impl World {
                                     return Err("RTNETLINK answers: File exists".into());
                                 }
                             }
-                            None => v.fdb.push(VxlanFdb { mac: *mac, rdsts: vec![rd], permanent, updated: now }),
+                            None => v.fdb.push(VxlanFdb {
+                                mac: *mac,
+                                rdsts: vec![rd],
+                                permanent,
+                                updated: now,
+                            }),
                         }
                         Ok(String::new())
                     }
@@ -1045,44 +1499,62 @@ impl World {
                         if b.fdb.contains_key(mac) && !replace {
                             return Err("RTNETLINK answers: File exists".into());
                         }
-                        b.fdb.insert(*mac, BridgeFdb { port: d, is_local: true, is_static: true, updated: now });
+                        b.fdb.insert(
+                            *mac,
+                            BridgeFdb {
+                                port: d,
+                                is_local: true,
+                                is_static: true,
+                                updated: now,
+                            },
+                        );
                         Ok(String::new())
                     }
-                    _ => Err(format!("bridge fdb: {dev} is neither a VXLAN device nor a bridge port: not supported")),
+                    _ => Err(format!(
+                        "bridge fdb: {dev} is neither a VXLAN device nor a bridge port: not supported"
+                    )),
                 }
             }
-            FdbCmd::Del { mac, dev, dst, master, .. } => {
+            FdbCmd::Del {
+                mac,
+                dev,
+                dst,
+                master,
+                ..
+            } => {
                 let d = self.dev_named(ns, dev)?;
-                if *master || self.devices[d.ix()].master.is_some() && !matches!(self.devices[d.ix()].kind, DevKind::Vxlan(_)) {
-                    if let Some(br) = self.devices[d.ix()].master {
-                        if let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind {
-                            if b.fdb.remove(mac).is_some() {
-                                return Ok(String::new());
-                            }
-                        }
+                if *master
+                    || self.devices[d.ix()].master.is_some()
+                        && !matches!(self.devices[d.ix()].kind, DevKind::Vxlan(_))
+                {
+                    if let Some(br) = self.devices[d.ix()].master
+                        && let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind
+                        && b.fdb.remove(mac).is_some()
+                    {
+                        return Ok(String::new());
                     }
                     return Err("RTNETLINK answers: No such file or directory".into());
                 }
-                if let DevKind::Vxlan(v) = &mut self.devices[d.ix()].kind {
-                    if let Some(pos) = v.fdb.iter().position(|f| f.mac == *mac) {
-                        match dst {
-                            Some(ip) => {
-                                let f = &mut v.fdb[pos];
-                                let before = f.rdsts.len();
-                                f.rdsts.retain(|r| r.dst != *ip);
-                                if f.rdsts.len() == before {
-                                    return Err("RTNETLINK answers: No such file or directory".into());
-                                }
-                                if f.rdsts.is_empty() {
-                                    v.fdb.remove(pos);
-                                }
+                if let DevKind::Vxlan(v) = &mut self.devices[d.ix()].kind
+                    && let Some(pos) = v.fdb.iter().position(|f| f.mac == *mac)
+                {
+                    match dst {
+                        Some(ip) => {
+                            let f = &mut v.fdb[pos];
+                            let before = f.rdsts.len();
+                            f.rdsts.retain(|r| r.dst != *ip);
+                            if f.rdsts.len() == before {
+                                return Err("RTNETLINK answers: No such file or directory".into());
                             }
-                            None => {
+                            if f.rdsts.is_empty() {
                                 v.fdb.remove(pos);
                             }
                         }
-                        return Ok(String::new());
+                        None => {
+                            v.fdb.remove(pos);
+                        }
                     }
+                    return Ok(String::new());
                 }
                 Err("RTNETLINK answers: No such file or directory".into())
             }
@@ -1099,8 +1571,14 @@ impl World {
     fn exec_netns(&mut self, host: HostId, c: &NetnsCmd) -> R {
         match c {
             NetnsCmd::Add(name) => {
-                if self.hosts[host.ix()].namespaces.get(name).is_some_and(|n| self.namespaces[n.ix()].alive) {
-                    return Err(format!("Cannot create namespace file \"/run/netns/{name}\": File exists"));
+                if self.hosts[host.ix()]
+                    .namespaces
+                    .get(name)
+                    .is_some_and(|n| self.namespaces[n.ix()].alive)
+                {
+                    return Err(format!(
+                        "Cannot create namespace file \"/run/netns/{name}\": File exists"
+                    ));
                 }
                 let ns = self.new_namespace(host, name);
                 if self.hosts[host.ix()].modules.iter().any(|m| m == "ipip") {
@@ -1109,8 +1587,14 @@ impl World {
                 Ok(String::new())
             }
             NetnsCmd::Del(name) => {
-                let Some(&ns) = self.hosts[host.ix()].namespaces.get(name).filter(|n| self.namespaces[n.ix()].alive) else {
-                    return Err(format!("Cannot remove namespace file \"/run/netns/{name}\": No such file or directory"));
+                let Some(&ns) = self.hosts[host.ix()]
+                    .namespaces
+                    .get(name)
+                    .filter(|n| self.namespaces[n.ix()].alive)
+                else {
+                    return Err(format!(
+                        "Cannot remove namespace file \"/run/netns/{name}\": No such file or directory"
+                    ));
                 };
                 // Devices die with the namespace (veth peers elsewhere with them).
                 let devs: Vec<DevId> = self.namespaces[ns.ix()].devs.values().copied().collect();
@@ -1139,7 +1623,12 @@ impl World {
     fn exec_sysctl(&mut self, host: HostId, ns: NsId, key: &str, value: Option<&str>) -> R {
         let parts: Vec<&str> = key.split('/').collect();
         let dotted = parts.join(".");
-        let missing = || format!("sysctl: cannot stat /proc/sys/{}: No such file or directory", parts.join("/"));
+        let missing = || {
+            format!(
+                "sysctl: cannot stat /proc/sys/{}: No such file or directory",
+                parts.join("/")
+            )
+        };
         let invalid = || format!("sysctl: setting key \"{dotted}\": Invalid argument");
         let int = |v: &str| v.trim().parse::<i64>().map_err(|_| invalid());
         let is_root = self.hosts[host.ix()].root == ns;
@@ -1151,7 +1640,9 @@ impl World {
                     self.set_forwarding_all(ns, on);
                     Ok(show(v.trim().to_string()))
                 } else {
-                    Ok(show((self.namespaces[ns.ix()].sysctl.conf_all.forwarding as u8).to_string()))
+                    Ok(show(
+                        (self.namespaces[ns.ix()].sysctl.conf_all.forwarding as u8).to_string(),
+                    ))
                 }
             }
             ["net", "ipv4", "ip_default_ttl"] => {
@@ -1163,12 +1654,22 @@ impl World {
                     self.namespaces[ns.ix()].sysctl.default_ttl = t as u8;
                     Ok(show(t.to_string()))
                 } else {
-                    Ok(show(self.namespaces[ns.ix()].sysctl.default_ttl.to_string()))
+                    Ok(show(
+                        self.namespaces[ns.ix()].sysctl.default_ttl.to_string(),
+                    ))
                 }
             }
             ["net", "ipv4", "conf", which, knob] => {
                 let knob = *knob;
-                if !["forwarding", "proxy_arp", "rp_filter", "accept_local", "send_redirects"].contains(&knob) {
+                if ![
+                    "forwarding",
+                    "proxy_arp",
+                    "rp_filter",
+                    "accept_local",
+                    "send_redirects",
+                ]
+                .contains(&knob)
+                {
                     return Err(missing());
                 }
                 let target: Option<DevId> = match *which {
@@ -1207,7 +1708,13 @@ impl World {
                 }
                 Ok(show(v.trim().to_string()))
             }
-            ["net", "ipv4", "neigh", "default", k @ ("gc_thresh1" | "gc_thresh2" | "gc_thresh3")] => {
+            [
+                "net",
+                "ipv4",
+                "neigh",
+                "default",
+                k @ ("gc_thresh1" | "gc_thresh2" | "gc_thresh3"),
+            ] => {
                 if !is_root {
                     return Err(missing());
                 }
@@ -1235,14 +1742,37 @@ impl World {
                     &mut self.devices[d.ix()].neigh
                 };
                 // proxy_delay is in USER_HZ (centiseconds); *_ms in milliseconds.
-                let (get, set): (i64, Box<dyn FnOnce(&mut crate::linux::NeighParms, i64)>) = match *knob {
-                    "proxy_delay" => (parms.proxy_delay.as_nanos() as i64 / 10_000_000, Box::new(|p, x| p.proxy_delay = SimDuration::from_millis(x as u64 * 10))),
-                    "retrans_time_ms" => (parms.retrans_time.as_nanos() as i64 / 1_000_000, Box::new(|p, x| p.retrans_time = SimDuration::from_millis(x as u64))),
-                    "base_reachable_time_ms" => (parms.base_reachable_time.as_nanos() as i64 / 1_000_000, Box::new(|p, x| p.base_reachable_time = SimDuration::from_millis(x as u64))),
-                    "delay_first_probe_time" => (parms.delay_first_probe_time.as_nanos() as i64 / 1_000_000_000, Box::new(|p, x| p.delay_first_probe_time = SimDuration::from_secs(x as u64))),
-                    "mcast_solicit" => (parms.mcast_solicit as i64, Box::new(|p, x| p.mcast_solicit = x as u32)),
-                    "ucast_solicit" => (parms.ucast_solicit as i64, Box::new(|p, x| p.ucast_solicit = x as u32)),
-                    "unres_qlen_bytes" => (parms.unres_qlen_bytes as i64, Box::new(|p, x| p.unres_qlen_bytes = x as u32)),
+                let (get, set): (i64, ParmSetter) = match *knob {
+                    "proxy_delay" => (
+                        parms.proxy_delay.as_nanos() as i64 / 10_000_000,
+                        Box::new(|p, x| p.proxy_delay = SimDuration::from_millis(x as u64 * 10)),
+                    ),
+                    "retrans_time_ms" => (
+                        parms.retrans_time.as_nanos() as i64 / 1_000_000,
+                        Box::new(|p, x| p.retrans_time = SimDuration::from_millis(x as u64)),
+                    ),
+                    "base_reachable_time_ms" => (
+                        parms.base_reachable_time.as_nanos() as i64 / 1_000_000,
+                        Box::new(|p, x| p.base_reachable_time = SimDuration::from_millis(x as u64)),
+                    ),
+                    "delay_first_probe_time" => (
+                        parms.delay_first_probe_time.as_nanos() as i64 / 1_000_000_000,
+                        Box::new(|p, x| {
+                            p.delay_first_probe_time = SimDuration::from_secs(x as u64)
+                        }),
+                    ),
+                    "mcast_solicit" => (
+                        parms.mcast_solicit as i64,
+                        Box::new(|p, x| p.mcast_solicit = x as u32),
+                    ),
+                    "ucast_solicit" => (
+                        parms.ucast_solicit as i64,
+                        Box::new(|p, x| p.ucast_solicit = x as u32),
+                    ),
+                    "unres_qlen_bytes" => (
+                        parms.unres_qlen_bytes as i64,
+                        Box::new(|p, x| p.unres_qlen_bytes = x as u32),
+                    ),
                     _ => return Err(missing()),
                 };
                 match value {
@@ -1258,7 +1788,11 @@ impl World {
                 }
             }
             ["net", "bridge", "bridge-nf-call-iptables"] => {
-                if !self.hosts[host.ix()].modules.iter().any(|m| m == "br_netfilter") {
+                if !self.hosts[host.ix()]
+                    .modules
+                    .iter()
+                    .any(|m| m == "br_netfilter")
+                {
                     return Err(missing());
                 }
                 match value {
@@ -1267,7 +1801,9 @@ impl World {
                         self.namespaces[ns.ix()].sysctl.bridge_nf_call_iptables = x != 0;
                         Ok(show(x.to_string()))
                     }
-                    None => Ok(show((self.namespaces[ns.ix()].sysctl.bridge_nf_call_iptables as u8).to_string())),
+                    None => Ok(show(
+                        (self.namespaces[ns.ix()].sysctl.bridge_nf_call_iptables as u8).to_string(),
+                    )),
                 }
             }
             _ => Err(missing()),
@@ -1291,4 +1827,3 @@ impl World {
         crate::linux::netfilter::exec_iptables(&mut self.namespaces[ns.ix()].nf, args)
     }
 }
-

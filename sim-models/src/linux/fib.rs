@@ -15,7 +15,7 @@ use std::sync::Arc;
 use sim_core::net::Ipv4Net;
 use sim_core::trace::RouteType;
 
-use crate::cmd::{Scope, TableId, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+use crate::cmd::{Scope, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN, TableId};
 use crate::linux::types::DevId;
 
 /// Route protocol numbers (`/etc/iproute2/rt_protos`).
@@ -88,7 +88,9 @@ impl Table {
         if self.by_len.is_empty() {
             self.by_len = vec![BTreeMap::new(); 33];
         }
-        self.by_len[p.len as usize].entry(u32::from(p.addr)).or_default()
+        self.by_len[p.len as usize]
+            .entry(u32::from(p.addr))
+            .or_default()
     }
 
     pub fn len(&self) -> usize {
@@ -110,14 +112,19 @@ impl Table {
     pub fn insert(&mut self, r: Route) {
         let slot = self.slot(r.prefix);
         // Keep metric order; equal metrics keep insertion order (appended after).
-        let pos = slot.iter().position(|o| o.metric > r.metric).unwrap_or(slot.len());
+        let pos = slot
+            .iter()
+            .position(|o| o.metric > r.metric)
+            .unwrap_or(slot.len());
         slot.insert(pos, r);
         self.count += 1;
     }
 
     /// Removes routes matching `pred` with this prefix; returns how many.
     pub fn remove_where(&mut self, p: Ipv4Net, mut pred: impl FnMut(&Route) -> bool) -> usize {
-        let Some(m) = self.by_len.get_mut(p.len as usize) else { return 0 };
+        let Some(m) = self.by_len.get_mut(p.len as usize) else {
+            return 0;
+        };
         let key = u32::from(p.addr);
         let Some(v) = m.get_mut(&key) else { return 0 };
         let before = v.len();
@@ -148,7 +155,11 @@ impl Table {
     /// All routes in `ip route show` order: by prefix address, then length
     /// (the kernel's trie walk order), then metric.
     pub fn iter(&self) -> Vec<&Route> {
-        let mut v: Vec<&Route> = self.by_len.iter().flat_map(|m| m.values().flatten()).collect();
+        let mut v: Vec<&Route> = self
+            .by_len
+            .iter()
+            .flat_map(|m| m.values().flatten())
+            .collect();
         v.sort_by_key(|r| (u32::from(r.prefix.addr), r.prefix.len));
         v
     }
@@ -156,10 +167,14 @@ impl Table {
     /// Longest-prefix match: candidate route lists from the longest prefix down.
     pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Route> {
         let d = u32::from(dst);
-        self.by_len.iter().enumerate().rev().flat_map(move |(len, m)| {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            m.get(&(d & mask)).into_iter().flatten()
-        })
+        self.by_len
+            .iter()
+            .enumerate()
+            .rev()
+            .flat_map(move |(len, m)| {
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                m.get(&(d & mask)).into_iter().flatten()
+            })
     }
 }
 
@@ -199,7 +214,15 @@ pub struct Flow {
 
 impl Default for Flow {
     fn default() -> Self {
-        Flow { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, oif_name: None, mark: 0, hash: 0 }
+        Flow {
+            dst: Ipv4Addr::UNSPECIFIED,
+            src: None,
+            iif: None,
+            oif: None,
+            oif_name: None,
+            mark: 0,
+            hash: 0,
+        }
     }
 }
 
@@ -265,10 +288,18 @@ impl Rule {
     }
 
     fn matches(&self, f: &Flow) -> bool {
-        let m = self.from.is_none_or(|p| f.src.is_some_and(|s| p.contains(s)) || p.len == 0)
+        let m = self
+            .from
+            .is_none_or(|p| f.src.is_some_and(|s| p.contains(s)) || p.len == 0)
             && self.to.is_none_or(|p| p.contains(f.dst))
-            && self.iif.as_ref().is_none_or(|i| f.iif.as_ref() == Some(i) || (i == "lo" && f.iif.is_none()))
-            && self.oif.as_ref().is_none_or(|o| f.oif_name.as_ref() == Some(o))
+            && self
+                .iif
+                .as_ref()
+                .is_none_or(|i| f.iif.as_ref() == Some(i) || (i == "lo" && f.iif.is_none()))
+            && self
+                .oif
+                .as_ref()
+                .is_none_or(|o| f.oif_name.as_ref() == Some(o))
             && self.fwmark.is_none_or(|(m, mask)| f.mark & mask == m);
         m != self.not
     }
@@ -292,11 +323,11 @@ impl Fib {
             match &rule.action {
                 RuleAction::Type(t) => return Err(FibError::RuleType(*t, rule.priority)),
                 RuleAction::Lookup(t) => {
-                    if let Some(table) = self.tables.get(t) {
-                        if let Some(mut r) = Self::lookup_table(table, f, &dev_up) {
-                            r.rule = rule.priority;
-                            return Ok(r);
-                        }
+                    if let Some(table) = self.tables.get(t)
+                        && let Some(mut r) = Self::lookup_table(table, f, &dev_up)
+                    {
+                        r.rule = rule.priority;
+                        return Ok(r);
                     }
                 }
             }
@@ -305,26 +336,44 @@ impl Fib {
     }
 
     /// LPM in one table.
-    pub fn lookup_table(table: &Table, f: &Flow, dev_up: &impl Fn(DevId) -> bool) -> Option<FibResult> {
+    pub fn lookup_table(
+        table: &Table,
+        f: &Flow,
+        dev_up: &impl Fn(DevId) -> bool,
+    ) -> Option<FibResult> {
         for r in table.candidates(f.dst) {
             // Output device constraint: unicast routes must leave by it.
-            if let Some(oif) = f.oif {
-                if !r.nexthops.is_empty() && !r.uses_dev(oif) && r.rtype != RouteType::Local {
-                    continue;
-                }
+            if let Some(oif) = f.oif
+                && !r.nexthops.is_empty()
+                && !r.uses_dev(oif)
+                && r.rtype != RouteType::Local
+            {
+                continue;
             }
             let alive: Vec<usize> = r
                 .nexthops
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| dev_up(n.dev) && f.oif.is_none_or(|o| o == n.dev || r.rtype == RouteType::Local))
+                .filter(|(_, n)| {
+                    dev_up(n.dev)
+                        && f.oif
+                            .is_none_or(|o| o == n.dev || r.rtype == RouteType::Local)
+                })
                 .map(|(i, _)| i)
                 .collect();
             if !r.nexthops.is_empty() && alive.is_empty() {
                 continue;
             }
-            let nh = if alive.len() > 1 { pick_weighted(r, &alive, f.hash) } else { alive.first().copied().unwrap_or(0) };
-            return Some(FibResult { route: r.clone(), nh, rule: 0 });
+            let nh = if alive.len() > 1 {
+                pick_weighted(r, &alive, f.hash)
+            } else {
+                alive.first().copied().unwrap_or(0)
+            };
+            return Some(FibResult {
+                route: r.clone(),
+                nh,
+                rule: 0,
+            });
         }
         None
     }
@@ -369,14 +418,22 @@ mod tests {
             proto: PROTO_BOOT,
             scope: Scope::Global,
             src: None,
-            nexthops: vec![Nexthop { gw: None, dev: DevId(dev), weight: 1, onlink: false }],
+            nexthops: vec![Nexthop {
+                gw: None,
+                dev: DevId(dev),
+                weight: 1,
+                onlink: false,
+            }],
             mtu: None,
             origin: None,
         }
     }
 
     fn flow(dst: &str) -> Flow {
-        Flow { dst: dst.parse().unwrap(), ..Default::default() }
+        Flow {
+            dst: dst.parse().unwrap(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -387,9 +444,18 @@ mod tests {
         t.insert(r("172.16.0.0/16", 0, 2));
         t.insert(r("172.16.2.0/24", 0, 3));
         let up = |_| true;
-        assert_eq!(fib.lookup(&flow("172.16.2.9"), up).unwrap().route.dev(), Some(DevId(3)));
-        assert_eq!(fib.lookup(&flow("172.16.9.9"), up).unwrap().route.dev(), Some(DevId(2)));
-        assert_eq!(fib.lookup(&flow("8.8.8.8"), up).unwrap().route.dev(), Some(DevId(1)));
+        assert_eq!(
+            fib.lookup(&flow("172.16.2.9"), up).unwrap().route.dev(),
+            Some(DevId(3))
+        );
+        assert_eq!(
+            fib.lookup(&flow("172.16.9.9"), up).unwrap().route.dev(),
+            Some(DevId(2))
+        );
+        assert_eq!(
+            fib.lookup(&flow("8.8.8.8"), up).unwrap().route.dev(),
+            Some(DevId(1))
+        );
     }
 
     #[test]
@@ -398,9 +464,24 @@ mod tests {
         let t = fib.table_mut(TABLE_MAIN);
         t.insert(r("10.0.0.0/8", 200, 2));
         t.insert(r("10.0.0.0/8", 100, 1));
-        assert_eq!(fib.lookup(&flow("10.1.1.1"), |_| true).unwrap().route.metric, 100);
-        assert_eq!(fib.lookup(&flow("10.1.1.1"), |d| d != DevId(1)).unwrap().route.metric, 200);
-        assert_eq!(fib.lookup(&flow("11.1.1.1"), |_| true).unwrap_err(), FibError::Unreachable);
+        assert_eq!(
+            fib.lookup(&flow("10.1.1.1"), |_| true)
+                .unwrap()
+                .route
+                .metric,
+            100
+        );
+        assert_eq!(
+            fib.lookup(&flow("10.1.1.1"), |d| d != DevId(1))
+                .unwrap()
+                .route
+                .metric,
+            200
+        );
+        assert_eq!(
+            fib.lookup(&flow("11.1.1.1"), |_| true).unwrap_err(),
+            FibError::Unreachable
+        );
     }
 
     #[test]
@@ -412,7 +493,10 @@ mod tests {
         rule.from = Some("10.0.0.0/8".parse().unwrap());
         fib.rules.insert(1, rule);
         let mut f = flow("8.8.8.8");
-        assert_eq!(fib.lookup(&f, |_| true).unwrap().route.dev(), Some(DevId(1)));
+        assert_eq!(
+            fib.lookup(&f, |_| true).unwrap().route.dev(),
+            Some(DevId(1))
+        );
         f.src = Some("10.1.1.1".parse().unwrap());
         let res = fib.lookup(&f, |_| true).unwrap();
         assert_eq!(res.route.dev(), Some(DevId(7)));
@@ -422,7 +506,12 @@ mod tests {
     #[test]
     fn multipath_is_deterministic_and_weighted() {
         let mut route = r("10.0.0.0/8", 0, 1);
-        route.nexthops.push(Nexthop { gw: None, dev: DevId(2), weight: 3, onlink: false });
+        route.nexthops.push(Nexthop {
+            gw: None,
+            dev: DevId(2),
+            weight: 3,
+            onlink: false,
+        });
         let alive = [0, 1];
         let mut counts = [0u32; 2];
         for i in 0..4000u32 {
@@ -432,6 +521,9 @@ mod tests {
         // weights 1:3
         assert!((800..1200).contains(&counts[0]), "{counts:?}");
         let h = l3_hash(Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8));
-        assert_eq!(pick_weighted(&route, &alive, h), pick_weighted(&route, &alive, h));
+        assert_eq!(
+            pick_weighted(&route, &alive, h),
+            pick_weighted(&route, &alive, h)
+        );
     }
 }

@@ -39,9 +39,17 @@ pub enum Event {
     /// A frame arrives at a device's receive side.
     Rx { dev: DevId, pkt: Packet },
     /// A frame arrives at a segment's switch from a port.
-    SegRx { seg: SegId, from: DevId, pkt: Packet },
+    SegRx {
+        seg: SegId,
+        from: DevId,
+        pkt: Packet,
+    },
     /// A neighbour entry's timer fires.
-    NeighTimer { ns: NsId, dev: DevId, addr: std::net::Ipv4Addr },
+    NeighTimer {
+        ns: NsId,
+        dev: DevId,
+        addr: std::net::Ipv4Addr,
+    },
     /// A delayed proxy-ARP reply is sent.
     ProxyArpReply { dev: DevId, pkt: Packet },
     /// A timeline command runs (index into the owner's timeline).
@@ -144,7 +152,8 @@ impl World {
     pub fn add_host(&mut self, name: &str) -> HostId {
         let id = HostId(self.hosts.len() as u32);
         let node = self.topo.add_host(name);
-        self.mac_rngs.push(self.seed.stream(&format!("host:{name}:mac")));
+        self.mac_rngs
+            .push(self.seed.stream(&format!("host:{name}:mac")));
         self.hosts.push(Host {
             name: name.to_string(),
             node,
@@ -183,7 +192,9 @@ impl World {
             ip_ident: 0,
         });
         if !name.is_empty() {
-            self.hosts[host.ix()].namespaces.insert(name.to_string(), id);
+            self.hosts[host.ix()]
+                .namespaces
+                .insert(name.to_string(), id);
         }
         let lo = self.new_device(id, "lo", DevKind::Loopback, MacAddr::ZERO, 65536);
         let _ = lo;
@@ -200,9 +211,18 @@ impl World {
     }
 
     /// Creates a device in `ns`.
-    pub fn new_device(&mut self, ns: NsId, name: &str, kind: DevKind, mac: MacAddr, mtu: u32) -> DevId {
+    pub fn new_device(
+        &mut self,
+        ns: NsId,
+        name: &str,
+        kind: DevKind,
+        mac: MacAddr,
+        mtu: u32,
+    ) -> DevId {
         let id = DevId(self.devices.len() as u32);
-        let node = self.topo.add_device(self.namespaces[ns.ix()].node, kind.topo_kind(), name);
+        let node = self
+            .topo
+            .add_device(self.namespaces[ns.ix()].node, kind.topo_kind(), name);
         let n = &mut self.namespaces[ns.ix()];
         let ifindex = n.next_ifindex;
         n.next_ifindex += 1;
@@ -274,7 +294,11 @@ impl World {
         let host = &self.hosts[self.host_by_name.get(h)?.ix()];
         match n {
             None | Some("") => Some(host.root),
-            Some(n) => host.namespaces.get(n).copied().filter(|id| self.namespaces[id.ix()].alive),
+            Some(n) => host
+                .namespaces
+                .get(n)
+                .copied()
+                .filter(|id| self.namespaces[id.ix()].alive),
         }
     }
 
@@ -282,7 +306,11 @@ impl World {
     pub fn ns_label(&self, ns: NsId) -> String {
         let n = &self.namespaces[ns.ix()];
         let h = &self.hosts[n.host.ix()].name;
-        if n.name.is_empty() { h.clone() } else { format!("{h}:{}", n.name) }
+        if n.name.is_empty() {
+            h.clone()
+        } else {
+            format!("{h}:{}", n.name)
+        }
     }
 
     /// Whether a device is administratively up and has carrier.
@@ -295,7 +323,9 @@ impl World {
     pub fn carrier(&self, d: DevId) -> bool {
         let dev = &self.devices[d.ix()];
         match &dev.kind {
-            DevKind::Veth { peer } => peer.is_some_and(|p| self.devices[p.ix()].admin_up && self.devices[p.ix()].alive),
+            DevKind::Veth { peer } => {
+                peer.is_some_and(|p| self.devices[p.ix()].admin_up && self.devices[p.ix()].alive)
+            }
             DevKind::Nic { segment } => segment.is_some(),
             // A bridge with ports has carrier when one of them is up; with none, it has carrier.
             DevKind::Bridge(b) => b.ports.is_empty() || b.ports.iter().any(|p| self.oper_up(*p)),
@@ -307,20 +337,39 @@ impl World {
 
     /// Records a trace step if the sink wants it (the event is built lazily).
     #[inline]
-    pub fn trace(&self, cx: &mut Cx, place: NodeId, pkt: PacketId, ev: impl FnOnce() -> TraceEvent) {
+    pub fn trace(
+        &self,
+        cx: &mut Cx,
+        place: NodeId,
+        pkt: PacketId,
+        ev: impl FnOnce() -> TraceEvent,
+    ) {
         if cx.sink.enabled() {
-            cx.sink.record(TraceRecord { time: cx.now, place, packet: pkt, event: ev() });
+            cx.sink.record(TraceRecord {
+                time: cx.now,
+                place,
+                packet: pkt,
+                event: ev(),
+            });
         }
     }
 
     pub fn out(&mut self, time: SimTime, ns: NsId, text: impl Into<String>) {
         let place = self.ns_label(ns);
-        self.output.push(OutputLine { time, place, text: text.into() });
+        self.output.push(OutputLine {
+            time,
+            place,
+            text: text.into(),
+        });
     }
 
     pub fn warn(&mut self, time: SimTime, ns: NsId, text: impl Into<String>) {
         let place = self.ns_label(ns);
-        self.warnings.push(OutputLine { time, place, text: text.into() });
+        self.warnings.push(OutputLine {
+            time,
+            place,
+            text: text.into(),
+        });
     }
 
     // ---- the event loop -------------------------------------------------

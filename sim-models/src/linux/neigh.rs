@@ -37,13 +37,27 @@ pub struct NeighEntry {
 
 impl NeighEntry {
     pub fn new(state: NudState, mac: Option<MacAddr>, now: SimTime) -> Self {
-        NeighEntry { state, mac, updated: now, probes: 0, queue: Vec::new(), queue_bytes: 0, timer: None, proxy: false }
+        NeighEntry {
+            state,
+            mac,
+            updated: now,
+            probes: 0,
+            queue: Vec::new(),
+            queue_bytes: 0,
+            timer: None,
+            proxy: false,
+        }
     }
     /// Usable for transmission without resolution.
     pub fn valid(&self) -> bool {
         matches!(
             self.state,
-            NudState::Permanent | NudState::Noarp | NudState::Reachable | NudState::Stale | NudState::Delay | NudState::Probe
+            NudState::Permanent
+                | NudState::Noarp
+                | NudState::Reachable
+                | NudState::Stale
+                | NudState::Delay
+                | NudState::Probe
         ) && self.mac.is_some()
     }
 }

@@ -6,10 +6,10 @@
 
 use std::fmt::Write as _;
 
-use sim_core::trace::{table_name, RouteType};
+use sim_core::trace::{RouteType, table_name};
 
-use crate::cmd::{NudState, Scope, TableId, TABLE_LOCAL, TABLE_MAIN};
-use crate::linux::fib::{proto_name, Route, PROTO_BOOT};
+use crate::cmd::{NudState, Scope, TABLE_LOCAL, TABLE_MAIN, TableId};
+use crate::linux::fib::{PROTO_BOOT, Route, proto_name};
 use crate::linux::{DevId, DevKind, NsId, World};
 
 impl World {
@@ -32,13 +32,11 @@ impl World {
             let _ = write!(s, "{}", r.prefix);
         }
         let multipath = r.nexthops.len() > 1;
-        if !multipath {
-            if let Some(nh) = r.nexthops.first() {
-                if let Some(gw) = nh.gw {
-                    let _ = write!(s, " via {gw}");
-                }
-                let _ = write!(s, " dev {}", self.devices[nh.dev.ix()].name);
+        if !multipath && let Some(nh) = r.nexthops.first() {
+            if let Some(gw) = nh.gw {
+                let _ = write!(s, " via {gw}");
             }
+            let _ = write!(s, " dev {}", self.devices[nh.dev.ix()].name);
         }
         if show_table && r.table != TABLE_MAIN {
             let _ = write!(s, " table {}", table_name(r.table));
@@ -55,14 +53,12 @@ impl World {
         if r.metric != 0 {
             let _ = write!(s, " metric {}", r.metric);
         }
-        if !multipath {
-            if let Some(nh) = r.nexthops.first() {
-                if nh.onlink {
-                    s.push_str(" onlink");
-                }
-                if !self.carrier(nh.dev) {
-                    s.push_str(" linkdown");
-                }
+        if !multipath && let Some(nh) = r.nexthops.first() {
+            if nh.onlink {
+                s.push_str(" onlink");
+            }
+            if !self.carrier(nh.dev) {
+                s.push_str(" linkdown");
             }
         }
         if let Some(mtu) = r.mtu {
@@ -74,7 +70,12 @@ impl World {
                 if let Some(gw) = nh.gw {
                     let _ = write!(s, " via {gw}");
                 }
-                let _ = write!(s, " dev {} weight {}", self.devices[nh.dev.ix()].name, nh.weight);
+                let _ = write!(
+                    s,
+                    " dev {} weight {}",
+                    self.devices[nh.dev.ix()].name,
+                    nh.weight
+                );
                 if nh.onlink {
                     s.push_str(" onlink");
                 }
@@ -94,7 +95,13 @@ impl World {
             Some(0) => {
                 // main first, then others, local last (as the kernel dumps: by table id
                 // in the order main, then others ascending, then local)
-                let mut t: Vec<TableId> = n.fib.tables.keys().copied().filter(|t| *t != TABLE_LOCAL && *t != TABLE_MAIN).collect();
+                let mut t: Vec<TableId> = n
+                    .fib
+                    .tables
+                    .keys()
+                    .copied()
+                    .filter(|t| *t != TABLE_LOCAL && *t != TABLE_MAIN)
+                    .collect();
                 t.insert(0, TABLE_MAIN);
                 t.push(TABLE_LOCAL);
                 t
@@ -133,12 +140,28 @@ impl World {
             }
             match r.from {
                 Some(p) if p.len > 0 => {
-                    let _ = write!(out, "from {}", if p.len == 32 { p.addr.to_string() } else { p.to_string() });
+                    let _ = write!(
+                        out,
+                        "from {}",
+                        if p.len == 32 {
+                            p.addr.to_string()
+                        } else {
+                            p.to_string()
+                        }
+                    );
                 }
                 _ => out.push_str("from all"),
             }
             if let Some(p) = r.to {
-                let _ = write!(out, " to {}", if p.len == 32 { p.addr.to_string() } else { p.to_string() });
+                let _ = write!(
+                    out,
+                    " to {}",
+                    if p.len == 32 {
+                        p.addr.to_string()
+                    } else {
+                        p.to_string()
+                    }
+                );
             }
             if let Some((m, mask)) = r.fwmark {
                 if mask == u32::MAX {
@@ -177,7 +200,10 @@ impl World {
             if dev.is_none() {
                 let _ = write!(out, "dev {} ", self.devices[d.ix()].name);
             }
-            if let Some(mac) = e.mac.filter(|_| e.state != NudState::Incomplete && e.state != NudState::Failed) {
+            if let Some(mac) = e
+                .mac
+                .filter(|_| e.state != NudState::Incomplete && e.state != NudState::Failed)
+            {
                 let _ = write!(out, "lladdr {mac} ");
             }
             let _ = writeln!(out, "{} ", e.state.as_str());
@@ -187,13 +213,31 @@ impl World {
 
     /// `arp -n`.
     pub fn show_arp(&self, ns: NsId) -> String {
-        let mut out = String::from("Address                  HWtype  HWaddress           Flags Mask            Iface\n");
+        let mut out = String::from(
+            "Address                  HWtype  HWaddress           Flags Mask            Iface\n",
+        );
         for ((d, addr), e) in &self.namespaces[ns.ix()].neigh.entries {
             let dev = &self.devices[d.ix()].name;
-            match e.mac.filter(|_| e.state != NudState::Incomplete && e.state != NudState::Failed) {
+            match e
+                .mac
+                .filter(|_| e.state != NudState::Incomplete && e.state != NudState::Failed)
+            {
                 Some(mac) => {
-                    let flags = if e.state == NudState::Permanent { "CM" } else { "C" };
-                    let _ = writeln!(out, "{:<25}{:<8}{:<20}{:<6}{:<16}{}", addr.to_string(), "ether", mac.to_string(), flags, "", dev);
+                    let flags = if e.state == NudState::Permanent {
+                        "CM"
+                    } else {
+                        "C"
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{:<25}{:<8}{:<20}{:<6}{:<16}{}",
+                        addr.to_string(),
+                        "ether",
+                        mac.to_string(),
+                        flags,
+                        "",
+                        dev
+                    );
                 }
                 None => {
                     let _ = writeln!(out, "{:<33}{:<43}{}", addr.to_string(), "(incomplete)", dev);
@@ -219,9 +263,19 @@ impl World {
                     }
                     for (mac, e) in &b.fdb {
                         let port = &self.devices[e.port.ix()].name;
-                        let state = if e.is_local { " permanent" } else if e.is_static { " static" } else { "" };
+                        let state = if e.is_local {
+                            " permanent"
+                        } else if e.is_static {
+                            " static"
+                        } else {
+                            ""
+                        };
                         if e.port == d {
-                            let _ = writeln!(out, "{mac} dev {} vlan 1 master {}{state}", dv.name, dv.name);
+                            let _ = writeln!(
+                                out,
+                                "{mac} dev {} vlan 1 master {}{state}",
+                                dv.name, dv.name
+                            );
                         } else {
                             let _ = writeln!(out, "{mac} dev {port} master {}{state}", dv.name);
                         }
@@ -237,7 +291,11 @@ impl World {
                             if let Some(vni) = r.vni {
                                 let _ = write!(out, " vni {vni}");
                             }
-                            let _ = writeln!(out, " self{}", if f.permanent { " permanent" } else { "" });
+                            let _ = writeln!(
+                                out,
+                                " self{}",
+                                if f.permanent { " permanent" } else { "" }
+                            );
                         }
                     }
                 }
@@ -279,13 +337,27 @@ impl World {
         } else {
             match &dv.kind {
                 DevKind::Veth { .. } => {
-                    if carrier { "UP" } else { "LOWERLAYERDOWN" }
+                    if carrier {
+                        "UP"
+                    } else {
+                        "LOWERLAYERDOWN"
+                    }
                 }
                 DevKind::Nic { .. } => {
-                    if carrier { "UP" } else { "DOWN" }
+                    if carrier {
+                        "UP"
+                    } else {
+                        "DOWN"
+                    }
                 }
                 DevKind::Bridge(b) => {
-                    if b.ports.is_empty() { "UNKNOWN" } else if carrier { "UP" } else { "DOWN" }
+                    if b.ports.is_empty() {
+                        "UNKNOWN"
+                    } else if carrier {
+                        "UP"
+                    } else {
+                        "DOWN"
+                    }
                 }
                 _ => "UNKNOWN",
             }
@@ -321,15 +393,23 @@ impl World {
         } else {
             "noqueue"
         };
-        let master = dv.master.map(|m| format!(" master {}", self.devices[m.ix()].name)).unwrap_or_default();
+        let master = dv
+            .master
+            .map(|m| format!(" master {}", self.devices[m.ix()].name))
+            .unwrap_or_default();
         let mode = if with_mode { " mode DEFAULT" } else { "" };
-        format!("{}: {name}: <{flags}> mtu {} qdisc {qdisc}{master} state {state}{mode} group default qlen 1000", dv.ifindex, dv.mtu)
+        format!(
+            "{}: {name}: <{flags}> mtu {} qdisc {qdisc}{master} state {state}{mode} group default qlen 1000",
+            dv.ifindex, dv.mtu
+        )
     }
 
     fn link_l2(&self, d: DevId) -> String {
         let dv = &self.devices[d.ix()];
         let mut s = match &dv.kind {
-            DevKind::Loopback => "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00".to_string(),
+            DevKind::Loopback => {
+                "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00".to_string()
+            }
             DevKind::Ipip(t) => format!(
                 "    link/ipip {} brd {}",
                 t.local.map(|a| a.to_string()).unwrap_or("0.0.0.0".into()),

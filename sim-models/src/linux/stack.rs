@@ -9,16 +9,16 @@ use sim_core::packet::{Header, Packet, PacketId, Payload};
 use sim_core::time::SimDuration;
 use sim_core::topo::NodeId;
 use sim_core::trace::{
-    DropReason, Encap, FdbResult, Hook, NeighResult, NfVerdict, RouteDecision, RouteHit, RouteType, TraceEvent,
+    DropReason, Encap, FdbResult, Hook, NeighResult, RouteDecision, RouteHit, RouteType, TraceEvent,
 };
 use sim_core::wire::{
-    ArpOp, ArpRepr, EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Repr, MacAddr, UdpRepr, VxlanRepr,
+    ArpOp, ArpRepr, EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Repr, MacAddr, UdpRepr,
+    VxlanRepr,
 };
 
 use crate::cmd::{NudState, Scope};
-use crate::linux::fib::{l3_hash, FibError, FibResult, Flow};
+use crate::linux::fib::{FibError, FibResult, Flow, l3_hash};
 use crate::linux::neigh::NeighEntry;
-use crate::linux::netfilter::{NfPacket, Target};
 use crate::linux::{Cx, DevId, DevKind, Event, NsId, World};
 
 /// ICMP types and codes used by the stack.
@@ -39,7 +39,10 @@ pub enum InputRoute {
     Broadcast,
     Forward(FibResult),
     /// Dropped; with the ICMP unreachable code to send, if any.
-    Error { reason: DropReason, icmp: Option<u8> },
+    Error {
+        reason: DropReason,
+        icmp: Option<u8>,
+    },
 }
 
 /// Who generated a locally originated packet (for errors reported back).
@@ -63,10 +66,6 @@ fn ip_mut(pkt: &mut Packet) -> &mut Ipv4Repr {
     }
 }
 
-fn proto_num(p: IpProtocol) -> u8 {
-    u8::from(p)
-}
-
 impl World {
     // ================================================================ L2 ==
 
@@ -75,12 +74,17 @@ impl World {
         let d = &self.devices[dev.ix()];
         let place = self.namespaces[d.ns.ix()].node;
         if !d.alive || !d.admin_up {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::LinkDown });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::LinkDown,
+            });
             return;
         }
         let len = pkt.buffer_len() as u32;
         let dnode = d.node;
-        self.trace(cx, place, pkt.id, || TraceEvent::Receive { dev: dnode, len });
+        self.trace(cx, place, pkt.id, || TraceEvent::Receive {
+            dev: dnode,
+            len,
+        });
         let d = &mut self.devices[dev.ix()];
         d.stats.rx_packets += 1;
         d.stats.rx_bytes += len as u64;
@@ -110,7 +114,9 @@ impl World {
         };
         let eth = *eth;
         if !from_bridge && eth.dst != d.mac && !eth.dst.is_broadcast() && !eth.dst.is_multicast() {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::OtherHost });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::OtherHost,
+            });
             return;
         }
         pkt.headers.remove(0);
@@ -132,19 +138,26 @@ impl World {
         let ns = d.ns;
         let place = self.namespaces[ns.ix()].node;
         if !d.alive || !d.admin_up {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::LinkDown });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::LinkDown,
+            });
             return;
         }
         if !self.carrier(dev) {
             self.devices[dev.ix()].stats.tx_dropped += 1;
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoCarrier });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::NoCarrier,
+            });
             return;
         }
         let d = &self.devices[dev.ix()];
         let len = pkt.buffer_len() as u32;
         let dnode = d.node;
         if !matches!(d.kind, DevKind::Vxlan(_) | DevKind::Ipip(_)) {
-            self.trace(cx, place, pkt.id, || TraceEvent::Transmit { dev: dnode, len });
+            self.trace(cx, place, pkt.id, || TraceEvent::Transmit {
+                dev: dnode,
+                len,
+            });
         }
         let d = &mut self.devices[dev.ix()];
         d.stats.tx_packets += 1;
@@ -154,18 +167,31 @@ impl World {
                 let Some(peer) = *peer else { return };
                 let arrive = self.link_delay(cx, dev, len);
                 let pnode = self.devices[peer.ix()].node;
-                self.trace(cx, place, pkt.id, || TraceEvent::Wire { from: dnode, to: pnode, arrive });
+                self.trace(cx, place, pkt.id, || TraceEvent::Wire {
+                    from: dnode,
+                    to: pnode,
+                    arrive,
+                });
                 cx.sched.schedule_at(arrive, Event::Rx { dev: peer, pkt });
             }
             DevKind::Nic { segment } => {
                 let Some(seg) = *segment else { return };
                 let loss = self.segments[seg.ix()].link.loss;
                 if self.segments[seg.ix()].rng.chance(loss) {
-                    self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::RandomLoss });
+                    self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                        reason: DropReason::RandomLoss,
+                    });
                     return;
                 }
                 let arrive = self.link_delay(cx, dev, len);
-                cx.sched.schedule_at(arrive, Event::SegRx { seg, from: dev, pkt });
+                cx.sched.schedule_at(
+                    arrive,
+                    Event::SegRx {
+                        seg,
+                        from: dev,
+                        pkt,
+                    },
+                );
             }
             DevKind::Bridge(_) => self.bridge_xmit(cx, dev, pkt),
             DevKind::Vxlan(_) => self.vxlan_xmit(cx, dev, pkt),
@@ -185,20 +211,36 @@ impl World {
     /// When a frame of `len` bytes sent now on `dev` arrives at the other end.
     fn link_delay(&mut self, cx: &mut Cx, dev: DevId, len: u32) -> sim_core::time::SimTime {
         let d = &mut self.devices[dev.ix()];
-        let start = if d.tx_free_at > cx.now { d.tx_free_at } else { cx.now };
+        let start = if d.tx_free_at > cx.now {
+            d.tx_free_at
+        } else {
+            cx.now
+        };
         // On the wire a frame carries preamble, SFD, FCS and the inter-frame gap
         // (8 + 4 + 12 bytes) and is padded to 60 bytes before the FCS.
-        let wire_bytes = if d.link.bandwidth_bps > 0 { (len.max(60) + 24) as u64 } else { 0 };
+        let wire_bytes = if d.link.bandwidth_bps > 0 {
+            (len.max(60) + 24) as u64
+        } else {
+            0
+        };
         let ser = SimDuration::serialization(wire_bytes, d.link.bandwidth_bps);
         d.tx_free_at = start + ser;
         start + ser + d.link.latency
     }
 
     /// The segment's learning switch forwards a frame.
-    pub fn segment_forward(&mut self, cx: &mut Cx, seg: sim_core_seg::SegIdAlias, from: DevId, pkt: Packet) {
+    pub fn segment_forward(
+        &mut self,
+        cx: &mut Cx,
+        seg: sim_core_seg::SegIdAlias,
+        from: DevId,
+        pkt: Packet,
+    ) {
         let s = &mut self.segments[seg.ix()];
         let place = s.node;
-        let Some(Header::Ethernet(eth)) = pkt.headers.first() else { return };
+        let Some(Header::Ethernet(eth)) = pkt.headers.first() else {
+            return;
+        };
         let eth = *eth;
         if eth.src.is_unicast() {
             s.fdb.insert(eth.src, from);
@@ -216,12 +258,25 @@ impl World {
         let _ = place;
         let mut first = true;
         for p in targets {
-            let copy = if first { pkt.clone() } else { self.clone_packet(&pkt) };
+            let copy = if first {
+                pkt.clone()
+            } else {
+                self.clone_packet(&pkt)
+            };
             first = false;
             if self.devices[p.ix()].alive {
-                let (fnode, tnode, arrive) = (self.devices[from.ix()].node, self.devices[p.ix()].node, cx.now);
-                self.trace(cx, place, copy.id, || TraceEvent::Wire { from: fnode, to: tnode, arrive });
-                cx.sched.schedule_at(cx.now, Event::Rx { dev: p, pkt: copy });
+                let (fnode, tnode, arrive) = (
+                    self.devices[from.ix()].node,
+                    self.devices[p.ix()].node,
+                    cx.now,
+                );
+                self.trace(cx, place, copy.id, || TraceEvent::Wire {
+                    from: fnode,
+                    to: tnode,
+                    arrive,
+                });
+                cx.sched
+                    .schedule_at(cx.now, Event::Rx { dev: p, pkt: copy });
             }
         }
     }
@@ -237,18 +292,24 @@ impl World {
     /// A frame arrives on a bridge port (br_handle_frame).
     fn bridge_input(&mut self, cx: &mut Cx, br: DevId, port: DevId, pkt: Packet) {
         let place = self.namespaces[self.devices[br.ix()].ns.ix()].node;
-        let Some(Header::Ethernet(eth)) = pkt.headers.first() else { return };
+        let Some(Header::Ethernet(eth)) = pkt.headers.first() else {
+            return;
+        };
         let eth = *eth;
         let now = cx.now;
         let brnode = self.devices[br.ix()].node;
         let pnode = self.devices[port.ix()].node;
         if !self.devices[br.ix()].admin_up {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::LinkDown });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::LinkDown,
+            });
             return;
         }
         // Learning.
         if eth.src.is_unicast() {
-            let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else { return };
+            let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else {
+                return;
+            };
             let learned = match b.fdb.get_mut(&eth.src) {
                 Some(e) if e.is_local || e.is_static => false,
                 Some(e) => {
@@ -260,7 +321,12 @@ impl World {
                 None => {
                     b.fdb.insert(
                         eth.src,
-                        crate::linux::BridgeFdb { port, is_local: false, is_static: false, updated: now },
+                        crate::linux::BridgeFdb {
+                            port,
+                            is_local: false,
+                            is_static: false,
+                            updated: now,
+                        },
                     );
                     true
                 }
@@ -276,33 +342,57 @@ impl World {
         }
         let br_mac = self.devices[br.ix()].mac;
         if eth.dst == br_mac {
-            self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: brnode, mac: eth.dst, result: FdbResult::Local });
-            self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal { bridge: brnode });
+            self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                dev: brnode,
+                mac: eth.dst,
+                result: FdbResult::Local,
+            });
+            self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
+                bridge: brnode,
+            });
             return self.l2_input(cx, br, pkt, true);
         }
         if eth.dst.is_broadcast() || eth.dst.is_multicast() {
             self.bridge_flood(cx, br, Some(port), pkt.clone());
-            self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal { bridge: brnode });
+            self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
+                bridge: brnode,
+            });
             return self.l2_input(cx, br, pkt, true);
         }
         match self.bridge_fdb_port(br, eth.dst, now) {
             Some((p, true)) => {
                 let _ = p;
-                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: brnode, mac: eth.dst, result: FdbResult::Local });
-                self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal { bridge: brnode });
+                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                    dev: brnode,
+                    mac: eth.dst,
+                    result: FdbResult::Local,
+                });
+                self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
+                    bridge: brnode,
+                });
                 self.l2_input(cx, br, pkt, true)
             }
             Some((p, false)) => {
                 let tnode = self.devices[p.ix()].node;
-                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: brnode, mac: eth.dst, result: FdbResult::Port(tnode) });
+                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                    dev: brnode,
+                    mac: eth.dst,
+                    result: FdbResult::Port(tnode),
+                });
                 if p == port {
                     // Hairpin is off by default: never back out of the ingress port.
                     self.trace(cx, place, pkt.id, || TraceEvent::Drop {
-                        reason: DropReason::Other("bridge: destination is on the ingress port".into()),
+                        reason: DropReason::Other(
+                            "bridge: destination is on the ingress port".into(),
+                        ),
                     });
                     return;
                 }
-                self.trace(cx, place, pkt.id, || TraceEvent::BridgeForward { bridge: brnode, from: pnode, to: tnode });
+                self.trace(cx, place, pkt.id, || TraceEvent::BridgeForward {
+                    bridge: brnode,
+                    from: pnode,
+                    to: tnode,
+                });
                 self.dev_xmit(cx, p, pkt)
             }
             None => self.bridge_flood(cx, br, Some(port), pkt),
@@ -310,8 +400,15 @@ impl World {
     }
 
     /// FDB lookup with ageing: (port, is_local).
-    fn bridge_fdb_port(&mut self, br: DevId, mac: MacAddr, now: sim_core::time::SimTime) -> Option<(DevId, bool)> {
-        let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else { return None };
+    fn bridge_fdb_port(
+        &mut self,
+        br: DevId,
+        mac: MacAddr,
+        now: sim_core::time::SimTime,
+    ) -> Option<(DevId, bool)> {
+        let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else {
+            return None;
+        };
         let ageing = b.ageing_time;
         let e = b.fdb.get(&mac)?;
         if !e.is_local && !e.is_static && now.saturating_since(e.updated) > ageing {
@@ -323,19 +420,34 @@ impl World {
 
     fn bridge_flood(&mut self, cx: &mut Cx, br: DevId, from: Option<DevId>, pkt: Packet) {
         let place = self.namespaces[self.devices[br.ix()].ns.ix()].node;
-        let DevKind::Bridge(b) = &self.devices[br.ix()].kind else { return };
-        let ports: Vec<DevId> = b.ports.iter().copied().filter(|p| Some(*p) != from && self.oper_up(*p)).collect();
+        let DevKind::Bridge(b) = &self.devices[br.ix()].kind else {
+            return;
+        };
+        let ports: Vec<DevId> = b
+            .ports
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != from && self.oper_up(*p))
+            .collect();
         let brnode = self.devices[br.ix()].node;
         let fnode = from.map(|f| self.devices[f.ix()].node).unwrap_or(brnode);
         if let Some(Header::Ethernet(eth)) = pkt.headers.first() {
             let mac = eth.dst;
             if !mac.is_broadcast() && !mac.is_multicast() {
                 let n = ports.len() as u32;
-                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: brnode, mac, result: FdbResult::Flood(n) });
+                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                    dev: brnode,
+                    mac,
+                    result: FdbResult::Flood(n),
+                });
             }
         }
         let n = ports.len() as u32;
-        self.trace(cx, place, pkt.id, || TraceEvent::BridgeFlood { bridge: brnode, from: fnode, ports: n });
+        self.trace(cx, place, pkt.id, || TraceEvent::BridgeFlood {
+            bridge: brnode,
+            from: fnode,
+            ports: n,
+        });
         for p in ports {
             self.dev_xmit(cx, p, pkt.clone());
         }
@@ -344,7 +456,9 @@ impl World {
     /// The bridge device transmits (br_dev_xmit): FDB lookup, forward or flood.
     fn bridge_xmit(&mut self, cx: &mut Cx, br: DevId, pkt: Packet) {
         let place = self.namespaces[self.devices[br.ix()].ns.ix()].node;
-        let Some(Header::Ethernet(eth)) = pkt.headers.first() else { return };
+        let Some(Header::Ethernet(eth)) = pkt.headers.first() else {
+            return;
+        };
         let dst = eth.dst;
         let brnode = self.devices[br.ix()].node;
         if dst.is_broadcast() || dst.is_multicast() {
@@ -353,11 +467,19 @@ impl World {
         match self.bridge_fdb_port(br, dst, cx.now) {
             Some((p, false)) => {
                 let tnode = self.devices[p.ix()].node;
-                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: brnode, mac: dst, result: FdbResult::Port(tnode) });
+                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                    dev: brnode,
+                    mac: dst,
+                    result: FdbResult::Port(tnode),
+                });
                 self.dev_xmit(cx, p, pkt)
             }
             Some((_, true)) => {
-                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: brnode, mac: dst, result: FdbResult::Local });
+                self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                    dev: brnode,
+                    mac: dst,
+                    result: FdbResult::Local,
+                });
             }
             None => self.bridge_flood(cx, br, None, pkt),
         }
@@ -368,7 +490,9 @@ impl World {
     fn arp_rcv(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, eth: EthernetRepr, pkt: Packet) {
         let place = self.namespaces[ns.ix()].node;
         let Some(Header::Arp(arp)) = pkt.headers.first() else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Malformed("bad ARP".into()) });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Malformed("bad ARP".into()),
+            });
             return;
         };
         let arp = *arp;
@@ -385,9 +509,27 @@ impl World {
                     return;
                 }
                 if local_target {
-                    self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: "ARP (request for a local address)".into() });
-                    self.neigh_update(cx, ns, dev, arp.sender_ip, arp.sender_mac, NudState::Stale, true);
-                    self.arp_send_reply(cx, ns, dev, &arp, arp.target_ip, pkt.id, SimDuration::ZERO);
+                    self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                        to: "ARP (request for a local address)".into(),
+                    });
+                    self.neigh_update(
+                        cx,
+                        ns,
+                        dev,
+                        arp.sender_ip,
+                        arp.sender_mac,
+                        NudState::Stale,
+                        true,
+                    );
+                    self.arp_send_reply(
+                        cx,
+                        ns,
+                        dev,
+                        &arp,
+                        arp.target_ip,
+                        pkt.id,
+                        SimDuration::ZERO,
+                    );
                     return;
                 }
                 // Proxy ARP: forwarding on, proxy_arp on, and a unicast route to
@@ -396,46 +538,93 @@ impl World {
                 let conf_all = self.namespaces[ns.ix()].sysctl.conf_all;
                 let proxy = d.conf.proxy_arp || conf_all.proxy_arp;
                 if d.conf.forwarding && proxy {
-                    let flow = Flow { dst: arp.target_ip, src: Some(arp.sender_ip), iif: Some(d.name.clone()), ..Default::default() };
-                    if let Ok(res) = self.fib_lookup(ns, &flow) {
-                        if res.route.rtype == RouteType::Unicast && res.nexthop().is_some_and(|n| n.dev != dev) {
-                            self.neigh_update(cx, ns, dev, arp.sender_ip, arp.sender_mac, NudState::Stale, false);
-                            let pd = self.devices[dev.ix()].neigh.proxy_delay;
-                            let delay = if eth.dst.is_broadcast() && pd > SimDuration::ZERO {
-                                SimDuration::from_nanos(self.proxy_rng().below(pd.as_nanos()))
-                            } else {
-                                SimDuration::ZERO
-                            };
-                            let dnode = self.devices[dev.ix()].node;
-                            let t = arp.target_ip;
-                            self.trace(cx, place, pkt.id, || TraceEvent::ProxyArp { dev: dnode, target: t, delay_ns: delay.as_nanos() });
-                            self.arp_send_reply(cx, ns, dev, &arp, arp.target_ip, pkt.id, delay);
-                            return;
-                        }
+                    let flow = Flow {
+                        dst: arp.target_ip,
+                        src: Some(arp.sender_ip),
+                        iif: Some(d.name.clone()),
+                        ..Default::default()
+                    };
+                    if let Ok(res) = self.fib_lookup(ns, &flow)
+                        && res.route.rtype == RouteType::Unicast
+                        && res.nexthop().is_some_and(|n| n.dev != dev)
+                    {
+                        self.neigh_update(
+                            cx,
+                            ns,
+                            dev,
+                            arp.sender_ip,
+                            arp.sender_mac,
+                            NudState::Stale,
+                            false,
+                        );
+                        let pd = self.devices[dev.ix()].neigh.proxy_delay;
+                        let delay = if eth.dst.is_broadcast() && pd > SimDuration::ZERO {
+                            SimDuration::from_nanos(self.proxy_rng().below(pd.as_nanos()))
+                        } else {
+                            SimDuration::ZERO
+                        };
+                        let dnode = self.devices[dev.ix()].node;
+                        let t = arp.target_ip;
+                        self.trace(cx, place, pkt.id, || TraceEvent::ProxyArp {
+                            dev: dnode,
+                            target: t,
+                            delay_ns: delay.as_nanos(),
+                        });
+                        self.arp_send_reply(cx, ns, dev, &arp, arp.target_ip, pkt.id, delay);
+                        return;
                     }
                 }
-                self.neigh_update(cx, ns, dev, arp.sender_ip, arp.sender_mac, NudState::Stale, false);
+                self.neigh_update(
+                    cx,
+                    ns,
+                    dev,
+                    arp.sender_ip,
+                    arp.sender_mac,
+                    NudState::Stale,
+                    false,
+                );
                 self.trace(cx, place, pkt.id, || TraceEvent::Drop {
-                    reason: DropReason::Other(format!("ARP request for {} is not for this host", arp.target_ip).into()),
+                    reason: DropReason::Other(
+                        format!("ARP request for {} is not for this host", arp.target_ip).into(),
+                    ),
                 });
             }
             ArpOp::Reply => {
-                let state = if to_us { NudState::Reachable } else { NudState::Stale };
-                self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: "ARP (reply)".into() });
+                let state = if to_us {
+                    NudState::Reachable
+                } else {
+                    NudState::Stale
+                };
+                self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                    to: "ARP (reply)".into(),
+                });
                 self.neigh_update(cx, ns, dev, arp.sender_ip, arp.sender_mac, state, false);
             }
             ArpOp::Unknown(_) => {}
         }
     }
 
-    fn arp_send_reply(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, req: &ArpRepr, ip: Ipv4Addr, cause: PacketId, delay: SimDuration) {
+    fn arp_send_reply(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        dev: DevId,
+        req: &ArpRepr,
+        ip: Ipv4Addr,
+        cause: PacketId,
+        delay: SimDuration,
+    ) {
         let place = self.namespaces[ns.ix()].node;
         let mac = self.devices[dev.ix()].mac;
         let id = self.next_packet_id();
         let reply = Packet {
             id,
             headers: vec![
-                Header::Ethernet(EthernetRepr { dst: req.sender_mac, src: mac, ethertype: EtherType::Arp }),
+                Header::Ethernet(EthernetRepr {
+                    dst: req.sender_mac,
+                    src: mac,
+                    ethertype: EtherType::Arp,
+                }),
                 Header::Arp(ArpRepr {
                     op: ArpOp::Reply,
                     sender_mac: mac,
@@ -447,10 +636,18 @@ impl World {
             payload: Payload::Data(Vec::new()),
         };
         let what: std::sync::Arc<str> = format!("ARP reply {ip} is-at {mac}").into();
-        self.trace(cx, place, cause, || TraceEvent::Reply { reply: id, what: what.clone() });
-        self.trace(cx, place, id, || TraceEvent::Originate { by: "kernel".into(), summary: what, dst: None });
+        self.trace(cx, place, cause, || TraceEvent::Reply {
+            reply: id,
+            what: what.clone(),
+        });
+        self.trace(cx, place, id, || TraceEvent::Originate {
+            by: "kernel".into(),
+            summary: what,
+            dst: None,
+        });
         if delay > SimDuration::ZERO {
-            cx.sched.schedule_at(cx.now + delay, Event::ProxyArpReply { dev, pkt: reply });
+            cx.sched
+                .schedule_at(cx.now + delay, Event::ProxyArpReply { dev, pkt: reply });
         } else {
             self.dev_xmit(cx, dev, reply);
         }
@@ -458,18 +655,38 @@ impl World {
 
     /// Sends an ARP request for `target` on `dev` (arp_solicit). `saddr_hint`
     /// is the source of the packet that triggered it.
-    fn arp_solicit(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, target: Ipv4Addr, saddr_hint: Option<Ipv4Addr>, unicast: Option<MacAddr>) {
+    fn arp_solicit(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        dev: DevId,
+        target: Ipv4Addr,
+        saddr_hint: Option<Ipv4Addr>,
+        unicast: Option<MacAddr>,
+    ) {
         let sip = match saddr_hint.filter(|s| self.is_local_addr(ns, *s)) {
             Some(s) => s,
-            None => self.inet_select_addr(ns, Some(dev), target, Scope::Link).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            None => self
+                .inet_select_addr(ns, Some(dev), target, Scope::Link)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
         };
         let mac = self.devices[dev.ix()].mac;
         let id = self.next_packet_id();
         let pkt = Packet {
             id,
             headers: vec![
-                Header::Ethernet(EthernetRepr { dst: unicast.unwrap_or(MacAddr::BROADCAST), src: mac, ethertype: EtherType::Arp }),
-                Header::Arp(ArpRepr { op: ArpOp::Request, sender_mac: mac, sender_ip: sip, target_mac: MacAddr::ZERO, target_ip: target }),
+                Header::Ethernet(EthernetRepr {
+                    dst: unicast.unwrap_or(MacAddr::BROADCAST),
+                    src: mac,
+                    ethertype: EtherType::Arp,
+                }),
+                Header::Arp(ArpRepr {
+                    op: ArpOp::Request,
+                    sender_mac: mac,
+                    sender_ip: sip,
+                    target_mac: MacAddr::ZERO,
+                    target_ip: target,
+                }),
             ],
             payload: Payload::Data(Vec::new()),
         };
@@ -486,7 +703,16 @@ impl World {
 
     /// neigh_update: set an entry's state and MAC; flush its queue when it
     /// becomes valid. `create` makes an entry that does not exist.
-    fn neigh_update(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, addr: Ipv4Addr, mac: MacAddr, state: NudState, create: bool) {
+    fn neigh_update(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        dev: DevId,
+        addr: Ipv4Addr,
+        mac: MacAddr,
+        state: NudState,
+        create: bool,
+    ) {
         let now = cx.now;
         let host = self.namespaces[ns.ix()].host;
         let parms = self.devices[dev.ix()].neigh;
@@ -499,7 +725,10 @@ impl World {
                 return;
             }
             self.hosts[host.ix()].neigh_entries += 1;
-            self.namespaces[ns.ix()].neigh.entries.insert((dev, addr), NeighEntry::new(NudState::Stale, Some(mac), now));
+            self.namespaces[ns.ix()].neigh.entries.insert(
+                (dev, addr),
+                NeighEntry::new(NudState::Stale, Some(mac), now),
+            );
         }
         let e = self.namespaces[ns.ix()].neigh.get_mut(dev, addr).unwrap();
         if matches!(e.state, NudState::Permanent | NudState::Noarp) {
@@ -507,7 +736,13 @@ impl World {
         }
         let changed_mac = e.mac != Some(mac);
         // A STALE update with the same MAC does not downgrade a REACHABLE entry.
-        if state == NudState::Stale && !changed_mac && matches!(e.state, NudState::Reachable | NudState::Delay | NudState::Probe) {
+        if state == NudState::Stale
+            && !changed_mac
+            && matches!(
+                e.state,
+                NudState::Reachable | NudState::Delay | NudState::Probe
+            )
+        {
             return;
         }
         e.mac = Some(mac);
@@ -523,8 +758,15 @@ impl World {
             // reachable_time: random in [base/2, 3*base/2)
             let base = parms.base_reachable_time.as_nanos();
             let r = base / 2 + self.proxy_rng().below(base.max(1));
-            let t = cx.sched.schedule_at(now + SimDuration::from_nanos(r), Event::NeighTimer { ns, dev, addr });
-            self.namespaces[ns.ix()].neigh.get_mut(dev, addr).unwrap().timer = Some(t);
+            let t = cx.sched.schedule_at(
+                now + SimDuration::from_nanos(r),
+                Event::NeighTimer { ns, dev, addr },
+            );
+            self.namespaces[ns.ix()]
+                .neigh
+                .get_mut(dev, addr)
+                .unwrap()
+                .timer = Some(t);
         }
         for p in queue {
             self.neigh_resolved_xmit(cx, dev, mac, p);
@@ -533,14 +775,23 @@ impl World {
 
     fn neigh_resolved_xmit(&mut self, cx: &mut Cx, dev: DevId, mac: MacAddr, mut pkt: Packet) {
         let src = self.devices[dev.ix()].mac;
-        pkt.headers.insert(0, Header::Ethernet(EthernetRepr { dst: mac, src, ethertype: EtherType::Ipv4 }));
+        pkt.headers.insert(
+            0,
+            Header::Ethernet(EthernetRepr {
+                dst: mac,
+                src,
+                ethertype: EtherType::Ipv4,
+            }),
+        );
         self.dev_xmit(cx, dev, pkt);
     }
 
     /// A neighbour timer: retransmit a request, fail, or age REACHABLE to STALE.
     pub fn neigh_timer(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, addr: Ipv4Addr) {
         let parms = self.devices[dev.ix()].neigh;
-        let Some(e) = self.namespaces[ns.ix()].neigh.get_mut(dev, addr) else { return };
+        let Some(e) = self.namespaces[ns.ix()].neigh.get_mut(dev, addr) else {
+            return;
+        };
         e.timer = None;
         match e.state {
             NudState::Reachable => {
@@ -551,12 +802,23 @@ impl World {
                 e.state = NudState::Probe;
                 e.probes = 1;
                 let mac = e.mac;
-                let t = cx.sched.schedule_at(cx.now + parms.retrans_time, Event::NeighTimer { ns, dev, addr });
-                self.namespaces[ns.ix()].neigh.get_mut(dev, addr).unwrap().timer = Some(t);
+                let t = cx.sched.schedule_at(
+                    cx.now + parms.retrans_time,
+                    Event::NeighTimer { ns, dev, addr },
+                );
+                self.namespaces[ns.ix()]
+                    .neigh
+                    .get_mut(dev, addr)
+                    .unwrap()
+                    .timer = Some(t);
                 self.arp_solicit(cx, ns, dev, addr, None, mac);
             }
             NudState::Incomplete | NudState::Probe => {
-                let max = if e.state == NudState::Incomplete { parms.mcast_solicit } else { parms.ucast_solicit };
+                let max = if e.state == NudState::Incomplete {
+                    parms.mcast_solicit
+                } else {
+                    parms.ucast_solicit
+                };
                 if e.probes >= max {
                     e.state = NudState::Failed;
                     e.updated = cx.now;
@@ -565,16 +827,41 @@ impl World {
                     let place = self.namespaces[ns.ix()].node;
                     let dnode = self.devices[dev.ix()].node;
                     for p in queue {
-                        self.trace(cx, place, p.id, || TraceEvent::NeighLookup { dev: dnode, addr, result: NeighResult::Failed });
-                        self.trace(cx, place, p.id, || TraceEvent::Drop { reason: DropReason::NeighFailed });
-                        self.icmp_send(cx, ns, &p, icmp::DEST_UNREACH, icmp::HOST_UNREACH, 0, Some(dev));
+                        self.trace(cx, place, p.id, || TraceEvent::NeighLookup {
+                            dev: dnode,
+                            addr,
+                            result: NeighResult::Failed,
+                        });
+                        self.trace(cx, place, p.id, || TraceEvent::Drop {
+                            reason: DropReason::NeighFailed,
+                        });
+                        self.icmp_send(
+                            cx,
+                            ns,
+                            &p,
+                            icmp::DEST_UNREACH,
+                            icmp::HOST_UNREACH,
+                            0,
+                            Some(dev),
+                        );
                     }
                 } else {
                     e.probes += 1;
-                    let unicast = if e.state == NudState::Probe { e.mac } else { None };
+                    let unicast = if e.state == NudState::Probe {
+                        e.mac
+                    } else {
+                        None
+                    };
                     let hint = e.queue.last().map(|p| ip(p).src);
-                    let t = cx.sched.schedule_at(cx.now + parms.retrans_time, Event::NeighTimer { ns, dev, addr });
-                    self.namespaces[ns.ix()].neigh.get_mut(dev, addr).unwrap().timer = Some(t);
+                    let t = cx.sched.schedule_at(
+                        cx.now + parms.retrans_time,
+                        Event::NeighTimer { ns, dev, addr },
+                    );
+                    self.namespaces[ns.ix()]
+                        .neigh
+                        .get_mut(dev, addr)
+                        .unwrap()
+                        .timer = Some(t);
                     self.arp_solicit(cx, ns, dev, addr, hint, unicast);
                 }
             }
@@ -587,7 +874,11 @@ impl World {
         let place = self.namespaces[ns.ix()].node;
         let dnode = self.devices[dev.ix()].node;
         if self.devices[dev.ix()].kind.noarp() {
-            self.trace(cx, place, pkt.id, || TraceEvent::NeighLookup { dev: dnode, addr: nh, result: NeighResult::NotNeeded });
+            self.trace(cx, place, pkt.id, || TraceEvent::NeighLookup {
+                dev: dnode,
+                addr: nh,
+                result: NeighResult::NotNeeded,
+            });
             if matches!(self.devices[dev.ix()].kind, DevKind::Ipip(_)) {
                 return self.ipip_xmit(cx, dev, pkt, Some(nh));
             }
@@ -596,7 +887,14 @@ impl World {
         if nh.is_broadcast() || self.is_subnet_broadcast(ns, dev, nh) {
             let src = self.devices[dev.ix()].mac;
             let mut pkt = pkt;
-            pkt.headers.insert(0, Header::Ethernet(EthernetRepr { dst: MacAddr::BROADCAST, src, ethertype: EtherType::Ipv4 }));
+            pkt.headers.insert(
+                0,
+                Header::Ethernet(EthernetRepr {
+                    dst: MacAddr::BROADCAST,
+                    src,
+                    ethertype: EtherType::Ipv4,
+                }),
+            );
             return self.dev_xmit(cx, dev, pkt);
         }
         let now = cx.now;
@@ -609,13 +907,23 @@ impl World {
                 if state == NudState::Stale {
                     e.state = NudState::Delay;
                     e.updated = now;
-                    let t = cx.sched.schedule_at(now + parms.delay_first_probe_time, Event::NeighTimer { ns, dev, addr: nh });
-                    self.namespaces[ns.ix()].neigh.get_mut(dev, nh).unwrap().timer = Some(t);
+                    let t = cx.sched.schedule_at(
+                        now + parms.delay_first_probe_time,
+                        Event::NeighTimer { ns, dev, addr: nh },
+                    );
+                    self.namespaces[ns.ix()]
+                        .neigh
+                        .get_mut(dev, nh)
+                        .unwrap()
+                        .timer = Some(t);
                 }
                 self.trace(cx, place, pkt.id, || TraceEvent::NeighLookup {
                     dev: dnode,
                     addr: nh,
-                    result: NeighResult::Hit { mac, state: state.as_str() },
+                    result: NeighResult::Hit {
+                        mac,
+                        state: state.as_str(),
+                    },
                 });
                 self.neigh_resolved_xmit(cx, dev, mac, pkt)
             }
@@ -625,9 +933,15 @@ impl World {
                 if e.queue_bytes + len <= parms.unres_qlen_bytes {
                     e.queue_bytes += len;
                     e.queue.push(pkt);
-                    self.trace(cx, place, id, || TraceEvent::NeighLookup { dev: dnode, addr: nh, result: NeighResult::Miss { queued: false } });
+                    self.trace(cx, place, id, || TraceEvent::NeighLookup {
+                        dev: dnode,
+                        addr: nh,
+                        result: NeighResult::Miss { queued: false },
+                    });
                 } else {
-                    self.trace(cx, place, id, || TraceEvent::Drop { reason: DropReason::QueueFull });
+                    self.trace(cx, place, id, || TraceEvent::Drop {
+                        reason: DropReason::QueueFull,
+                    });
                 }
             }
             existing => {
@@ -635,8 +949,14 @@ impl World {
                 if existing.is_none() {
                     if self.hosts[host.ix()].neigh_entries >= self.hosts[host.ix()].gc_thresh[2] {
                         let label = self.ns_label(ns);
-                        self.warn(now, ns, format!("{label}: neighbour: arp_cache: neighbor table overflow!"));
-                        self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NeighTableOverflow });
+                        self.warn(
+                            now,
+                            ns,
+                            format!("{label}: neighbour: arp_cache: neighbor table overflow!"),
+                        );
+                        self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                            reason: DropReason::NeighTableOverflow,
+                        });
                         return;
                     }
                     self.hosts[host.ix()].neigh_entries += 1;
@@ -648,10 +968,17 @@ impl World {
                 e.probes = 1;
                 e.queue_bytes = len;
                 e.queue.push(pkt);
-                let t = cx.sched.schedule_at(now + parms.retrans_time, Event::NeighTimer { ns, dev, addr: nh });
+                let t = cx.sched.schedule_at(
+                    now + parms.retrans_time,
+                    Event::NeighTimer { ns, dev, addr: nh },
+                );
                 e.timer = Some(t);
                 self.namespaces[ns.ix()].neigh.entries.insert((dev, nh), e);
-                self.trace(cx, place, id, || TraceEvent::NeighLookup { dev: dnode, addr: nh, result: NeighResult::Miss { queued: true } });
+                self.trace(cx, place, id, || TraceEvent::NeighLookup {
+                    dev: dnode,
+                    addr: nh,
+                    result: NeighResult::Miss { queued: true },
+                });
                 self.arp_solicit(cx, ns, dev, nh, Some(src), None);
             }
         }
@@ -673,12 +1000,21 @@ impl World {
     }
 
     fn is_subnet_broadcast(&self, ns: NsId, dev: DevId, a: Ipv4Addr) -> bool {
-        self.namespaces[ns.ix()].addrs.iter().any(|x| x.dev == dev && x.plen < 31 && x.net().broadcast() == a)
+        self.namespaces[ns.ix()]
+            .addrs
+            .iter()
+            .any(|x| x.dev == dev && x.plen < 31 && x.net().broadcast() == a)
     }
 
     /// inet_select_addr: a source address on `dev` for `dst` within `scope`,
     /// else the first suitable address of any device in ifindex order.
-    pub fn inet_select_addr(&self, ns: NsId, dev: Option<DevId>, dst: Ipv4Addr, scope: Scope) -> Option<Ipv4Addr> {
+    pub fn inet_select_addr(
+        &self,
+        ns: NsId,
+        dev: Option<DevId>,
+        dst: Ipv4Addr,
+        scope: Scope,
+    ) -> Option<Ipv4Addr> {
         let n = &self.namespaces[ns.ix()];
         if let Some(dev) = dev {
             let mut first = None;
@@ -726,23 +1062,43 @@ impl World {
         let d = &self.devices[dev.ix()];
         let is_lo = matches!(d.kind, DevKind::Loopback);
         if src.is_multicast() || src.is_broadcast() || (src.is_loopback() && !is_lo) {
-            return InputRoute::Error { reason: DropReason::Martian, icmp: None };
+            return InputRoute::Error {
+                reason: DropReason::Martian,
+                icmp: None,
+            };
         }
         if dst.is_broadcast() || (src.is_unspecified() && dst.is_broadcast()) {
             return InputRoute::Broadcast;
         }
         if dst.is_unspecified() || (dst.is_loopback() && !is_lo) {
-            return InputRoute::Error { reason: DropReason::Martian, icmp: None };
+            return InputRoute::Error {
+                reason: DropReason::Martian,
+                icmp: None,
+            };
         }
-        let flow = Flow { dst, src: Some(src), iif: Some(d.name.clone()), hash: l3_hash(src, dst), ..Default::default() };
+        let flow = Flow {
+            dst,
+            src: Some(src),
+            iif: Some(d.name.clone()),
+            hash: l3_hash(src, dst),
+            ..Default::default()
+        };
         let forwarding = d.conf.forwarding;
         let res = match self.fib_lookup(ns, &flow) {
             Ok(r) => r,
             Err(e) => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: None, decision: None });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: None,
+                    decision: None,
+                });
                 return match e {
                     FibError::Unreachable => InputRoute::Error {
-                        reason: if forwarding { DropReason::NoRoute } else { DropReason::ForwardingDisabled },
+                        reason: if forwarding {
+                            DropReason::NoRoute
+                        } else {
+                            DropReason::ForwardingDisabled
+                        },
                         icmp: forwarding.then_some(icmp::NET_UNREACH),
                     },
                     FibError::RuleType(t, _) => Self::route_type_error(t, forwarding),
@@ -752,29 +1108,58 @@ impl World {
         let hit = self.route_hit(&res);
         match res.route.rtype {
             RouteType::Local => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Local) });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: Some(RouteDecision::Local),
+                });
                 if !self.validate_source(ns, dev, src, dst) {
-                    return InputRoute::Error { reason: DropReason::RpFilter, icmp: None };
+                    return InputRoute::Error {
+                        reason: DropReason::RpFilter,
+                        icmp: None,
+                    };
                 }
                 InputRoute::Local(res)
             }
             RouteType::Broadcast => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Local) });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: Some(RouteDecision::Local),
+                });
                 InputRoute::Broadcast
             }
             RouteType::Unicast => {
                 if !forwarding {
-                    self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: None });
-                    return InputRoute::Error { reason: DropReason::ForwardingDisabled, icmp: None };
+                    self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                        dst,
+                        hit: Some(hit),
+                        decision: None,
+                    });
+                    return InputRoute::Error {
+                        reason: DropReason::ForwardingDisabled,
+                        icmp: None,
+                    };
                 }
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Forward) });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: Some(RouteDecision::Forward),
+                });
                 if !self.validate_source(ns, dev, src, dst) {
-                    return InputRoute::Error { reason: DropReason::RpFilter, icmp: None };
+                    return InputRoute::Error {
+                        reason: DropReason::RpFilter,
+                        icmp: None,
+                    };
                 }
                 InputRoute::Forward(res)
             }
             t => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: None });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: None,
+                });
                 Self::route_type_error(t, forwarding)
             }
         }
@@ -787,7 +1172,10 @@ impl World {
             RouteType::Prohibit => Some(icmp::PKT_FILTERED),
             _ => None,
         };
-        InputRoute::Error { reason: DropReason::RouteType(t), icmp: if forwarding { code } else { None } }
+        InputRoute::Error {
+            reason: DropReason::RouteType(t),
+            icmp: if forwarding { code } else { None },
+        }
     }
 
     /// fib_validate_source: reverse-path filtering and local-source checks.
@@ -804,11 +1192,18 @@ impl World {
             return accept_local || !self.is_local_addr(ns, src);
         }
         let no_addr = !n.addrs.iter().any(|a| a.dev == dev);
-        let flow = Flow { dst: src, src: None, iif: Some("lo".into()), ..Default::default() };
+        let flow = Flow {
+            dst: src,
+            src: None,
+            iif: Some("lo".into()),
+            ..Default::default()
+        };
         match self.fib_lookup(ns, &flow) {
             Err(_) => false,
             Ok(res) => {
-                if res.route.rtype != RouteType::Unicast && !(res.route.rtype == RouteType::Local && accept_local) {
+                if res.route.rtype != RouteType::Unicast
+                    && !(res.route.rtype == RouteType::Local && accept_local)
+                {
                     return false;
                 }
                 if res.route.uses_dev(dev) {
@@ -825,22 +1220,26 @@ impl World {
     // =========================================================== IP input ==
 
     /// ip_rcv: an IPv4 datagram received on `dev`.
-    pub fn ip_rcv(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, pkt: Packet) {
+    pub fn ip_rcv(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, mut pkt: Packet) {
         let place = self.namespaces[ns.ix()].node;
         if !matches!(pkt.headers.first(), Some(Header::Ipv4(_))) {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Malformed("not IPv4".into()) });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Malformed("not IPv4".into()),
+            });
             return;
         }
-        if self.devices[dev.ix()].kind.noarp() || !self.namespaces[ns.ix()].addrs.iter().any(|a| a.dev == dev) {
+        if self.devices[dev.ix()].kind.noarp()
+            || !self.namespaces[ns.ix()].addrs.iter().any(|a| a.dev == dev)
+        {
             // in_dev exists once any IPv4 configuration exists; the kernel accepts
             // packets on devices without addresses (veth host ends routinely).
         }
-        if !self.nf_hook(cx, ns, Hook::Prerouting, &pkt, Some(dev), None) {
+        if !self.nf_hook(cx, ns, Hook::Prerouting, &mut pkt, Some(dev), None) {
             return;
         }
         match self.route_input(cx, ns, dev, &pkt) {
             InputRoute::Local(_) | InputRoute::Broadcast => {
-                if !self.nf_hook(cx, ns, Hook::Input, &pkt, Some(dev), None) {
+                if !self.nf_hook(cx, ns, Hook::Input, &mut pkt, Some(dev), None) {
                     return;
                 }
                 self.ip_local_deliver(cx, ns, dev, pkt)
@@ -856,11 +1255,20 @@ impl World {
     }
 
     /// ip_forward.
-    fn ip_forward(&mut self, cx: &mut Cx, ns: NsId, in_dev: DevId, mut pkt: Packet, res: FibResult) {
+    fn ip_forward(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        in_dev: DevId,
+        mut pkt: Packet,
+        res: FibResult,
+    ) {
         let place = self.namespaces[ns.ix()].node;
         let h = ip(&pkt);
         if h.ttl <= 1 {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::TtlExceeded });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::TtlExceeded,
+            });
             self.icmp_send(cx, ns, &pkt, icmp::TIME_EXCEEDED, 0, 0, Some(in_dev));
             return;
         }
@@ -868,25 +1276,42 @@ impl World {
         let mtu = res.route.mtu.unwrap_or(self.devices[nh.dev.ix()].mtu);
         let len = pkt.buffer_len() as u32;
         if len > mtu && h.dont_frag {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::FragNeeded { mtu } });
-            self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::FRAG_NEEDED, mtu as u16, Some(in_dev));
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::FragNeeded { mtu },
+            });
+            self.icmp_send(
+                cx,
+                ns,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::FRAG_NEEDED,
+                mtu as u16,
+                Some(in_dev),
+            );
             return;
         }
         let h = ip_mut(&mut pkt);
         h.ttl -= 1;
         let ttl = h.ttl;
         self.trace(cx, place, pkt.id, || TraceEvent::TtlDecrement { ttl });
-        if !self.nf_hook(cx, ns, Hook::Forward, &pkt, Some(in_dev), Some(nh.dev)) {
+        if !self.nf_hook(cx, ns, Hook::Forward, &mut pkt, Some(in_dev), Some(nh.dev)) {
             return;
         }
         self.ip_output(cx, ns, pkt, &res, Some(in_dev))
     }
 
     /// ip_output / ip_finish_output: POSTROUTING, fragmentation, neighbour.
-    pub fn ip_output(&mut self, cx: &mut Cx, ns: NsId, pkt: Packet, res: &FibResult, in_dev: Option<DevId>) {
+    pub fn ip_output(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        mut pkt: Packet,
+        res: &FibResult,
+        in_dev: Option<DevId>,
+    ) {
         let place = self.namespaces[ns.ix()].node;
         let nh = res.nexthop().cloned().expect("unicast route has a nexthop");
-        if !self.nf_hook(cx, ns, Hook::Postrouting, &pkt, in_dev, Some(nh.dev)) {
+        if !self.nf_hook(cx, ns, Hook::Postrouting, &mut pkt, in_dev, Some(nh.dev)) {
             return;
         }
         let gw = nh.gw.unwrap_or(ip(&pkt).dst);
@@ -894,7 +1319,9 @@ impl World {
         let len = pkt.buffer_len() as u32;
         if len > mtu {
             if ip(&pkt).dont_frag {
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::FragNeeded { mtu } });
+                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    reason: DropReason::FragNeeded { mtu },
+                });
                 return;
             }
             let frags = self.fragment(pkt, mtu);
@@ -923,7 +1350,11 @@ impl World {
             let mut fh = h.clone();
             fh.frag_offset = h.frag_offset + (off / 8) as u16;
             fh.more_frags = end < data.len() || h.more_frags;
-            out.push(Packet { id: pkt.id, headers: vec![Header::Ipv4(fh)], payload: Payload::Data(data[off..end].to_vec()) });
+            out.push(Packet {
+                id: pkt.id,
+                headers: vec![Header::Ipv4(fh)],
+                payload: Payload::Data(data[off..end].to_vec()),
+            });
             off = end;
         }
         out
@@ -935,7 +1366,9 @@ impl World {
         let h = ip(&pkt).clone();
         if h.more_frags || h.frag_offset != 0 {
             // Reassembly is not modelled; fragments are counted as delivered.
-            self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: "IPv4 reassembly (fragment)".into() });
+            self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                to: "IPv4 reassembly (fragment)".into(),
+            });
             return;
         }
         match h.protocol {
@@ -943,8 +1376,18 @@ impl World {
             IpProtocol::Udp => self.udp_rcv(cx, ns, dev, pkt),
             IpProtocol::Ipip => self.ipip_rcv(cx, ns, dev, pkt),
             _ => {
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoSocket });
-                self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::PROT_UNREACH, 0, Some(dev));
+                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    reason: DropReason::NoSocket,
+                });
+                self.icmp_send(
+                    cx,
+                    ns,
+                    &pkt,
+                    icmp::DEST_UNREACH,
+                    icmp::PROT_UNREACH,
+                    0,
+                    Some(dev),
+                );
             }
         }
     }
@@ -953,7 +1396,13 @@ impl World {
 
     /// Sends a locally generated datagram (ip_local_out): route, OUTPUT, output.
     /// Returns the error a socket would see, if any.
-    pub fn ip_send(&mut self, cx: &mut Cx, ns: NsId, pkt: Packet, oif: Option<DevId>) -> Result<(), LocalError> {
+    pub fn ip_send(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        mut pkt: Packet,
+        oif: Option<DevId>,
+    ) -> Result<(), LocalError> {
         let place = self.namespaces[ns.ix()].node;
         let h = ip(&pkt);
         let (src, dst) = (h.src, h.dst);
@@ -968,7 +1417,11 @@ impl World {
         let res = match self.fib_lookup(ns, &flow) {
             Ok(r) => r,
             Err(e) => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: None, decision: None });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: None,
+                    decision: None,
+                });
                 let reason = match e {
                     FibError::Unreachable => DropReason::NoRoute,
                     FibError::RuleType(t, _) => DropReason::RouteType(t),
@@ -980,38 +1433,59 @@ impl World {
         let hit = self.route_hit(&res);
         match res.route.rtype {
             RouteType::Local | RouteType::Broadcast => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Local) });
-                if !self.nf_hook(cx, ns, Hook::Output, &pkt, None, None) {
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: Some(RouteDecision::Local),
+                });
+                if !self.nf_hook(cx, ns, Hook::Output, &mut pkt, None, None) {
                     return Err(LocalError::NotPermitted);
                 }
                 let lo = self.lo(ns);
                 if !self.devices[lo.ix()].admin_up {
-                    self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::LinkDown });
+                    self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                        reason: DropReason::LinkDown,
+                    });
                     return Ok(());
                 }
                 let lonode = self.devices[lo.ix()].node;
                 let len = pkt.buffer_len() as u32;
-                self.trace(cx, place, pkt.id, || TraceEvent::Transmit { dev: lonode, len });
+                self.trace(cx, place, pkt.id, || TraceEvent::Transmit {
+                    dev: lonode,
+                    len,
+                });
                 cx.sched.schedule_at(cx.now, Event::Rx { dev: lo, pkt });
                 Ok(())
             }
             RouteType::Unicast => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Output) });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: Some(RouteDecision::Output),
+                });
                 let nh = res.nexthop().unwrap().clone();
                 let mtu = res.route.mtu.unwrap_or(self.devices[nh.dev.ix()].mtu);
                 if pkt.buffer_len() as u32 > mtu && ip(&pkt).dont_frag {
-                    self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::FragNeeded { mtu } });
+                    self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                        reason: DropReason::FragNeeded { mtu },
+                    });
                     return Err(LocalError::MessageTooLong { mtu });
                 }
-                if !self.nf_hook(cx, ns, Hook::Output, &pkt, None, Some(nh.dev)) {
+                if !self.nf_hook(cx, ns, Hook::Output, &mut pkt, None, Some(nh.dev)) {
                     return Err(LocalError::NotPermitted);
                 }
                 self.ip_output(cx, ns, pkt, &res, None);
                 Ok(())
             }
             t => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: None });
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::RouteType(t) });
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst,
+                    hit: Some(hit),
+                    decision: None,
+                });
+                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    reason: DropReason::RouteType(t),
+                });
                 Err(match t {
                     RouteType::Unreachable => LocalError::HostUnreachable,
                     RouteType::Prohibit => LocalError::NotPermitted,
@@ -1023,7 +1497,11 @@ impl World {
 
     /// The source address a locally generated packet to `dst` gets.
     pub fn select_source(&self, ns: NsId, dst: Ipv4Addr, oif: Option<DevId>) -> Option<Ipv4Addr> {
-        let flow = Flow { dst, oif, ..Default::default() };
+        let flow = Flow {
+            dst,
+            oif,
+            ..Default::default()
+        };
         let res = self.fib_lookup(ns, &flow).ok()?;
         if let Some(s) = res.route.src {
             return Some(s);
@@ -1040,7 +1518,15 @@ impl World {
     }
 
     /// A fresh IPv4 header for a locally generated packet.
-    pub fn new_ip(&mut self, ns: NsId, src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, df: bool, ttl: Option<u8>) -> Ipv4Repr {
+    pub fn new_ip(
+        &mut self,
+        ns: NsId,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        df: bool,
+        ttl: Option<u8>,
+    ) -> Ipv4Repr {
         let n = &mut self.namespaces[ns.ix()];
         n.ip_ident = n.ip_ident.wrapping_add(1);
         Ipv4Repr {
@@ -1063,44 +1549,77 @@ impl World {
         let place = self.namespaces[ns.ix()].node;
         let h = ip(&pkt).clone();
         let Some(Header::Icmp(m)) = pkt.headers.get(1) else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Malformed("ICMP header".into()) });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Malformed("ICMP header".into()),
+            });
             return;
         };
         match *m {
             IcmpRepr::EchoRequest { ident, seq } => {
-                self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: "ICMP echo (kernel)".into() });
+                self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                    to: "ICMP echo (kernel)".into(),
+                });
                 let id = self.next_packet_id();
                 let iph = self.new_ip(ns, h.dst, h.src, IpProtocol::Icmp, false, None);
                 let reply = Packet {
                     id,
-                    headers: vec![Header::Ipv4(iph), Header::Icmp(IcmpRepr::EchoReply { ident, seq })],
+                    headers: vec![
+                        Header::Ipv4(iph),
+                        Header::Icmp(IcmpRepr::EchoReply { ident, seq }),
+                    ],
                     payload: pkt.payload.clone(),
                 };
-                self.trace(cx, place, pkt.id, || TraceEvent::Reply { reply: id, what: "ICMP echo reply".into() });
+                self.trace(cx, place, pkt.id, || TraceEvent::Reply {
+                    reply: id,
+                    what: "ICMP echo reply".into(),
+                });
                 let summary = reply.summary();
-                self.trace(cx, place, id, || TraceEvent::Originate { by: "kernel".into(), summary: summary.into(), dst: Some(h.src) });
+                self.trace(cx, place, id, || TraceEvent::Originate {
+                    by: "kernel".into(),
+                    summary: summary.into(),
+                    dst: Some(h.src),
+                });
                 let _ = self.ip_send(cx, ns, reply, None);
             }
             IcmpRepr::EchoReply { ident, seq } => self.deliver_echo_reply(cx, ns, &pkt, ident, seq),
-            IcmpRepr::DestUnreachable { .. } | IcmpRepr::TimeExceeded { .. } => self.deliver_icmp_error(cx, ns, &pkt),
+            IcmpRepr::DestUnreachable { .. } | IcmpRepr::TimeExceeded { .. } => {
+                self.deliver_icmp_error(cx, ns, &pkt)
+            }
             _ => {
-                self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: "ICMP (ignored type)".into() });
+                self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                    to: "ICMP (ignored type)".into(),
+                });
             }
         }
     }
 
     /// icmp_send: report a problem with `orig` (an IPv4 datagram) to its source.
-    pub fn icmp_send(&mut self, cx: &mut Cx, ns: NsId, orig: &Packet, ty: u8, code: u8, info: u16, in_dev: Option<DevId>) {
+    pub fn icmp_send(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        orig: &Packet,
+        ty: u8,
+        code: u8,
+        info: u16,
+        in_dev: Option<DevId>,
+    ) {
         let place = self.namespaces[ns.ix()].node;
-        let Some(Header::Ipv4(oh)) = orig.headers.first() else { return };
+        let Some(Header::Ipv4(oh)) = orig.headers.first() else {
+            return;
+        };
         // Never about ICMP errors, non-first fragments, or broadcast/multicast.
-        if oh.frag_offset != 0 || oh.dst.is_broadcast() || oh.dst.is_multicast() || oh.src.is_unspecified() {
+        if oh.frag_offset != 0
+            || oh.dst.is_broadcast()
+            || oh.dst.is_multicast()
+            || oh.src.is_unspecified()
+        {
             return;
         }
-        if let (IpProtocol::Icmp, Some(Header::Icmp(m))) = (oh.protocol, orig.headers.get(1)) {
-            if !matches!(m, IcmpRepr::EchoRequest { .. } | IcmpRepr::EchoReply { .. }) {
-                return;
-            }
+        if let (IpProtocol::Icmp, Some(Header::Icmp(m))) = (oh.protocol, orig.headers.get(1))
+            && !matches!(m, IcmpRepr::EchoRequest { .. } | IcmpRepr::EchoReply { .. })
+        {
+            return;
         }
         let osrc = oh.src;
         let src = if self.is_local_addr(ns, oh.dst) {
@@ -1108,7 +1627,9 @@ impl World {
         } else {
             match self.select_source(ns, osrc, None) {
                 Some(s) => s,
-                None => match in_dev.and_then(|d| self.inet_select_addr(ns, Some(d), osrc, Scope::Global)) {
+                None => match in_dev
+                    .and_then(|d| self.inet_select_addr(ns, Some(d), osrc, Scope::Global))
+                {
                     Some(s) => s,
                     None => return,
                 },
@@ -1118,16 +1639,30 @@ impl World {
         quote.truncate(576 - 20 - 8);
         let msg = match ty {
             icmp::TIME_EXCEEDED => IcmpRepr::TimeExceeded { code },
-            _ => IcmpRepr::DestUnreachable { code, next_hop_mtu: info },
+            _ => IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu: info,
+            },
         };
         let kind = icmp_kind_text(ty, code, info);
         let id = self.next_packet_id();
         let mut iph = self.new_ip(ns, src, osrc, IpProtocol::Icmp, false, None);
         iph.dscp_ecn = 0xc0; // icmp errors go out with TOS 0xc0 (IPTOS_PREC_INTERNETCONTROL)
-        let p = Packet { id, headers: vec![Header::Ipv4(iph), Header::Icmp(msg)], payload: Payload::Data(quote) };
-        self.trace(cx, place, orig.id, || TraceEvent::IcmpError { kind: kind.clone().into(), reply: id });
+        let p = Packet {
+            id,
+            headers: vec![Header::Ipv4(iph), Header::Icmp(msg)],
+            payload: Payload::Data(quote),
+        };
+        self.trace(cx, place, orig.id, || TraceEvent::IcmpError {
+            kind: kind.clone().into(),
+            reply: id,
+        });
         let summary = p.summary();
-        self.trace(cx, place, id, || TraceEvent::Originate { by: "kernel".into(), summary: summary.into(), dst: Some(osrc) });
+        self.trace(cx, place, id, || TraceEvent::Originate {
+            by: "kernel".into(),
+            summary: summary.into(),
+            dst: Some(osrc),
+        });
         let _ = self.ip_send(cx, ns, p, None);
     }
 
@@ -1137,7 +1672,9 @@ impl World {
         let place = self.namespaces[ns.ix()].node;
         let h = ip(&pkt).clone();
         let Some(Header::Udp(u)) = pkt.headers.get(1) else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Malformed("UDP header".into()) });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Malformed("UDP header".into()),
+            });
             return;
         };
         let dport = u.dst_port;
@@ -1153,8 +1690,18 @@ impl World {
         if self.udp_deliver_app(cx, ns, &pkt) {
             return;
         }
-        self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoSocket });
-        self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::PORT_UNREACH, 0, Some(dev));
+        self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+            reason: DropReason::NoSocket,
+        });
+        self.icmp_send(
+            cx,
+            ns,
+            &pkt,
+            icmp::DEST_UNREACH,
+            icmp::PORT_UNREACH,
+            0,
+            Some(dev),
+        );
     }
 
     // ============================================================= VXLAN ==
@@ -1162,7 +1709,11 @@ impl World {
     /// UDP source port for an encapsulated flow (udp_flow_src_port): a hash of
     /// the inner flow scaled into the range.
     fn vxlan_src_port(&self, inner: &Packet, range: (u16, u16), ns: NsId) -> u16 {
-        let (min, max) = if range.0 < range.1 { range } else { self.namespaces[ns.ix()].sysctl.ip_local_port_range };
+        let (min, max) = if range.0 < range.1 {
+            range
+        } else {
+            self.namespaces[ns.ix()].sysctl.ip_local_port_range
+        };
         let mut key = Vec::with_capacity(24);
         for h in &inner.headers {
             match h {
@@ -1197,34 +1748,53 @@ impl World {
         let dnode = d.node;
         let DevKind::Vxlan(vx) = &d.kind else { return };
         let vx = (**vx).clone();
-        let Some(Header::Ethernet(eth)) = pkt.headers.first() else { return };
+        let Some(Header::Ethernet(eth)) = pkt.headers.first() else {
+            return;
+        };
         let eth = *eth;
         // proxy: answer ARP requests from the neighbour table (arp_reduce).
-        if vx.proxy {
-            if let Some(Header::Arp(a)) = pkt.headers.get(1) {
-                if a.op == ArpOp::Request {
-                    let a = *a;
-                    if let Some(e) = self.namespaces[ns.ix()].neigh.get(dev, a.target_ip).filter(|e| e.valid()) {
-                        let mac = e.mac.unwrap();
-                        let id = self.next_packet_id();
-                        let reply = Packet {
-                            id,
-                            headers: vec![
-                                Header::Ethernet(EthernetRepr { dst: a.sender_mac, src: mac, ethertype: EtherType::Arp }),
-                                Header::Arp(ArpRepr { op: ArpOp::Reply, sender_mac: mac, sender_ip: a.target_ip, target_mac: a.sender_mac, target_ip: a.sender_ip }),
-                            ],
-                            payload: Payload::Data(Vec::new()),
-                        };
-                        let what: std::sync::Arc<str> = format!("ARP reply {} is-at {mac} (VXLAN proxy)", a.target_ip).into();
-                        self.trace(cx, place, pkt.id, || TraceEvent::Reply { reply: id, what });
-                        cx.sched.schedule_at(cx.now, Event::Rx { dev, pkt: reply });
-                    } else if vx.l3miss {
-                        let t = a.target_ip;
-                        self.trace(cx, place, pkt.id, || TraceEvent::Miss { dev: dnode, what: format!("l3miss {t}").into() });
-                    }
-                    return;
-                }
+        if vx.proxy
+            && let Some(Header::Arp(a)) = pkt.headers.get(1)
+            && a.op == ArpOp::Request
+        {
+            let a = *a;
+            if let Some(e) = self.namespaces[ns.ix()]
+                .neigh
+                .get(dev, a.target_ip)
+                .filter(|e| e.valid())
+            {
+                let mac = e.mac.unwrap();
+                let id = self.next_packet_id();
+                let reply = Packet {
+                    id,
+                    headers: vec![
+                        Header::Ethernet(EthernetRepr {
+                            dst: a.sender_mac,
+                            src: mac,
+                            ethertype: EtherType::Arp,
+                        }),
+                        Header::Arp(ArpRepr {
+                            op: ArpOp::Reply,
+                            sender_mac: mac,
+                            sender_ip: a.target_ip,
+                            target_mac: a.sender_mac,
+                            target_ip: a.sender_ip,
+                        }),
+                    ],
+                    payload: Payload::Data(Vec::new()),
+                };
+                let what: std::sync::Arc<str> =
+                    format!("ARP reply {} is-at {mac} (VXLAN proxy)", a.target_ip).into();
+                self.trace(cx, place, pkt.id, || TraceEvent::Reply { reply: id, what });
+                cx.sched.schedule_at(cx.now, Event::Rx { dev, pkt: reply });
+            } else if vx.l3miss {
+                let t = a.target_ip;
+                self.trace(cx, place, pkt.id, || TraceEvent::Miss {
+                    dev: dnode,
+                    what: format!("l3miss {t}").into(),
+                });
             }
+            return;
         }
         let exact = vx.fdb.iter().find(|f| f.mac == eth.dst);
         let (entry, result_default) = match exact {
@@ -1233,12 +1803,21 @@ impl World {
         };
         let Some(entry) = entry else {
             let mac = eth.dst;
-            self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup { dev: dnode, mac, result: FdbResult::Miss });
+            self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
+                dev: dnode,
+                mac,
+                result: FdbResult::Miss,
+            });
             if vx.l2miss && !mac.is_multicast() {
-                self.trace(cx, place, pkt.id, || TraceEvent::Miss { dev: dnode, what: format!("l2miss {mac}").into() });
+                self.trace(cx, place, pkt.id, || TraceEvent::Miss {
+                    dev: dnode,
+                    what: format!("l2miss {mac}").into(),
+                });
             }
             self.devices[dev.ix()].stats.tx_dropped += 1;
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::FdbMiss });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::FdbMiss,
+            });
             return;
         };
         let mac = eth.dst;
@@ -1247,10 +1826,17 @@ impl World {
         self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
             dev: dnode,
             mac,
-            result: if result_default && n != 1 { FdbResult::Flood(n) } else { FdbResult::Remote(first.unwrap_or(Ipv4Addr::UNSPECIFIED)) },
+            result: if result_default && n != 1 {
+                FdbResult::Flood(n)
+            } else {
+                FdbResult::Remote(first.unwrap_or(Ipv4Addr::UNSPECIFIED))
+            },
         });
         let len = pkt.buffer_len() as u32;
-        self.trace(cx, place, pkt.id, || TraceEvent::Transmit { dev: dnode, len });
+        self.trace(cx, place, pkt.id, || TraceEvent::Transmit {
+            dev: dnode,
+            len,
+        });
         let sport = self.vxlan_src_port(&pkt, vx.srcport, ns);
         for rd in &entry.rdsts {
             let dport = rd.port.unwrap_or(vx.dstport);
@@ -1264,16 +1850,30 @@ impl World {
                 ..Default::default()
             };
             let res = match self.fib_lookup(ns, &flow) {
-                Ok(r) if r.route.rtype == RouteType::Unicast || r.route.rtype == RouteType::Local => r,
+                Ok(r)
+                    if r.route.rtype == RouteType::Unicast || r.route.rtype == RouteType::Local =>
+                {
+                    r
+                }
                 _ => {
                     let d = rd.dst;
-                    self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst: d, hit: None, decision: None });
-                    self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoRoute });
+                    self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                        dst: d,
+                        hit: None,
+                        decision: None,
+                    });
+                    self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                        reason: DropReason::NoRoute,
+                    });
                     continue;
                 }
             };
             if res.nexthop().is_some_and(|n| n.dev == dev) {
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Other("vxlan: routing loop (underlay route via the VXLAN device itself)".into()) });
+                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    reason: DropReason::Other(
+                        "vxlan: routing loop (underlay route via the VXLAN device itself)".into(),
+                    ),
+                });
                 continue;
             }
             let src = vx.local.or(res.route.src).or_else(|| {
@@ -1281,21 +1881,35 @@ impl World {
                 self.inet_select_addr(ns, Some(nh.dev), nh.gw.unwrap_or(rd.dst), Scope::Global)
             });
             let Some(src) = src else { continue };
-            let ttl = if vx.ttl != 0 { vx.ttl } else if rd.dst.is_multicast() { 1 } else { self.namespaces[ns.ix()].sysctl.default_ttl };
+            let ttl = if vx.ttl != 0 {
+                vx.ttl
+            } else if rd.dst.is_multicast() {
+                1
+            } else {
+                self.namespaces[ns.ix()].sysctl.default_ttl
+            };
             let outer_ip = self.new_ip(ns, src, rd.dst, IpProtocol::Udp, false, Some(ttl));
             let mut outer = pkt.clone();
             outer.headers.splice(
                 0..0,
                 [
                     Header::Ipv4(outer_ip),
-                    Header::Udp(UdpRepr { src_port: sport, dst_port: dport, checksum: true }),
+                    Header::Udp(UdpRepr {
+                        src_port: sport,
+                        dst_port: dport,
+                        checksum: true,
+                    }),
                     Header::Vxlan(VxlanRepr::new(vni)),
                 ],
             );
             let dst = rd.dst;
             self.trace(cx, place, pkt.id, || TraceEvent::Encapsulate {
                 dev: dnode,
-                encap: Encap::Vxlan { vni, src_port: sport, dst_port: dport },
+                encap: Encap::Vxlan {
+                    vni,
+                    src_port: sport,
+                    dst_port: dport,
+                },
                 outer_src: src,
                 outer_dst: dst,
             });
@@ -1305,19 +1919,33 @@ impl World {
 
     /// Sends an encapsulated packet whose underlay route is known: OUTPUT,
     /// then the normal output path (POSTROUTING, fragmentation, neighbour).
-    fn tunnel_out(&mut self, cx: &mut Cx, ns: NsId, outer: Packet, res: FibResult) {
+    fn tunnel_out(&mut self, cx: &mut Cx, ns: NsId, mut outer: Packet, res: FibResult) {
         let place = self.namespaces[ns.ix()].node;
         let hit = self.route_hit(&res);
         let dst = ip(&outer).dst;
         if res.route.rtype == RouteType::Local {
-            self.trace(cx, place, outer.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Local) });
+            self.trace(cx, place, outer.id, || TraceEvent::RouteLookup {
+                dst,
+                hit: Some(hit),
+                decision: Some(RouteDecision::Local),
+            });
             let lo = self.lo(ns);
-            cx.sched.schedule_at(cx.now, Event::Rx { dev: lo, pkt: outer });
+            cx.sched.schedule_at(
+                cx.now,
+                Event::Rx {
+                    dev: lo,
+                    pkt: outer,
+                },
+            );
             return;
         }
-        self.trace(cx, place, outer.id, || TraceEvent::RouteLookup { dst, hit: Some(hit), decision: Some(RouteDecision::Output) });
+        self.trace(cx, place, outer.id, || TraceEvent::RouteLookup {
+            dst,
+            hit: Some(hit),
+            decision: Some(RouteDecision::Output),
+        });
         let nh = res.nexthop().unwrap().dev;
-        if !self.nf_hook(cx, ns, Hook::Output, &outer, None, Some(nh)) {
+        if !self.nf_hook(cx, ns, Hook::Output, &mut outer, None, Some(nh)) {
             return;
         }
         self.ip_output(cx, ns, outer, &res, None)
@@ -1326,8 +1954,12 @@ impl World {
     fn vxlan_rcv(&mut self, cx: &mut Cx, ns: NsId, mut pkt: Packet) {
         let place = self.namespaces[ns.ix()].node;
         let oh = ip(&pkt).clone();
-        let (Some(Header::Udp(u)), Some(Header::Vxlan(v))) = (pkt.headers.get(1), pkt.headers.get(2)) else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Malformed("VXLAN header".into()) });
+        let (Some(Header::Udp(u)), Some(Header::Vxlan(v))) =
+            (pkt.headers.get(1), pkt.headers.get(2))
+        else {
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Malformed("VXLAN header".into()),
+            });
             return;
         };
         let (u, vni) = (*u, v.vni);
@@ -1336,16 +1968,26 @@ impl World {
             dv.admin_up && matches!(&dv.kind, DevKind::Vxlan(x) if x.dstport == u.dst_port && x.vni == vni && x.local.is_none_or(|l| l == oh.dst))
         });
         let Some(dev) = dev else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: format!("UDP tunnel socket port {}", u.dst_port).into() });
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoTunnel });
+            self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                to: format!("UDP tunnel socket port {}", u.dst_port).into(),
+            });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::NoTunnel,
+            });
             return;
         };
         let dnode = self.devices[dev.ix()].node;
-        self.trace(cx, place, pkt.id, || TraceEvent::Deliver { to: format!("UDP tunnel socket port {} (vxlan_rcv)", u.dst_port).into() });
+        self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+            to: format!("UDP tunnel socket port {} (vxlan_rcv)", u.dst_port).into(),
+        });
         pkt.headers.drain(0..3);
         self.trace(cx, place, pkt.id, || TraceEvent::Decapsulate {
             dev: dnode,
-            encap: Encap::Vxlan { vni, src_port: u.src_port, dst_port: u.dst_port },
+            encap: Encap::Vxlan {
+                vni,
+                src_port: u.src_port,
+                dst_port: u.dst_port,
+            },
             outer_src: oh.src,
             outer_dst: oh.dst,
         });
@@ -1353,29 +1995,43 @@ impl World {
         if let Some(Header::Ethernet(eth)) = pkt.headers.first() {
             let smac = eth.src;
             let now = cx.now;
-            if let DevKind::Vxlan(vx) = &mut self.devices[dev.ix()].kind {
-                if vx.learning && smac.is_unicast() {
-                    let learned = match vx.fdb.iter_mut().find(|f| f.mac == smac) {
-                        Some(f) if f.permanent => false,
-                        Some(f) => {
-                            let changed = f.rdsts.first().map(|r| r.dst) != Some(oh.src);
-                            f.rdsts = vec![crate::linux::VxlanRdst { dst: oh.src, port: None, vni: None }];
-                            f.updated = now;
-                            changed
-                        }
-                        None => {
-                            vx.fdb.push(crate::linux::VxlanFdb {
-                                mac: smac,
-                                rdsts: vec![crate::linux::VxlanRdst { dst: oh.src, port: None, vni: None }],
-                                permanent: false,
-                                updated: now,
-                            });
-                            true
-                        }
-                    };
-                    if learned {
-                        self.trace(cx, place, pkt.id, || TraceEvent::Learn { dev: dnode, mac: smac, port: None, remote: Some(oh.src) });
+            if let DevKind::Vxlan(vx) = &mut self.devices[dev.ix()].kind
+                && vx.learning
+                && smac.is_unicast()
+            {
+                let learned = match vx.fdb.iter_mut().find(|f| f.mac == smac) {
+                    Some(f) if f.permanent => false,
+                    Some(f) => {
+                        let changed = f.rdsts.first().map(|r| r.dst) != Some(oh.src);
+                        f.rdsts = vec![crate::linux::VxlanRdst {
+                            dst: oh.src,
+                            port: None,
+                            vni: None,
+                        }];
+                        f.updated = now;
+                        changed
                     }
+                    None => {
+                        vx.fdb.push(crate::linux::VxlanFdb {
+                            mac: smac,
+                            rdsts: vec![crate::linux::VxlanRdst {
+                                dst: oh.src,
+                                port: None,
+                                vni: None,
+                            }],
+                            permanent: false,
+                            updated: now,
+                        });
+                        true
+                    }
+                };
+                if learned {
+                    self.trace(cx, place, pkt.id, || TraceEvent::Learn {
+                        dev: dnode,
+                        mac: smac,
+                        port: None,
+                        remote: Some(oh.src),
+                    });
                 }
             }
         }
@@ -1392,12 +2048,26 @@ impl World {
         let DevKind::Ipip(t) = &d.kind else { return };
         let t = (**t).clone();
         let inner = ip(&pkt).clone();
-        let remote = t.remote.or(nh.filter(|n| *n != inner.dst || t.remote.is_some()));
+        let remote = t
+            .remote
+            .or(nh.filter(|n| *n != inner.dst || t.remote.is_some()));
         let remote = match remote.or(nh) {
             Some(r) if !r.is_unspecified() => r,
             _ => {
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Other("ipip: no tunnel destination (NBMA tunnel, no gateway)".into()) });
-                self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::HOST_UNREACH, 0, None);
+                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    reason: DropReason::Other(
+                        "ipip: no tunnel destination (NBMA tunnel, no gateway)".into(),
+                    ),
+                });
+                self.icmp_send(
+                    cx,
+                    ns,
+                    &pkt,
+                    icmp::DEST_UNREACH,
+                    icmp::HOST_UNREACH,
+                    0,
+                    None,
+                );
                 return;
             }
         };
@@ -1412,21 +2082,51 @@ impl World {
         let res = match self.fib_lookup(ns, &flow) {
             Ok(r) if r.route.rtype == RouteType::Unicast => r,
             _ => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup { dst: remote, hit: None, decision: None });
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoRoute });
-                self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::HOST_UNREACH, 0, None);
+                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    dst: remote,
+                    hit: None,
+                    decision: None,
+                });
+                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    reason: DropReason::NoRoute,
+                });
+                self.icmp_send(
+                    cx,
+                    ns,
+                    &pkt,
+                    icmp::DEST_UNREACH,
+                    icmp::HOST_UNREACH,
+                    0,
+                    None,
+                );
                 return;
             }
         };
         if res.nexthop().is_some_and(|n| n.dev == dev) {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Other("ipip: local routing loop".into()) });
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Other("ipip: local routing loop".into()),
+            });
             return;
         }
         let under = res.nexthop().unwrap().dev;
-        let mtu = res.route.mtu.unwrap_or(self.devices[under.ix()].mtu).saturating_sub(20);
+        let mtu = res
+            .route
+            .mtu
+            .unwrap_or(self.devices[under.ix()].mtu)
+            .saturating_sub(20);
         if inner.dont_frag && pkt.buffer_len() as u32 > mtu {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::FragNeeded { mtu } });
-            self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::FRAG_NEEDED, mtu as u16, None);
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::FragNeeded { mtu },
+            });
+            self.icmp_send(
+                cx,
+                ns,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::FRAG_NEEDED,
+                mtu as u16,
+                None,
+            );
             return;
         }
         let src = t.local.or(res.route.src).or_else(|| {
@@ -1435,14 +2135,22 @@ impl World {
         });
         let Some(src) = src else { return };
         let len = pkt.buffer_len() as u32;
-        self.trace(cx, place, pkt.id, || TraceEvent::Transmit { dev: dnode, len });
+        self.trace(cx, place, pkt.id, || TraceEvent::Transmit {
+            dev: dnode,
+            len,
+        });
         let ttl = if t.ttl == 0 { inner.ttl } else { t.ttl };
         let df = t.pmtudisc || inner.dont_frag;
         let mut outer_ip = self.new_ip(ns, src, remote, IpProtocol::Ipip, df, Some(ttl));
         outer_ip.dscp_ecn = inner.dscp_ecn;
         let mut outer = pkt;
         outer.headers.insert(0, Header::Ipv4(outer_ip));
-        self.trace(cx, place, outer.id, || TraceEvent::Encapsulate { dev: dnode, encap: Encap::Ipip, outer_src: src, outer_dst: remote });
+        self.trace(cx, place, outer.id, || TraceEvent::Encapsulate {
+            dev: dnode,
+            encap: Encap::Ipip,
+            outer_src: src,
+            outer_dst: remote,
+        });
         self.tunnel_out(cx, ns, outer, res);
     }
 
@@ -1450,8 +2158,20 @@ impl World {
         let place = self.namespaces[ns.ix()].node;
         let host = self.namespaces[ns.ix()].host;
         if !self.hosts[host.ix()].modules.iter().any(|m| m == "ipip") {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Other("no handler for IP protocol 4 (ipip module not loaded)".into()) });
-            self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::PROT_UNREACH, 0, Some(in_dev));
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::Other(
+                    "no handler for IP protocol 4 (ipip module not loaded)".into(),
+                ),
+            });
+            self.icmp_send(
+                cx,
+                ns,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::PROT_UNREACH,
+                0,
+                Some(in_dev),
+            );
             return;
         }
         let oh = ip(&pkt).clone();
@@ -1466,93 +2186,41 @@ impl World {
         let pick = tunnels
             .iter()
             .find(|(_, t)| !t.fallback && t.local == Some(oh.dst) && t.remote == Some(oh.src))
-            .or_else(|| tunnels.iter().find(|(_, t)| !t.fallback && t.remote == Some(oh.src) && t.local.is_none()))
-            .or_else(|| tunnels.iter().find(|(_, t)| !t.fallback && t.local == Some(oh.dst) && t.remote.is_none()))
+            .or_else(|| {
+                tunnels
+                    .iter()
+                    .find(|(_, t)| !t.fallback && t.remote == Some(oh.src) && t.local.is_none())
+            })
+            .or_else(|| {
+                tunnels
+                    .iter()
+                    .find(|(_, t)| !t.fallback && t.local == Some(oh.dst) && t.remote.is_none())
+            })
             .or_else(|| tunnels.iter().find(|(_, t)| t.fallback));
         let Some(&(dev, _)) = pick else {
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::NoTunnel });
-            self.icmp_send(cx, ns, &pkt, icmp::DEST_UNREACH, icmp::PORT_UNREACH, 0, Some(in_dev));
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::NoTunnel,
+            });
+            self.icmp_send(
+                cx,
+                ns,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::PORT_UNREACH,
+                0,
+                Some(in_dev),
+            );
             return;
         };
         let dnode = self.devices[dev.ix()].node;
-        self.trace(cx, place, pkt.id, || TraceEvent::Decapsulate { dev: dnode, encap: Encap::Ipip, outer_src: oh.src, outer_dst: oh.dst });
+        self.trace(cx, place, pkt.id, || TraceEvent::Decapsulate {
+            dev: dnode,
+            encap: Encap::Ipip,
+            outer_src: oh.src,
+            outer_dst: oh.dst,
+        });
         pkt.headers.remove(0);
         cx.sched.schedule_at(cx.now, Event::Rx { dev, pkt });
-    }
-
-    // ========================================================= netfilter ==
-
-    /// Runs a netfilter hook; false if the packet was dropped.
-    pub fn nf_hook(&mut self, cx: &mut Cx, ns: NsId, hook: Hook, pkt: &Packet, in_dev: Option<DevId>, out_dev: Option<DevId>) -> bool {
-        let Some(chain_name) = crate::linux::netfilter::Netfilter::hook_chain(hook) else { return true };
-        if self.namespaces[ns.ix()].nf.filter.is_none() {
-            return true;
-        }
-        let place = self.namespaces[ns.ix()].node;
-        let Some(Header::Ipv4(h)) = pkt.headers.first() else { return true };
-        let iif = in_dev.map(|d| self.devices[d.ix()].name.clone());
-        let oif = out_dev.map(|d| self.devices[d.ix()].name.clone());
-        let np = NfPacket { src: h.src, dst: h.dst, proto: proto_num(h.protocol), iif: iif.as_deref(), oif: oif.as_deref(), len: pkt.buffer_len() as u32 };
-        let filter = self.namespaces[ns.ix()].nf.filter.as_mut().unwrap();
-        let mut steps = Vec::new();
-        let mut chain = chain_name.to_string();
-        let mut stack: Vec<(String, usize)> = Vec::new();
-        let mut idx = 0usize;
-        let verdict = loop {
-            let Some(c) = filter.get_mut(&chain) else { break Target::Accept };
-            if idx >= c.rules.len() {
-                if let Some((prev, at)) = stack.pop() {
-                    chain = prev;
-                    idx = at;
-                    continue;
-                }
-                let pol = c.policy.clone().unwrap_or(Target::Accept);
-                c.packets += 1;
-                c.bytes += np.len as u64;
-                steps.push((chain.clone(), None, format!("policy {}", target_name(&pol)), nf_verdict(&pol)));
-                break pol;
-            }
-            let r = &mut c.rules[idx];
-            idx += 1;
-            if !r.matches(&np) {
-                steps.push((chain.clone(), Some(idx as u32), r.text.to_string(), NfVerdict::NoMatch));
-                continue;
-            }
-            r.packets += 1;
-            r.bytes += np.len as u64;
-            steps.push((chain.clone(), Some(idx as u32), r.text.to_string(), nf_verdict(&r.target)));
-            match r.target.clone() {
-                Target::Return => {
-                    if let Some((prev, at)) = stack.pop() {
-                        chain = prev;
-                        idx = at;
-                        continue;
-                    }
-                    idx = usize::MAX;
-                    let c = filter.get_mut(&chain).unwrap();
-                    let pol = c.policy.clone().unwrap_or(Target::Accept);
-                    break pol;
-                }
-                Target::Jump(to) => {
-                    stack.push((chain.clone(), idx));
-                    chain = to;
-                    idx = 0;
-                }
-                t => break t,
-            }
-        };
-        for (c, rule, text, v) in steps {
-            let c: std::sync::Arc<str> = c.into();
-            self.trace(cx, place, pkt.id, || TraceEvent::Netfilter { hook, table: "filter", chain: c.clone(), rule, text: text.into(), verdict: v });
-        }
-        if verdict == Target::Drop {
-            let c: std::sync::Arc<str> = chain.into();
-            let rule = if idx == usize::MAX { None } else { Some(idx as u32) };
-            let rule = self.namespaces[ns.ix()].nf.filter.as_ref().and_then(|f| f.get(&*c)).and_then(|ch| if idx > ch.rules.len() { None } else { rule });
-            self.trace(cx, place, pkt.id, || TraceEvent::Drop { reason: DropReason::Netfilter { hook, table: "filter", chain: c, rule } });
-            return false;
-        }
-        true
     }
 }
 
@@ -1564,24 +2232,6 @@ pub enum LocalError {
     NotPermitted,
     MessageTooLong { mtu: u32 },
     Invalid,
-}
-
-fn target_name(t: &Target) -> String {
-    match t {
-        Target::Accept => "ACCEPT".into(),
-        Target::Drop => "DROP".into(),
-        Target::Return => "RETURN".into(),
-        Target::Jump(c) => c.clone(),
-    }
-}
-
-fn nf_verdict(t: &Target) -> NfVerdict {
-    match t {
-        Target::Accept => NfVerdict::Accept,
-        Target::Drop => NfVerdict::Drop,
-        Target::Return => NfVerdict::Return,
-        Target::Jump(c) => NfVerdict::Jump(c.as_str().into()),
-    }
 }
 
 /// ICMP type/code in words, as ping prints them.
@@ -1598,7 +2248,6 @@ pub fn icmp_kind_text(ty: u8, code: u8, info: u16) -> String {
         (t, c) => format!("type {t} code {c}"),
     }
 }
-
 
 /// Re-export so the signature above reads naturally.
 pub mod sim_core_seg {

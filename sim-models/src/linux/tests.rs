@@ -7,7 +7,7 @@ use sim_core::sched::Limits;
 use sim_core::time::{SimDuration, SimTime};
 use sim_core::trace::{DropReason, TraceEvent, VecSink};
 
-use crate::cmd::{parse_line, NudState};
+use crate::cmd::{NudState, parse_line};
 use crate::linux::{HostId, LinkParams};
 use crate::sim::{Simulation, Step};
 
@@ -20,15 +20,32 @@ impl T {
     /// Hosts on one segment "lan", each with eth0 (MAC 02:00:00:00:00:0N) addressed 10.0.0.N/24.
     fn new(hosts: &[&str]) -> T {
         let mut sim = Simulation::new(RootSeed(7), Limits::default());
-        let seg = sim.world.add_segment("lan", LinkParams { latency: SimDuration::from_micros(10), bandwidth_bps: 0, loss: Default::default() }, 1500);
+        let seg = sim.world.add_segment(
+            "lan",
+            LinkParams {
+                latency: SimDuration::from_micros(10),
+                bandwidth_bps: 0,
+                loss: Default::default(),
+            },
+            1500,
+        );
         for (i, h) in hosts.iter().enumerate() {
             let id = sim.world.add_host(h);
             let mac = format!("02:00:00:00:00:{:02x}", i + 1).parse().unwrap();
             sim.world.add_nic(id, "eth0", seg, Some(mac));
         }
-        let mut t = T { sim, sink: VecSink::default() };
+        let mut t = T {
+            sim,
+            sink: VecSink::default(),
+        };
         for (i, h) in hosts.iter().enumerate() {
-            t.run(h, &format!("ip addr add 10.0.0.{}/24 dev eth0\nip link set eth0 up\nip link set lo up", i + 1));
+            t.run(
+                h,
+                &format!(
+                    "ip addr add 10.0.0.{}/24 dev eth0\nip link set eth0 up\nip link set lo up",
+                    i + 1
+                ),
+            );
         }
         t
     }
@@ -53,13 +70,24 @@ impl T {
         let cmd = parse_line(line).unwrap_or_else(|e| panic!("`{line}`: {}", e.message));
         let h = self.host(host);
         let o = self.sim.exec_now(h, &cmd, &mut self.sink);
-        if o.failed { (o.stderr, true) } else { (o.stdout, false) }
+        if o.failed {
+            (o.stderr, true)
+        } else {
+            (o.stdout, false)
+        }
     }
 
     fn at(&mut self, at: &str, host: &str, line: &str) {
         let cmd = parse_line(line).unwrap();
         let h = self.host(host);
-        self.sim.add_step(Step { at: at.parse().unwrap(), host: h, cmd, line: line.into(), origin: 0, expect_error: None });
+        self.sim.add_step(Step {
+            at: at.parse().unwrap(),
+            host: h,
+            cmd,
+            line: line.into(),
+            origin: 0,
+            expect_error: None,
+        });
     }
 
     fn until(&mut self, t: &str) {
@@ -68,18 +96,38 @@ impl T {
     }
 
     fn drops(&self) -> Vec<DropReason> {
-        self.sink.records.iter().filter_map(|r| match &r.event { TraceEvent::Drop { reason } => Some(reason.clone()), _ => None }).collect()
+        self.sink
+            .records
+            .iter()
+            .filter_map(|r| match &r.event {
+                TraceEvent::Drop { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn neigh_state(&self, host: &str, ns: &str, dev: &str, addr: &str) -> Option<NudState> {
         let w = &self.sim.world;
-        let n = w.find_ns(&if ns.is_empty() { host.to_string() } else { format!("{host}:{ns}") })?;
+        let n = w.find_ns(&if ns.is_empty() {
+            host.to_string()
+        } else {
+            format!("{host}:{ns}")
+        })?;
         let d = w.dev_by_name(n, dev)?;
-        w.namespaces[n.ix()].neigh.get(d, addr.parse().unwrap()).map(|e| e.state)
+        w.namespaces[n.ix()]
+            .neigh
+            .get(d, addr.parse().unwrap())
+            .map(|e| e.state)
     }
 
     fn output(&self) -> String {
-        self.sim.world.output.iter().map(|o| o.text.clone()).collect::<Vec<_>>().join("\n")
+        self.sim
+            .world
+            .output
+            .iter()
+            .map(|o| o.text.clone())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -87,9 +135,20 @@ impl T {
 fn addr_add_installs_local_broadcast_and_prefix_routes() {
     let mut t = T::new(&["a"]);
     let out = t.run("a", "ip route show table all");
-    assert!(out.contains("10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1 \n"), "{out}");
-    assert!(out.contains("local 10.0.0.1 dev eth0 table local proto kernel scope host src 10.0.0.1 \n"), "{out}");
-    assert!(out.contains("broadcast 10.0.0.255 dev eth0 table local proto kernel scope link src 10.0.0.1 \n"), "{out}");
+    assert!(
+        out.contains("10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1 \n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("local 10.0.0.1 dev eth0 table local proto kernel scope host src 10.0.0.1 \n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "broadcast 10.0.0.255 dev eth0 table local proto kernel scope link src 10.0.0.1 \n"
+        ),
+        "{out}"
+    );
     // A /32 gets no prefix route; a down device only its local route.
     t.run("a", "ip link add name d0 type veth peer name d1\nip addr add 172.16.1.0/32 dev d0\nip addr add 192.168.9.1/24 dev d1");
     let out = t.run("a", "ip route show table all");
@@ -97,20 +156,50 @@ fn addr_add_installs_local_broadcast_and_prefix_routes() {
     assert!(!out.contains("192.168.9.0/24"), "{out}");
     t.run("a", "ip link set d1 up");
     let out = t.run("a", "ip route");
-    assert!(out.contains("192.168.9.0/24 dev d1 proto kernel scope link src 192.168.9.1 linkdown \n"), "{out}");
+    assert!(
+        out.contains("192.168.9.0/24 dev d1 proto kernel scope link src 192.168.9.1 linkdown \n"),
+        "{out}"
+    );
 }
 
 #[test]
 fn kernel_errors_for_bad_routes() {
     let mut t = T::new(&["a"]);
-    assert_eq!(t.try_run("a", "ip route add 10.1.0.0/16 via 192.168.1.1"), ("Error: Nexthop has invalid gateway.".into(), true));
-    assert_eq!(t.try_run("a", "ip route add 10.1.0.0/16 via 10.0.0.9 src 10.0.0.99"), ("Error: Invalid prefsrc address.".into(), true));
-    assert_eq!(t.try_run("a", "ip route add 10.1.0.0/16 dev nope"), ("Cannot find device \"nope\"".into(), true));
-    assert_eq!(t.try_run("a", "ip route add 10.1.0.1/16 dev eth0"), ("Error: Invalid prefix for given prefix length.".into(), true));
+    assert_eq!(
+        t.try_run("a", "ip route add 10.1.0.0/16 via 192.168.1.1"),
+        ("Error: Nexthop has invalid gateway.".into(), true)
+    );
+    assert_eq!(
+        t.try_run("a", "ip route add 10.1.0.0/16 via 10.0.0.9 src 10.0.0.99"),
+        ("Error: Invalid prefsrc address.".into(), true)
+    );
+    assert_eq!(
+        t.try_run("a", "ip route add 10.1.0.0/16 dev nope"),
+        ("Cannot find device \"nope\"".into(), true)
+    );
+    assert_eq!(
+        t.try_run("a", "ip route add 10.1.0.1/16 dev eth0"),
+        (
+            "Error: Invalid prefix for given prefix length.".into(),
+            true
+        )
+    );
     assert!(!t.try_run("a", "ip route add 10.1.0.0/16 via 10.0.0.9").1);
-    assert_eq!(t.try_run("a", "ip route add 10.1.0.0/16 via 10.0.0.8"), ("RTNETLINK answers: File exists".into(), true));
-    assert!(!t.try_run("a", "ip route add 10.2.0.0/16 via 192.168.1.1 dev eth0 onlink").1);
-    assert_eq!(t.try_run("a", "ip route del 10.3.0.0/16"), ("RTNETLINK answers: No such process".into(), true));
+    assert_eq!(
+        t.try_run("a", "ip route add 10.1.0.0/16 via 10.0.0.8"),
+        ("RTNETLINK answers: File exists".into(), true)
+    );
+    assert!(
+        !t.try_run(
+            "a",
+            "ip route add 10.2.0.0/16 via 192.168.1.1 dev eth0 onlink"
+        )
+        .1
+    );
+    assert_eq!(
+        t.try_run("a", "ip route del 10.3.0.0/16"),
+        ("RTNETLINK answers: No such process".into(), true)
+    );
 }
 
 #[test]
@@ -119,11 +208,23 @@ fn ping_across_a_segment_resolves_arp_and_gets_replies() {
     t.at("1s", "a", "ping -c 2 10.0.0.2");
     t.until("5s");
     let out = t.output();
-    assert!(out.contains("64 bytes from 10.0.0.2: icmp_seq=1 ttl=64"), "{out}");
-    assert!(out.contains("2 packets transmitted, 2 received, 0% packet loss"), "{out}");
-    assert_eq!(t.neigh_state("a", "", "eth0", "10.0.0.2"), Some(NudState::Reachable));
+    assert!(
+        out.contains("64 bytes from 10.0.0.2: icmp_seq=1 ttl=64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 2 received, 0% packet loss"),
+        "{out}"
+    );
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.2"),
+        Some(NudState::Reachable)
+    );
     // b learned a from a's request (STALE), then used it to reply (DELAY).
-    assert!(matches!(t.neigh_state("b", "", "eth0", "10.0.0.1"), Some(NudState::Delay | NudState::Reachable | NudState::Stale)));
+    assert!(matches!(
+        t.neigh_state("b", "", "eth0", "10.0.0.1"),
+        Some(NudState::Delay | NudState::Reachable | NudState::Stale)
+    ));
 }
 
 #[test]
@@ -131,17 +232,31 @@ fn unanswered_arp_retries_then_fails_with_host_unreachable() {
     let mut t = T::new(&["a"]);
     t.at("1s", "a", "ping -c 1 -W 5 10.0.0.77");
     t.until("1.5s");
-    assert_eq!(t.neigh_state("a", "", "eth0", "10.0.0.77"), Some(NudState::Incomplete));
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.77"),
+        Some(NudState::Incomplete)
+    );
     t.until("3.5s");
-    assert_eq!(t.neigh_state("a", "", "eth0", "10.0.0.77"), Some(NudState::Incomplete));
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.77"),
+        Some(NudState::Incomplete)
+    );
     t.until("4.5s");
     // mcast_solicit = 3 requests, retrans_time = 1s: FAILED at 4s.
-    assert_eq!(t.neigh_state("a", "", "eth0", "10.0.0.77"), Some(NudState::Failed));
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.77"),
+        Some(NudState::Failed)
+    );
     let requests = t.sink.records.iter().filter(|r| matches!(&r.event, TraceEvent::Originate { summary, .. } if summary.contains("who-has 10.0.0.77"))).count();
     assert_eq!(requests, 3);
     assert!(t.drops().contains(&DropReason::NeighFailed));
     t.until("7s");
-    assert!(t.output().contains("From 10.0.0.1 icmp_seq=1 Destination Host Unreachable"), "{}", t.output());
+    assert!(
+        t.output()
+            .contains("From 10.0.0.1 icmp_seq=1 Destination Host Unreachable"),
+        "{}",
+        t.output()
+    );
 }
 
 #[test]
@@ -149,12 +264,19 @@ fn reachable_entries_go_stale_within_the_random_reachable_time() {
     let mut t = T::new(&["a", "b"]);
     t.at("1s", "a", "ping -c 1 10.0.0.2");
     t.until("2s");
-    assert_eq!(t.neigh_state("a", "", "eth0", "10.0.0.2"), Some(NudState::Reachable));
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.2"),
+        Some(NudState::Reachable)
+    );
     // base_reachable_time 30s: REACHABLE lasts a random time in [15s, 45s).
     t.until("16s");
     let early = t.neigh_state("a", "", "eth0", "10.0.0.2");
     t.until("47s");
-    assert_eq!(t.neigh_state("a", "", "eth0", "10.0.0.2"), Some(NudState::Stale), "still {early:?}");
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.2"),
+        Some(NudState::Stale),
+        "still {early:?}"
+    );
 }
 
 fn proxy_setup(t: &mut T, forwarding: bool, route: bool) {
@@ -171,15 +293,27 @@ fn proxy_setup(t: &mut T, forwarding: bool, route: bool) {
 
 #[test]
 fn proxy_arp_answers_only_with_forwarding_and_a_route_out_another_device() {
-    for (fwd, route, answered) in [(true, true, true), (false, true, false), (true, false, false)] {
+    for (fwd, route, answered) in [
+        (true, true, true),
+        (false, true, false),
+        (true, false, false),
+    ] {
         let mut t = T::new(&["a", "b"]);
         proxy_setup(&mut t, fwd, route);
         t.at("1s", "a", "ip netns exec pod ping -c 1 10.0.0.2");
         t.until("6s");
-        let proxied = t.sink.records.iter().any(|r| matches!(r.event, TraceEvent::ProxyArp { .. }));
+        let proxied = t
+            .sink
+            .records
+            .iter()
+            .any(|r| matches!(r.event, TraceEvent::ProxyArp { .. }));
         assert_eq!(proxied, answered, "forwarding {fwd} route {route}");
         let st = t.neigh_state("a", "pod", "v0", "169.254.1.1");
-        assert_eq!(st == Some(NudState::Failed), !answered, "forwarding {fwd} route {route}: {st:?}");
+        assert_eq!(
+            st == Some(NudState::Failed),
+            !answered,
+            "forwarding {fwd} route {route}: {st:?}"
+        );
     }
 }
 
@@ -197,18 +331,37 @@ fn proxy_arp_delay_is_random_up_to_proxy_delay_and_zero_when_disabled() {
         proxy_setup(&mut t, true, true);
         t.at("1s", "a", "ip netns exec pod ping -c 1 10.0.0.2");
         t.until("3s");
-        let d = t.sink.records.iter().find_map(|r| match r.event { TraceEvent::ProxyArp { delay_ns, .. } => Some(delay_ns), _ => None }).unwrap();
+        let d = t
+            .sink
+            .records
+            .iter()
+            .find_map(|r| match r.event {
+                TraceEvent::ProxyArp { delay_ns, .. } => Some(delay_ns),
+                _ => None,
+            })
+            .unwrap();
         assert!(d < 800_000_000, "{d}");
         delays.push(d);
     }
     delays.dedup();
-    assert!(delays.len() > 1, "delay never varies with the seed: {delays:?}");
+    assert!(
+        delays.len() > 1,
+        "delay never varies with the seed: {delays:?}"
+    );
     let mut t = T::new(&["a", "b"]);
     proxy_setup(&mut t, true, true);
     t.run("a", "sysctl -w net.ipv4.neigh.h0.proxy_delay=0");
     t.at("1s", "a", "ip netns exec pod ping -c 1 10.0.0.2");
     t.until("3s");
-    let d = t.sink.records.iter().find_map(|r| match r.event { TraceEvent::ProxyArp { delay_ns, .. } => Some(delay_ns), _ => None }).unwrap();
+    let d = t
+        .sink
+        .records
+        .iter()
+        .find_map(|r| match r.event {
+            TraceEvent::ProxyArp { delay_ns, .. } => Some(delay_ns),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(d, 0);
 }
 
@@ -221,37 +374,68 @@ fn rp_filter_strict_loose_and_off() {
         let hb = t.host("b");
         t.sim.world.add_nic(hb, "eth1", seg2, None);
         t.run("b", "ip addr add 10.7.0.2/24 dev eth1\nip link set eth1 up\nip route add 10.5.0.0/16 via 10.7.0.1 dev eth1");
-        t.run("b", &format!("sysctl -w net.ipv4.conf.eth0.rp_filter={rpf}"));
+        t.run(
+            "b",
+            &format!("sysctl -w net.ipv4.conf.eth0.rp_filter={rpf}"),
+        );
         t.run("a", "ip addr add 10.5.0.1/32 dev lo");
         t.at("1s", "a", "ping -c 1 -I 10.5.0.1 10.0.0.2");
         t.until("3s");
-        assert_eq!(t.drops().contains(&DropReason::RpFilter), dropped, "rp_filter={rpf}: {:?}", t.drops());
+        assert_eq!(
+            t.drops().contains(&DropReason::RpFilter),
+            dropped,
+            "rp_filter={rpf}: {:?}",
+            t.drops()
+        );
     }
 }
 
 #[test]
 fn bridge_learns_forwards_and_ages() {
     let mut t = T::new(&["a"]);
-    t.run("a", "ip link add br0 type bridge\nip link set br0 up\nip addr add 10.8.0.1/24 dev br0");
+    t.run(
+        "a",
+        "ip link add br0 type bridge\nip link set br0 up\nip addr add 10.8.0.1/24 dev br0",
+    );
     for p in ["p1", "p2"] {
         t.run("a", &format!("ip netns add {p}\nip link add name {p}h type veth peer name eth0 netns {p}\nip link set {p}h master br0\nip link set {p}h up"));
     }
-    t.run("a", "ip netns exec p1 ip link set eth0 up\nip netns exec p1 ip addr add 10.8.0.2/24 dev eth0");
-    t.run("a", "ip netns exec p2 ip link set eth0 up\nip netns exec p2 ip addr add 10.8.0.3/24 dev eth0");
+    t.run(
+        "a",
+        "ip netns exec p1 ip link set eth0 up\nip netns exec p1 ip addr add 10.8.0.2/24 dev eth0",
+    );
+    t.run(
+        "a",
+        "ip netns exec p2 ip link set eth0 up\nip netns exec p2 ip addr add 10.8.0.3/24 dev eth0",
+    );
     t.at("1s", "a", "ip netns exec p1 ping -c 1 10.8.0.3");
     t.until("2s");
     let fdb = t.run("a", "bridge fdb show");
-    let learned = fdb.lines().filter(|l| l.contains("master br0") && !l.contains("permanent")).count();
+    let learned = fdb
+        .lines()
+        .filter(|l| l.contains("master br0") && !l.contains("permanent"))
+        .count();
     assert_eq!(learned, 2, "{fdb}");
     assert!(t.output().contains("1 received"), "{}", t.output());
     // The echo reply was forwarded to one port, not flooded.
-    let floods_after_learning = t.sink.records.iter().filter(|r| r.time > SimTime::from_nanos(1_000_500_000) && matches!(r.event, TraceEvent::BridgeFlood { .. })).count();
+    let floods_after_learning = t
+        .sink
+        .records
+        .iter()
+        .filter(|r| {
+            r.time > SimTime::from_nanos(1_000_500_000)
+                && matches!(r.event, TraceEvent::BridgeFlood { .. })
+        })
+        .count();
     assert_eq!(floods_after_learning, 0);
     // After 300s of silence, learned entries age out and unicast floods again.
     t.run("a", "ip netns exec p1 ip neigh replace 10.8.0.3 lladdr 02:00:00:00:99:99 dev eth0 nud permanent");
     t.at("400s", "a", "ip netns exec p1 ping -c 1 -W 1 10.8.0.3");
     t.until("402s");
-    let flooded = t.sink.records.iter().any(|r| r.time > SimTime::from_nanos(400_000_000_000) && matches!(r.event, TraceEvent::BridgeFlood { .. }));
+    let flooded = t.sink.records.iter().any(|r| {
+        r.time > SimTime::from_nanos(400_000_000_000)
+            && matches!(r.event, TraceEvent::BridgeFlood { .. })
+    });
     assert!(flooded);
 }
 
@@ -259,21 +443,39 @@ fn bridge_learns_forwards_and_ages() {
 fn ttl_exceeded_and_forwarding_to_unreachable_route() {
     let mut t = T::new(&["a", "b"]);
     t.run("b", "sysctl -w net.ipv4.ip_forward=1\nip route add unreachable 10.66.0.0/16\nip route add 10.77.0.0/16 via 10.0.0.1");
-    t.run("a", "ip route add 10.66.0.0/16 via 10.0.0.2\nip route add 10.77.0.0/16 via 10.0.0.2");
+    t.run(
+        "a",
+        "ip route add 10.66.0.0/16 via 10.0.0.2\nip route add 10.77.0.0/16 via 10.0.0.2",
+    );
     t.at("1s", "a", "ping -c 1 10.66.0.1");
     t.at("2s", "a", "ping -c 1 -t 1 10.77.0.1");
     t.until("15s");
     let out = t.output();
-    assert!(out.contains("From 10.0.0.2 icmp_seq=1 Destination Host Unreachable"), "{out}");
-    assert!(out.contains("From 10.0.0.2 icmp_seq=1 Time to live exceeded"), "{out}");
+    assert!(
+        out.contains("From 10.0.0.2 icmp_seq=1 Destination Host Unreachable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("From 10.0.0.2 icmp_seq=1 Time to live exceeded"),
+        "{out}"
+    );
     assert!(t.drops().contains(&DropReason::TtlExceeded));
 }
 
 #[test]
 fn route_get_prints_like_iproute2() {
     let mut t = T::new(&["a"]);
-    assert_eq!(t.run("a", "ip route get 10.0.0.5"), "10.0.0.5 dev eth0 src 10.0.0.1 uid 0 \n    cache \n");
-    assert_eq!(t.run("a", "ip route get 10.0.0.1"), "local 10.0.0.1 dev lo src 10.0.0.1 uid 0 \n    cache <local> \n");
-    assert_eq!(t.try_run("a", "ip route get 8.8.8.8"), ("RTNETLINK answers: Network is unreachable".into(), true));
+    assert_eq!(
+        t.run("a", "ip route get 10.0.0.5"),
+        "10.0.0.5 dev eth0 src 10.0.0.1 uid 0 \n    cache \n"
+    );
+    assert_eq!(
+        t.run("a", "ip route get 10.0.0.1"),
+        "local 10.0.0.1 dev lo src 10.0.0.1 uid 0 \n    cache <local> \n"
+    );
+    assert_eq!(
+        t.try_run("a", "ip route get 8.8.8.8"),
+        ("RTNETLINK answers: Network is unreachable".into(), true)
+    );
     let _ = Ipv4Addr::LOCALHOST;
 }

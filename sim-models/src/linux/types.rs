@@ -56,7 +56,13 @@ impl Default for DevConf {
     /// The kernel's built-in defaults (a new namespace gets these, not the
     /// init namespace's distribution-tuned values).
     fn default() -> Self {
-        DevConf { forwarding: false, proxy_arp: false, rp_filter: 0, accept_local: false, send_redirects: true }
+        DevConf {
+            forwarding: false,
+            proxy_arp: false,
+            rp_filter: 0,
+            accept_local: false,
+            send_redirects: true,
+        }
     }
 }
 
@@ -126,7 +132,10 @@ pub struct IfAddr {
 
 impl IfAddr {
     pub fn net(&self) -> Ipv4Net {
-        Ipv4Net { addr: self.local, len: self.plen }
+        Ipv4Net {
+            addr: self.local,
+            len: self.plen,
+        }
     }
 }
 
@@ -291,8 +300,11 @@ pub struct LinkParams {
 }
 
 impl LinkParams {
-    pub const VETH: LinkParams =
-        LinkParams { latency: SimDuration::from_nanos(0), bandwidth_bps: 0, loss: Probability::ZERO };
+    pub const VETH: LinkParams = LinkParams {
+        latency: SimDuration::from_nanos(0),
+        bandwidth_bps: 0,
+        loss: Probability::ZERO,
+    };
 }
 
 /// An L2 network: a learning switch joining NICs.
@@ -317,10 +329,18 @@ pub struct CmdOutput {
 
 impl CmdOutput {
     pub fn ok(stdout: impl Into<String>) -> Self {
-        CmdOutput { stdout: stdout.into(), stderr: String::new(), failed: false }
+        CmdOutput {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            failed: false,
+        }
     }
     pub fn err(stderr: impl Into<String>) -> Self {
-        CmdOutput { stdout: String::new(), stderr: stderr.into(), failed: true }
+        CmdOutput {
+            stdout: String::new(),
+            stderr: stderr.into(),
+            failed: true,
+        }
     }
 }
 

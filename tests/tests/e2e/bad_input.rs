@@ -6,11 +6,22 @@ fn check_bad(file: &str, want_pos: &str, want_text: &[&str]) {
     let p = path(&format!("tests/fixtures/bad/{file}"));
     for cmd in ["check", "run"] {
         let out = podpath(&[cmd, &p]);
-        assert_eq!(out.code, 2, "{cmd} {file}: exit {} stdout {} stderr {}", out.code, out.stdout, out.stderr);
+        assert_eq!(
+            out.code, 2,
+            "{cmd} {file}: exit {} stdout {} stderr {}",
+            out.code, out.stdout, out.stderr
+        );
         let first = out.stderr.lines().next().unwrap_or("");
-        assert!(first.starts_with(&format!("{p}:{want_pos}: error: ")), "{cmd} {file}: {first}");
+        assert!(
+            first.starts_with(&format!("{p}:{want_pos}: error: ")),
+            "{cmd} {file}: {first}"
+        );
         for t in want_text {
-            assert!(out.stderr.contains(t), "{cmd} {file}: missing {t:?} in {}", out.stderr);
+            assert!(
+                out.stderr.contains(t),
+                "{cmd} {file}: missing {t:?} in {}",
+                out.stderr
+            );
         }
     }
 }
@@ -38,7 +49,11 @@ fn bad_address_is_positioned_in_characters() {
 
 #[test]
 fn failing_setup_command_is_positioned_with_the_kernel_message() {
-    check_bad("failing-command.ron", "5:1", &["Error: Nexthop has invalid gateway.", "--seed 0"]);
+    check_bad(
+        "failing-command.ron",
+        "5:1",
+        &["Error: Nexthop has invalid gateway.", "--seed 0"],
+    );
 }
 
 #[test]
@@ -55,7 +70,12 @@ fn missing_file_and_bad_arguments() {
     let out = podpath(&["run", "/nonexistent/x.ron"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("cannot read file"), "{}", out.stderr);
-    let out = podpath(&["run", &path("scenarios/files/direct-routing.ron"), "--until", "soon"]);
+    let out = podpath(&[
+        "run",
+        &path("scenarios/files/direct-routing.ron"),
+        "--until",
+        "soon",
+    ]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--until"), "{}", out.stderr);
     let out = podpath(&["frobnicate"]);

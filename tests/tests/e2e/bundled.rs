@@ -5,12 +5,18 @@ use crate::{bundled, podpath};
 #[test]
 fn every_bundled_scenario_passes() {
     let files = bundled();
-    assert!(files.len() >= 8, "expected the bundled scenarios, found {files:?}");
+    assert!(
+        files.len() >= 8,
+        "expected the bundled scenarios, found {files:?}"
+    );
     let mut failures = Vec::new();
     for f in &files {
         let out = podpath(&["run", f, "--no-trace"]);
         if out.code != 0 {
-            failures.push(format!("{f}: exit {}\n{}\n{}", out.code, out.stdout, out.stderr));
+            failures.push(format!(
+                "{f}: exit {}\n{}\n{}",
+                out.code, out.stdout, out.stderr
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

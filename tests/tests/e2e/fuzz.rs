@@ -15,14 +15,41 @@ fn ron_value() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let field = prop_oneof![
-            Just("name"), Just("hosts"), Just("segments"), Just("setup"), Just("nics"), Just("timeline"),
-            Just("expect"), Just("seed"), Just("at"), Just("on"), Just("run"), Just("segment"), Just("limits"), Just("bogus")
+            Just("name"),
+            Just("hosts"),
+            Just("segments"),
+            Just("setup"),
+            Just("nics"),
+            Just("timeline"),
+            Just("expect"),
+            Just("seed"),
+            Just("at"),
+            Just("on"),
+            Just("run"),
+            Just("segment"),
+            Just("limits"),
+            Just("bogus")
         ];
-        let sname = prop_oneof![Just(""), Just("Scenario"), Just("Host"), Just("Segment"), Just("Nic"), Just("Timed"), Just("Reach"), Just("Limits")];
+        let sname = prop_oneof![
+            Just(""),
+            Just("Scenario"),
+            Just("Host"),
+            Just("Segment"),
+            Just("Nic"),
+            Just("Timed"),
+            Just("Reach"),
+            Just("Limits")
+        ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
             (sname, prop::collection::vec((field, inner), 0..5)).prop_map(|(n, fs)| {
-                format!("{n}({})", fs.iter().map(|(f, v)| format!("{f}: {v}")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{n}({})",
+                    fs.iter()
+                        .map(|(f, v)| format!("{f}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }),
         ]
     })

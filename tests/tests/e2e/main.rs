@@ -6,12 +6,15 @@ mod bundled;
 mod determinism;
 mod fuzz;
 
-use podpath::cli::Cli;
 use podpath::CliOutput;
+use podpath::cli::Cli;
 
 /// The workspace root (tests run with the crate dir as cwd).
 pub fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn path(rel: &str) -> String {
@@ -25,7 +28,11 @@ pub fn podpath(args: &[&str]) -> CliOutput {
     v.extend_from_slice(args);
     match Cli::try_parse_from(v) {
         Ok(cli) => podpath::execute(&cli),
-        Err(e) => CliOutput { stdout: String::new(), stderr: e.to_string(), code: e.exit_code() },
+        Err(e) => CliOutput {
+            stdout: String::new(),
+            stderr: e.to_string(),
+            code: e.exit_code(),
+        },
     }
 }
 
