@@ -179,10 +179,14 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         Ok(f) => f,
         Err(e) => {
             let pos = ron_error_pos(src, &e);
+            let mut message = ron_message(&e.code);
+            if let Some(tok) = token_at(src, pos) {
+                message = format!("{message}, found `{tok}`");
+            }
             return Err(vec![Diagnostic {
                 file: path.to_string(),
                 pos,
-                message: ron_message(&e.code),
+                message,
             }]);
         }
     };
@@ -256,6 +260,22 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         });
     }
 
+    // Lines expected to fail (CommandError), by host index.
+    let expected_errors: Vec<(usize, String)> = file
+        .expect
+        .iter()
+        .filter_map(|e| match e {
+            ExpectSpec::CommandError { on, command, .. } => {
+                let host = on.split(':').next().unwrap_or("");
+                file.hosts
+                    .iter()
+                    .position(|h| h.name == host)
+                    .map(|h| (h, command.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+
     // Hosts and their setup scripts.
     let mut commands = Vec::new();
     for (h, host) in file.hosts.iter().enumerate() {
@@ -326,6 +346,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         ];
         parse_script(
             &mut l,
+            &expected_errors,
             &path,
             &host.setup,
             h,
@@ -361,9 +382,16 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 .map(|(_, n)| n.to_string())
                 .filter(|n| !n.is_empty());
         let before = commands.len();
-        parse_script(&mut l, &p("run"), &t.run, h, at, &mut commands, |line| {
-            CmdSource::Timeline { entry: e, line }
-        });
+        parse_script(
+            &mut l,
+            &expected_errors,
+            &p("run"),
+            &t.run,
+            h,
+            at,
+            &mut commands,
+            |line| CmdSource::Timeline { entry: e, line },
+        );
         // `on: "node1:test3"` runs the lines inside that namespace.
         if let Some(ns) = netns {
             for c in &mut commands[before..] {
@@ -513,6 +541,7 @@ pub const DROP_CODES: &[&str] = &[
 /// Splits a script into lines; parses each; records positions.
 fn parse_script(
     l: &mut Loader,
+    expected_errors: &[(usize, String)],
     path: &[PathSeg],
     script: &str,
     host: usize,
@@ -539,11 +568,54 @@ fn parse_script(
                 });
             }
             Err(e) => {
+                // A line the scenario expects to fail is kept, and fails when run.
+                if expected_errors
+                    .iter()
+                    .any(|(h, c)| *h == host && c.trim() == line.trim())
+                {
+                    let cmd = Command {
+                        netns: None,
+                        kind: sim_models::cmd::CommandKind::Invalid { message: e.message },
+                    };
+                    out.push(LocatedCommand {
+                        host,
+                        at,
+                        text: line.trim().to_string(),
+                        cmd,
+                        pos,
+                        source: source(i),
+                    });
+                    continue;
+                }
                 let p = l.str_pos(path, i, e.col);
                 l.at_pos(p, format!("{} (in `{}`)", e.message, line.trim()));
             }
         }
     }
+}
+
+/// The token at a position (a quoted string whole, else up to a delimiter), for messages.
+fn token_at(src: &str, pos: Pos) -> Option<String> {
+    let line = src.split('\n').nth(pos.line as usize - 1)?;
+    let rest: String = line.chars().skip(pos.col as usize - 1).collect();
+    let rest = rest.trim_end();
+    if rest.is_empty() {
+        return None;
+    }
+    let tok: String = if let Some(stripped) = rest.strip_prefix('"') {
+        match stripped.find('"') {
+            Some(end) => format!("\"{}\"", &stripped[..end]),
+            None => rest.to_string(),
+        }
+    } else {
+        let end = rest
+            .char_indices()
+            .find(|(i, c)| *i > 0 && (c.is_whitespace() || ",:()[]{}".contains(*c)))
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    Some(tok.chars().take(40).collect())
 }
 
 /// ron's error, reworded as found/expected where ron's wording is terse.
@@ -573,6 +645,14 @@ fn ron_message(code: &ron::error::Error) -> String {
                 .map(|o| format!(" in {o}"))
                 .unwrap_or_default()
         ),
-        other => other.to_string(),
+        other => {
+            // ron says "Expected comma"; continue the sentence in lower case.
+            let m = other.to_string();
+            let mut c = m.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => m,
+            }
+        }
     }
 }

@@ -304,7 +304,10 @@ fn eval(r: &RunResult, e: &ExpectSpec) -> (String, Result<(), String>) {
                 l.place.split(':').next() == Some(host) && l.line.trim() == command.trim()
             });
             match hit {
-                Some(l) if l.output.failed && l.output.stderr.trim() == error.trim() => {
+                Some(l)
+                    if l.output.failed
+                        && sim_models::sim::error_matches(&l.output.stderr, error) =>
+                {
                     (what, Ok(()))
                 }
                 Some(l) => (

@@ -193,28 +193,23 @@ fn fmt_nanos(ns: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if ns == 0 {
         return f.write_str("0s");
     }
-    // The largest unit in which the value has at most three decimals and is >= 1.
-    for (unit, scale) in [
-        ("s", 1_000_000_000u64),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-        ("ns", 1),
+    // The largest unit in which the value is at least 1, with the exact
+    // remainder as decimals (trailing zeros trimmed): "95.756859ms".
+    for (unit, scale, digits) in [
+        ("s", 1_000_000_000u64, 9),
+        ("ms", 1_000_000, 6),
+        ("us", 1_000, 3),
     ] {
         if ns >= scale {
-            let whole = ns / scale;
-            let rem = ns % scale;
+            let (whole, rem) = (ns / scale, ns % scale);
             if rem == 0 {
                 return write!(f, "{whole}{unit}");
             }
-            // Print the remainder with trailing zeros trimmed, if exact in 3 digits.
-            let sub = scale / 1000;
-            if sub > 0 && rem.is_multiple_of(sub) {
-                let mut frac = format!("{:03}", rem / sub);
-                while frac.ends_with('0') {
-                    frac.pop();
-                }
-                return write!(f, "{whole}.{frac}{unit}");
+            let mut frac = format!("{rem:0digits$}");
+            while frac.ends_with('0') {
+                frac.pop();
             }
+            return write!(f, "{whole}.{frac}{unit}");
         }
     }
     write!(f, "{ns}ns")
@@ -326,10 +321,14 @@ mod tests {
         assert_eq!(SimDuration::from_nanos(50_000).to_string(), "50us");
         assert_eq!(SimDuration::from_nanos(1_500_000).to_string(), "1.5ms");
         assert_eq!(SimDuration::from_secs(2).to_string(), "2s");
-        assert_eq!(SimDuration::from_nanos(1_234_567).to_string(), "1234.567us");
+        assert_eq!(SimDuration::from_nanos(1_234_567).to_string(), "1.234567ms");
+        assert_eq!(
+            SimDuration::from_nanos(95_756_859).to_string(),
+            "95.756859ms"
+        );
         assert_eq!(
             SimDuration::from_nanos(1_000_000_001).to_string(),
-            "1000000.001us"
+            "1.000000001s"
         );
         assert_eq!(SimDuration::ZERO.to_string(), "0s");
         assert_eq!(

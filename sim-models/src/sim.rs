@@ -120,7 +120,7 @@ impl Simulation {
                     None => !entry.output.failed,
                     Some(None) => entry.output.failed,
                     Some(Some(text)) => {
-                        entry.output.failed && entry.output.stderr.trim() == text.trim()
+                        entry.output.failed && error_matches(&entry.output.stderr, text)
                     }
                 };
                 if !ok {
@@ -155,4 +155,11 @@ impl Simulation {
 /// Convenience for callers that only need an output.
 pub fn ok(o: &CmdOutput) -> bool {
     !o.failed
+}
+
+/// Whether a command's stderr matches an expected error: equal, or containing
+/// it (so the real tool's wording can be expected where podpath adds context).
+pub fn error_matches(stderr: &str, want: &str) -> bool {
+    let (s, w) = (stderr.trim(), want.trim());
+    !w.is_empty() && (s == w || s.contains(w))
 }

@@ -67,6 +67,11 @@ pub enum CommandKind {
         dev: Option<String>,
         write: Option<String>,
     },
+    /// A line the tools reject (kept only where a scenario expects the error):
+    /// running it prints the message and fails, as the real tool would.
+    Invalid {
+        message: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

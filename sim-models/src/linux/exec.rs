@@ -70,6 +70,7 @@ impl World {
         };
         let r: R = match &cmd.kind {
             CommandKind::Noop => Ok(String::new()),
+            CommandKind::Invalid { message } => Err(message.clone()),
             CommandKind::Link(c) => self.exec_link(cx, host, ns, c),
             CommandKind::Addr(c) => self.exec_addr(ns, c),
             CommandKind::Route(c) => self.exec_route(ns, c),

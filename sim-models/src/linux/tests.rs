@@ -19,7 +19,11 @@ struct T {
 impl T {
     /// Hosts on one segment "lan", each with eth0 (MAC 02:00:00:00:00:0N) addressed 10.0.0.N/24.
     fn new(hosts: &[&str]) -> T {
-        let mut sim = Simulation::new(RootSeed(7), Limits::default());
+        T::with_seed(hosts, 7)
+    }
+
+    fn with_seed(hosts: &[&str], seed: u64) -> T {
+        let mut sim = Simulation::new(RootSeed(seed), Limits::default());
         let seg = sim.world.add_segment(
             "lan",
             LinkParams {
@@ -321,13 +325,7 @@ fn proxy_arp_answers_only_with_forwarding_and_a_route_out_another_device() {
 fn proxy_arp_delay_is_random_up_to_proxy_delay_and_zero_when_disabled() {
     let mut delays = Vec::new();
     for seed in 1..=8 {
-        let mut t = T::new(&["a", "b"]);
-        t.sim = {
-            let mut s = Simulation::new(RootSeed(seed), Limits::default());
-            std::mem::swap(&mut s.world, &mut t.sim.world);
-            s.world.seed = RootSeed(seed);
-            s
-        };
+        let mut t = T::with_seed(&["a", "b"], seed);
         proxy_setup(&mut t, true, true);
         t.at("1s", "a", "ip netns exec pod ping -c 1 10.0.0.2");
         t.until("3s");
@@ -433,7 +431,7 @@ fn bridge_learns_forwards_and_ages() {
     t.at("400s", "a", "ip netns exec p1 ping -c 1 -W 1 10.8.0.3");
     t.until("402s");
     let flooded = t.sink.records.iter().any(|r| {
-        r.time > SimTime::from_nanos(400_000_000_000)
+        r.time >= SimTime::from_nanos(400_000_000_000)
             && matches!(r.event, TraceEvent::BridgeFlood { .. })
     });
     assert!(flooded);
