@@ -611,6 +611,25 @@ impl World {
         }
         self.devices[d.ix()].admin_up = true;
         let ns = self.devices[d.ix()].ns;
+        // inetdev gives the loopback device 127.0.0.1/8 (scope host) when it comes up.
+        if matches!(self.devices[d.ix()].kind, DevKind::Loopback)
+            && !self.namespaces[ns.ix()]
+                .addrs
+                .iter()
+                .any(|a| a.dev == d && a.local == Ipv4Addr::LOCALHOST)
+        {
+            self.namespaces[ns.ix()].addrs.insert(
+                0,
+                IfAddr {
+                    dev: d,
+                    local: Ipv4Addr::LOCALHOST,
+                    plen: 8,
+                    broadcast: None,
+                    scope: Scope::Host,
+                    secondary: false,
+                },
+            );
+        }
         let addrs: Vec<IfAddr> = self.namespaces[ns.ix()]
             .addrs
             .iter()

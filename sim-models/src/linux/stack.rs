@@ -583,10 +583,9 @@ impl World {
                     NudState::Stale,
                     false,
                 );
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
-                    reason: DropReason::Other(
-                        format!("ARP request for {} is not for this host", arp.target_ip).into(),
-                    ),
+                let t = arp.target_ip;
+                self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                    to: format!("ARP (request for {t}, not ours: ignored)").into(),
                 });
             }
             ArpOp::Reply => {

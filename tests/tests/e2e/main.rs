@@ -5,6 +5,7 @@ mod bad_input;
 mod bundled;
 mod determinism;
 mod fuzz;
+mod snapshots;
 
 use podpath::CliOutput;
 use podpath::cli::Cli;
