@@ -17,7 +17,34 @@ use crate::linux::{Cx, DevId, Event, NsId, World};
 #[derive(Debug, Clone)]
 pub enum App {
     Ping(Ping),
+    Traceroute(Traceroute),
 }
+
+/// `traceroute [-n] DEST`: UDP probes to ports 33434 and up, three per hop,
+/// TTL 1 to 30, one probe at a time; a probe unanswered in 5 s prints `*`.
+#[derive(Debug, Clone)]
+pub struct Traceroute {
+    pub ns: NsId,
+    pub dst: Ipv4Addr,
+    pub src: Ipv4Addr,
+    pub numeric: bool,
+    pub sport: u16,
+    pub ttl: u8,
+    pub probe: u8,
+    /// Sequence number of the outstanding probe (its destination port is 33434 + seq).
+    pub seq: u16,
+    pub sent_at: SimTime,
+    pub line: String,
+    pub hop_from: Option<Ipv4Addr>,
+    pub reached: bool,
+    pub done: bool,
+    pub transcript: String,
+    /// The timer of the outstanding probe.
+    pub timer: Option<sim_core::sched::EventId>,
+}
+
+const TR_MAX_HOPS: u8 = 30;
+const TR_BASE_PORT: u16 = 33434;
 
 #[derive(Debug, Clone)]
 pub struct Ping {
@@ -157,6 +184,9 @@ impl World {
     }
 
     pub fn app_timer(&mut self, cx: &mut Cx, app: usize, tag: u32) {
+        if matches!(self.apps[app], App::Traceroute(_)) {
+            return self.traceroute_timer(cx, app, tag);
+        }
         match tag {
             TAG_SEND => self.ping_send(cx, app),
             TAG_FINISH => self.ping_finish(cx, app),
@@ -165,7 +195,9 @@ impl World {
     }
 
     fn ping_send(&mut self, cx: &mut Cx, app: usize) {
-        let App::Ping(p) = &mut self.apps[app];
+        let App::Ping(p) = &mut self.apps[app] else {
+            return;
+        };
         if p.done {
             return;
         }
@@ -196,7 +228,9 @@ impl World {
             dst: Some(dst),
         });
         if let Err(e) = self.ip_send(cx, ns, pkt, oif) {
-            let App::Ping(p) = &mut self.apps[app];
+            let App::Ping(p) = &mut self.apps[app] else {
+                return;
+            };
             p.errors += 1;
             let line = match e {
                 LocalError::MessageTooLong { mtu } => {
@@ -289,6 +323,9 @@ impl World {
         let Payload::Data(q) = &pkt.payload else {
             return;
         };
+        if q.len() >= 28 && q[9] == 17 {
+            return self.traceroute_icmp(cx, ns, from, ty, code, q);
+        }
         if q.len() < 28 || q[9] != 1 {
             self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
                 to: "ICMP error (no matching socket)".into(),
@@ -322,7 +359,9 @@ impl World {
     }
 
     fn ping_finish(&mut self, cx: &mut Cx, app: usize) {
-        let App::Ping(p) = &mut self.apps[app];
+        let App::Ping(p) = &mut self.apps[app] else {
+            return;
+        };
         if p.done {
             return;
         }
@@ -474,5 +513,183 @@ impl World {
     /// Delivers a UDP datagram to a local application; false if none listens.
     pub fn udp_deliver_app(&mut self, _cx: &mut Cx, _ns: NsId, _pkt: &Packet) -> bool {
         false
+    }
+}
+
+impl World {
+    /// Starts `traceroute` in `ns`.
+    pub fn start_traceroute(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        dst: Ipv4Addr,
+        numeric: bool,
+    ) -> Result<usize, String> {
+        let src = self
+            .select_source(ns, dst, None)
+            .ok_or_else(|| "connect: Network is unreachable".to_string())?;
+        let app = self.apps.len();
+        let transcript = format!("traceroute to {dst} ({dst}), 30 hops max, 60 byte packets\n");
+        // The source port: deterministic per app (traceroute picks an ephemeral port).
+        let sport = 40000 + (app as u16 % 20000);
+        self.apps.push(App::Traceroute(Traceroute {
+            ns,
+            dst,
+            src,
+            numeric,
+            sport,
+            ttl: 1,
+            probe: 0,
+            seq: 0,
+            sent_at: cx.now,
+            line: String::new(),
+            hop_from: None,
+            reached: false,
+            done: false,
+            transcript,
+            timer: None,
+        }));
+        self.traceroute_probe(cx, app);
+        Ok(app)
+    }
+
+    fn traceroute_probe(&mut self, cx: &mut Cx, app: usize) {
+        use sim_core::wire::UdpRepr;
+        let App::Traceroute(t) = &mut self.apps[app] else {
+            return;
+        };
+        if t.probe == 0 {
+            t.line = format!("{:>2} ", t.ttl);
+            t.hop_from = None;
+        }
+        t.seq += 1;
+        t.sent_at = cx.now;
+        let (ns, src, dst, ttl, sport, seq) = (t.ns, t.src, t.dst, t.ttl, t.sport, t.seq);
+        let id = self.next_packet_id();
+        let iph = self.new_ip(ns, src, dst, IpProtocol::Udp, false, Some(ttl));
+        let pkt = Packet {
+            id,
+            headers: vec![
+                Header::Ipv4(iph),
+                Header::Udp(UdpRepr {
+                    src_port: sport,
+                    dst_port: TR_BASE_PORT + seq - 1,
+                    checksum: true,
+                }),
+            ],
+            payload: Payload::Filler(32),
+        };
+        let place = self.namespaces[ns.ix()].node;
+        let summary = pkt.summary();
+        self.trace(cx, place, id, || TraceEvent::Originate {
+            by: "traceroute".into(),
+            summary: summary.into(),
+            dst: Some(dst),
+        });
+        let _ = self.ip_send(cx, ns, pkt, None);
+        let timer = cx.sched.schedule_at(
+            cx.now + SimDuration::from_secs(5),
+            Event::App {
+                app,
+                tag: seq as u32,
+            },
+        );
+        if let App::Traceroute(t) = &mut self.apps[app] {
+            t.timer = Some(timer);
+        }
+    }
+
+    fn traceroute_timer(&mut self, cx: &mut Cx, app: usize, tag: u32) {
+        let App::Traceroute(t) = &mut self.apps[app] else {
+            return;
+        };
+        if t.done || tag != t.seq as u32 {
+            return;
+        }
+        t.line.push_str(" *");
+        self.traceroute_next(cx, app);
+    }
+
+    /// An ICMP error quoting one of our UDP probes.
+    fn traceroute_icmp(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        from: Ipv4Addr,
+        ty: u8,
+        code: u8,
+        q: &[u8],
+    ) {
+        let ihl = ((q[0] & 0x0f) as usize) * 4;
+        if q.len() < ihl + 4 {
+            return;
+        }
+        let sport = u16::from_be_bytes([q[ihl], q[ihl + 1]]);
+        let dport = u16::from_be_bytes([q[ihl + 2], q[ihl + 3]]);
+        let now = cx.now;
+        let found = self.apps.iter().position(|a| matches!(a, App::Traceroute(t) if t.ns == ns && t.sport == sport && !t.done && TR_BASE_PORT + t.seq - 1 == dport));
+        let Some(app) = found else { return };
+        let App::Traceroute(t) = &mut self.apps[app] else {
+            return;
+        };
+        if let Some(timer) = t.timer.take() {
+            cx.sched.cancel(timer);
+        }
+        let rtt = now.saturating_since(t.sent_at);
+        if t.hop_from != Some(from) {
+            if t.numeric {
+                t.line.push_str(&format!(" {from}"));
+            } else {
+                t.line.push_str(&format!(" {from} ({from})"));
+            }
+            t.hop_from = Some(from);
+        }
+        let us = rtt.as_nanos() / 1000;
+        t.line
+            .push_str(&format!("  {}.{:03} ms", us / 1000, us % 1000));
+        // Port unreachable from the destination ends the trace; other
+        // unreachables are annotated as traceroute does (!H, !N, !P, !X).
+        match (ty, code) {
+            (3, 3) => t.reached = true,
+            (3, 1) => {
+                t.line.push_str(" !H");
+                t.reached = true
+            }
+            (3, 0) => {
+                t.line.push_str(" !N");
+                t.reached = true
+            }
+            (3, 2) => {
+                t.line.push_str(" !P");
+                t.reached = true
+            }
+            (3, 13) => {
+                t.line.push_str(" !X");
+                t.reached = true
+            }
+            _ => {}
+        }
+        self.traceroute_next(cx, app);
+    }
+
+    fn traceroute_next(&mut self, cx: &mut Cx, app: usize) {
+        let App::Traceroute(t) = &mut self.apps[app] else {
+            return;
+        };
+        t.probe += 1;
+        if t.probe == 3 {
+            let line = std::mem::take(&mut t.line);
+            t.transcript.push_str(line.trim_end());
+            t.transcript.push('\n');
+            t.probe = 0;
+            if t.reached || t.ttl >= TR_MAX_HOPS {
+                t.done = true;
+                let (ns, text) = (t.ns, t.transcript.trim_end().to_string());
+                self.out(cx.now, ns, text);
+                return;
+            }
+            t.ttl += 1;
+        }
+        self.traceroute_probe(cx, app);
     }
 }

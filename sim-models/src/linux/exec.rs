@@ -83,7 +83,9 @@ impl World {
             CommandKind::Modprobe { module } => self.exec_modprobe(host, module),
             CommandKind::Iptables { args, .. } => self.exec_iptables(ns, args),
             CommandKind::Ping(p) => self.start_ping(cx, ns, p.clone()).map(|_| String::new()),
-            CommandKind::Traceroute { .. } => Err("traceroute: not supported yet".into()),
+            CommandKind::Traceroute { dst, numeric } => self
+                .start_traceroute(cx, ns, *dst, *numeric)
+                .map(|_| String::new()),
             CommandKind::Tcpdump { dev, .. } => match dev {
                 Some(d) => match self.dev_by_name(ns, d) {
                     Some(id) => {

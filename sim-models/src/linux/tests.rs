@@ -477,3 +477,35 @@ fn route_get_prints_like_iproute2() {
     );
     let _ = Ipv4Addr::LOCALHOST;
 }
+
+#[test]
+fn traceroute_lists_each_router_then_the_destination() {
+    // a -> b (router) -> c: b forwards between two segments.
+    let mut t = T::new(&["a", "b"]);
+    let seg2 = t.sim.world.add_segment("lan2", LinkParams::VETH, 1500);
+    let hc = t.sim.world.add_host("c");
+    t.sim.world.add_nic(hc, "eth0", seg2, None);
+    let hb = t.host("b");
+    t.sim.world.add_nic(hb, "eth1", seg2, None);
+    t.run(
+        "b",
+        "sysctl -w net.ipv4.ip_forward=1\nip addr add 10.1.0.1/24 dev eth1\nip link set eth1 up",
+    );
+    t.run(
+        "c",
+        "ip addr add 10.1.0.2/24 dev eth0\nip link set eth0 up\nip route add default via 10.1.0.1",
+    );
+    t.run("a", "ip route add 10.1.0.0/24 via 10.0.0.2");
+    t.at("1s", "a", "traceroute -n 10.1.0.2");
+    t.until("5s");
+    let out = t.output();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "traceroute to 10.1.0.2 (10.1.0.2), 30 hops max, 60 byte packets",
+        "{out}"
+    );
+    assert!(lines[1].starts_with(" 1  10.0.0.2  "), "{out}");
+    assert!(lines[2].starts_with(" 2  10.1.0.2  "), "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[1].matches(" ms").count(), 3, "{out}");
+}
