@@ -86,16 +86,43 @@ impl World {
             CommandKind::Traceroute { dst, numeric } => self
                 .start_traceroute(cx, ns, *dst, *numeric)
                 .map(|_| String::new()),
-            CommandKind::Tcpdump { dev, .. } => match dev {
-                Some(d) => match self.dev_by_name(ns, d) {
-                    Some(id) => {
+            CommandKind::Tcpdump { dev, write } => {
+                // Without -i, tcpdump takes the first up, non-loopback device;
+                // `-i any` captures on every device.
+                let first_up = || {
+                    self.namespaces[ns.ix()].devs.values().copied().find(|&id| {
+                        self.devices[id.ix()].admin_up
+                            && !matches!(self.devices[id.ix()].kind, DevKind::Loopback)
+                    })
+                };
+                let d = match dev {
+                    Some(d) if d == "any" => None,
+                    None => Some(
+                        first_up().ok_or_else(|| "tcpdump: no suitable device found".to_string()),
+                    ),
+                    Some(d) => Some(self.dev_by_name(ns, d).ok_or_else(|| {
+                        format!(
+                            "tcpdump: {d}: No such device exists\n(SIOCGIFHWADDR: No such device)"
+                        )
+                    })),
+                };
+                match d {
+                    Some(Err(e)) => Err(e),
+                    Some(Ok(id)) => {
                         self.devices[id.ix()].captured = true;
+                        self.captures.taps.push((id, write.clone()));
                         Ok(String::new())
                     }
-                    None => Err(format!("tcpdump: {d}: No such device exists")),
-                },
-                None => Ok(String::new()),
-            },
+                    None => {
+                        let devs: Vec<DevId> =
+                            self.namespaces[ns.ix()].devs.values().copied().collect();
+                        for id in devs {
+                            self.captures.taps.push((id, write.clone()));
+                        }
+                        Ok(String::new())
+                    }
+                }
+            }
         };
         match r {
             Ok(s) => CmdOutput::ok(s),

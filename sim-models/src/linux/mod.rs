@@ -7,6 +7,7 @@
 //! back as [`CmdOutput`] values.
 
 pub mod apps;
+pub mod capture;
 pub mod exec;
 pub mod fib;
 pub mod neigh;
@@ -96,6 +97,7 @@ pub struct World {
     proxy_rng: SimRng,
     next_packet: u64,
     pub apps: Vec<App>,
+    pub captures: capture::Captures,
     pub output: Vec<OutputLine>,
     /// Warnings (iproute2's notes, such as VXLAN's default port).
     pub warnings: Vec<OutputLine>,
@@ -116,6 +118,7 @@ impl World {
             proxy_rng: seed.stream("neigh:proxy_delay"),
             next_packet: 1,
             apps: Vec::new(),
+            captures: Default::default(),
             output: Vec::new(),
             warnings: Vec::new(),
         }

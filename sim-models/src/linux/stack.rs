@@ -85,6 +85,7 @@ impl World {
             dev: dnode,
             len,
         });
+        self.capture(cx.now, dev, &pkt, false);
         let d = &mut self.devices[dev.ix()];
         d.stats.rx_packets += 1;
         d.stats.rx_bytes += len as u64;
@@ -158,6 +159,7 @@ impl World {
                 dev: dnode,
                 len,
             });
+            self.capture(cx.now, dev, &pkt, true);
         }
         let d = &mut self.devices[dev.ix()];
         d.stats.tx_packets += 1;
@@ -1453,6 +1455,7 @@ impl World {
                     dev: lonode,
                     len,
                 });
+                self.capture(cx.now, lo, &pkt, true);
                 cx.sched.schedule_at(cx.now, Event::Rx { dev: lo, pkt });
                 Ok(())
             }
@@ -1836,6 +1839,7 @@ impl World {
             dev: dnode,
             len,
         });
+        self.capture(cx.now, dev, &pkt, true);
         let sport = self.vxlan_src_port(&pkt, vx.srcport, ns);
         for rd in &entry.rdsts {
             let dport = rd.port.unwrap_or(vx.dstport);
@@ -2138,6 +2142,7 @@ impl World {
             dev: dnode,
             len,
         });
+        self.capture(cx.now, dev, &pkt, true);
         let ttl = if t.ttl == 0 { inner.ttl } else { t.ttl };
         let df = t.pmtudisc || inner.dont_frag;
         let mut outer_ip = self.new_ip(ns, src, remote, IpProtocol::Ipip, df, Some(ttl));
