@@ -10,6 +10,8 @@ pub mod apps;
 pub mod capture;
 pub mod exec;
 pub mod fib;
+pub mod frag;
+pub mod inject;
 pub mod neigh;
 pub mod netfilter;
 pub mod show;
@@ -192,6 +194,7 @@ impl World {
             neigh: Default::default(),
             sysctl: Default::default(),
             nf: Default::default(),
+            frags: Default::default(),
             ip_ident: 0,
         });
         if !name.is_empty() {

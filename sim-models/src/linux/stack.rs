@@ -1362,15 +1362,17 @@ impl World {
     }
 
     /// ip_local_deliver: hand a datagram for this host to its protocol.
-    fn ip_local_deliver(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, pkt: Packet) {
+    fn ip_local_deliver(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, mut pkt: Packet) {
         let place = self.namespaces[ns.ix()].node;
-        let h = ip(&pkt).clone();
+        let mut h = ip(&pkt).clone();
         if h.more_frags || h.frag_offset != 0 {
-            // Reassembly is not modelled; fragments are counted as delivered.
-            self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
-                to: "IPv4 reassembly (fragment)".into(),
-            });
-            return;
+            match self.ip_defrag(cx, ns, pkt) {
+                Some(whole) => {
+                    pkt = whole;
+                    h = ip(&pkt).clone();
+                }
+                None => return,
+            }
         }
         match h.protocol {
             IpProtocol::Icmp => self.icmp_rcv(cx, ns, dev, pkt),

@@ -155,6 +155,8 @@ pub struct Netns {
     pub neigh: NeighTable,
     pub sysctl: NsSysctl,
     pub nf: Netfilter,
+    /// IPv4 reassembly queues.
+    pub frags: crate::linux::frag::FragTable,
     /// Next IPv4 identification per destination is approximated by one counter.
     pub ip_ident: u16,
 }
