@@ -73,14 +73,14 @@ const TAG_SEND: u32 = 0;
 const TAG_FINISH: u32 = 1;
 
 fn fmt_ms(d: SimDuration) -> String {
-    // iputils prints 3 significant decimals below 10 ms, fewer above.
+    // iputils' ping: 3 decimals below 1 ms, then fewer, rounded (ping_common.c).
     let us = d.as_nanos() / 1000;
-    if us >= 100_000 {
-        format!("{}", us / 1000)
-    } else if us >= 10_000 {
-        format!("{}.{}", us / 1000, (us % 1000) / 100)
+    if us >= 100_000 - 50 {
+        format!("{}", (us + 500) / 1000)
+    } else if us >= 10_000 - 5 {
+        format!("{}.{}", (us + 50) / 1000, ((us + 50) % 1000) / 100)
     } else if us >= 1_000 {
-        format!("{}.{:02}", us / 1000, (us % 1000) / 10)
+        format!("{}.{:02}", (us + 5) / 1000, ((us + 5) % 1000) / 10)
     } else {
         format!("{}.{:03}", us / 1000, us % 1000)
     }

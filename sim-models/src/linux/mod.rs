@@ -96,7 +96,6 @@ pub struct World {
     /// Random MAC addresses for devices (one stream per host, so adding a host
     /// does not change another's MACs).
     mac_rngs: Vec<SimRng>,
-    proxy_rng: SimRng,
     next_packet: u64,
     pub apps: Vec<App>,
     pub captures: capture::Captures,
@@ -117,7 +116,6 @@ impl World {
             seg_by_name: IndexMap::new(),
             seed,
             mac_rngs: Vec::new(),
-            proxy_rng: seed.stream("neigh:proxy_delay"),
             next_packet: 1,
             apps: Vec::new(),
             captures: Default::default(),
@@ -132,8 +130,12 @@ impl World {
         id
     }
 
-    pub fn proxy_rng(&mut self) -> &mut SimRng {
-        &mut self.proxy_rng
+    /// The neighbour subsystem's random stream of the kernel `ns` belongs to
+    /// (proxy-ARP delays, reachable times): one per host, so adding a host
+    /// never changes another's draws.
+    pub fn neigh_rng(&mut self, ns: NsId) -> &mut SimRng {
+        let h = self.namespaces[ns.ix()].host;
+        &mut self.hosts[h.ix()].neigh_rng
     }
 
     // ---- assembly -------------------------------------------------------
@@ -166,6 +168,7 @@ impl World {
             namespaces: IndexMap::new(),
             modules: Vec::new(),
             gc_thresh: [128, 512, 1024],
+            neigh_rng: self.seed.stream(&format!("host:{name}:neigh")),
             neigh_entries: 0,
         });
         self.host_by_name.insert(name.to_string(), id);

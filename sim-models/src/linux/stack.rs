@@ -561,7 +561,7 @@ impl World {
                         );
                         let pd = self.devices[dev.ix()].neigh.proxy_delay;
                         let delay = if eth.dst.is_broadcast() && pd > SimDuration::ZERO {
-                            SimDuration::from_nanos(self.proxy_rng().below(pd.as_nanos()))
+                            SimDuration::from_nanos(self.neigh_rng(ns).below(pd.as_nanos()))
                         } else {
                             SimDuration::ZERO
                         };
@@ -758,7 +758,7 @@ impl World {
         if state == NudState::Reachable {
             // reachable_time: random in [base/2, 3*base/2)
             let base = parms.base_reachable_time.as_nanos();
-            let r = base / 2 + self.proxy_rng().below(base.max(1));
+            let r = base / 2 + self.neigh_rng(ns).below(base.max(1));
             let t = cx.sched.schedule_at(
                 now + SimDuration::from_nanos(r),
                 Event::NeighTimer { ns, dev, addr },

@@ -40,6 +40,8 @@ pub struct Host {
     pub gc_thresh: [u32; 3],
     /// Entries in the host's ARP table, all namespaces together.
     pub neigh_entries: u32,
+    /// Random draws of the neighbour subsystem (proxy delay, reachable time).
+    pub neigh_rng: SimRng,
 }
 
 /// Per-device IPv4 configuration (`net.ipv4.conf.X.*`).
