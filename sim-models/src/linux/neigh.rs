@@ -76,3 +76,36 @@ impl NeighTable {
         self.entries.get_mut(&(dev, addr))
     }
 }
+
+impl crate::linux::World {
+    /// Whether a new neighbour entry fits in the host's ARP table. At
+    /// `gc_thresh3` the kernel first runs a forced GC (neigh_forced_gc): it
+    /// frees entries that are not PERMANENT, have no queued packets, and are
+    /// FAILED or were not updated in the last 5 seconds.
+    pub fn neigh_room(&mut self, host: crate::linux::HostId, now: sim_core::time::SimTime) -> bool {
+        let h = &self.hosts[host.ix()];
+        if h.neigh_entries < h.gc_thresh[2] {
+            return true;
+        }
+        let mut nss = vec![h.root];
+        nss.extend(h.namespaces.values().copied());
+        let mut freed = 0u32;
+        for ns in nss {
+            let t = &mut self.namespaces[ns.ix()].neigh.entries;
+            let before = t.len();
+            t.retain(|_, e| {
+                let busy = matches!(
+                    e.state,
+                    NudState::Permanent | NudState::Noarp | NudState::Incomplete
+                ) || !e.queue.is_empty();
+                let old =
+                    now.saturating_since(e.updated) > sim_core::time::SimDuration::from_secs(5);
+                busy || !(e.state == NudState::Failed || old)
+            });
+            freed += (before - t.len()) as u32;
+        }
+        let h = &mut self.hosts[host.ix()];
+        h.neigh_entries -= freed;
+        h.neigh_entries < h.gc_thresh[2]
+    }
+}

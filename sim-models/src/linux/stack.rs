@@ -722,7 +722,7 @@ impl World {
             if !create {
                 return;
             }
-            if self.hosts[host.ix()].neigh_entries >= self.hosts[host.ix()].gc_thresh[2] {
+            if !self.neigh_room(host, now) {
                 return;
             }
             self.hosts[host.ix()].neigh_entries += 1;
@@ -948,7 +948,7 @@ impl World {
             existing => {
                 // No entry, or FAILED: (re)start resolution.
                 if existing.is_none() {
-                    if self.hosts[host.ix()].neigh_entries >= self.hosts[host.ix()].gc_thresh[2] {
+                    if !self.neigh_room(host, now) {
                         let label = self.ns_label(ns);
                         self.warn(
                             now,
@@ -1050,7 +1050,7 @@ impl World {
             rtype: r.rtype,
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
-            text: self.route_text(r).into(),
+            text: route_text_memo(self, r),
             origin: r.origin.clone(),
         }
     }
@@ -2253,6 +2253,59 @@ pub fn icmp_kind_text(ty: u8, code: u8, info: u16) -> String {
         (11, 1) => "Frag reassembly time exceeded".into(),
         (t, c) => format!("type {t} code {c}"),
     }
+}
+
+/// Routes whose `ip route` text was rendered last, with what the text
+/// depends on besides the route: each nexthop device's name and carrier.
+struct RouteText {
+    route: crate::linux::fib::Route,
+    devs: Vec<(String, bool)>,
+    text: std::sync::Arc<str>,
+}
+
+const ROUTE_TEXTS: usize = 16;
+
+thread_local! {
+    static ROUTE_TEXT_MEMO: std::cell::RefCell<(Vec<RouteText>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// `World::route_text` as the trace's `Arc<str>`, memoised. Every route
+/// decision's trace step carries its route's text, and rendering it (the
+/// addresses through `fmt`) cost more than the rest of a forwarding hop. The
+/// text is a pure function of the route and of its nexthop devices' names
+/// and carrier, which are the key (so an entry is never stale and the memo
+/// is shared by every world on the thread); the last `ROUTE_TEXTS` routes
+/// are kept. Keep the key in step with what `show.rs`'s `route_line` reads.
+fn route_text_memo(w: &World, r: &crate::linux::fib::Route) -> std::sync::Arc<str> {
+    let dev_matches = |e: &RouteText| {
+        e.devs.len() == r.nexthops.len()
+            && e.devs.iter().zip(&r.nexthops).all(|((name, carrier), nh)| {
+                *name == w.devices[nh.dev.ix()].name && *carrier == w.carrier(nh.dev)
+            })
+    };
+    ROUTE_TEXT_MEMO.with_borrow_mut(|(memo, next)| {
+        if let Some(e) = memo.iter().find(|e| e.route == *r && dev_matches(e)) {
+            return e.text.clone();
+        }
+        let text: std::sync::Arc<str> = w.route_text(r).into();
+        let e = RouteText {
+            route: r.clone(),
+            devs: r
+                .nexthops
+                .iter()
+                .map(|nh| (w.devices[nh.dev.ix()].name.clone(), w.carrier(nh.dev)))
+                .collect(),
+            text: text.clone(),
+        };
+        if memo.len() < ROUTE_TEXTS {
+            memo.push(e);
+        } else {
+            memo[*next] = e;
+            *next = (*next + 1) % ROUTE_TEXTS;
+        }
+        text
+    })
 }
 
 /// Re-export so the signature above reads naturally.

@@ -509,3 +509,44 @@ fn traceroute_lists_each_router_then_the_destination() {
     assert_eq!(lines.len(), 3, "{out}");
     assert_eq!(lines[1].matches(" ms").count(), 3, "{out}");
 }
+
+#[test]
+fn neighbour_table_is_per_kernel_and_overflows_at_gc_thresh3() {
+    let mut t = T::new(&["a"]);
+    // One ARP table per kernel: gc_thresh3 exists only in the root namespace.
+    t.run("a", "ip netns add p");
+    assert!(
+        t.try_run(
+            "a",
+            "ip netns exec p sysctl -w net.ipv4.neigh.default.gc_thresh3=2"
+        )
+        .1
+    );
+    t.run("a", "sysctl -w net.ipv4.neigh.default.gc_thresh3=2");
+    // Two unresolved neighbours fill the table; a third cannot be created.
+    t.at("1s", "a", "ping -c 1 -W 1 10.0.0.51");
+    t.at("1s", "a", "ping -c 1 -W 1 10.0.0.52");
+    t.at("1s", "a", "ping -c 1 -W 1 10.0.0.53");
+    t.until("1.5s");
+    assert_eq!(
+        t.drops()
+            .iter()
+            .filter(|d| **d == DropReason::NeighTableOverflow)
+            .count(),
+        1
+    );
+    assert!(
+        t.sim
+            .world
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("neighbor table overflow"))
+    );
+    // Once those entries have FAILED, forced GC makes room again.
+    t.at("10s", "a", "ping -c 1 -W 1 10.0.0.54");
+    t.until("10.5s");
+    assert_eq!(
+        t.neigh_state("a", "", "eth0", "10.0.0.54"),
+        Some(NudState::Incomplete)
+    );
+}
