@@ -1050,7 +1050,7 @@ impl World {
             rtype: r.rtype,
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
-            text: route_text_memo(self, r),
+            text: self.route_text(r).into(),
             origin: r.origin.clone(),
         }
     }
@@ -1107,62 +1107,37 @@ impl World {
             }
         };
         let hit = self.route_hit(&res);
-        match res.route.rtype {
-            RouteType::Local => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
-                    dst,
-                    hit: Some(hit),
-                    decision: Some(RouteDecision::Local),
-                });
+        let rtype = res.route.rtype;
+        let decision = match rtype {
+            RouteType::Local | RouteType::Broadcast => Some(RouteDecision::Local),
+            RouteType::Unicast if forwarding => Some(RouteDecision::Forward),
+            _ => None,
+        };
+        self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+            dst,
+            hit: Some(hit),
+            decision,
+        });
+        let rp_drop = InputRoute::Error {
+            reason: DropReason::RpFilter,
+            icmp: None,
+        };
+        match rtype {
+            RouteType::Broadcast => InputRoute::Broadcast,
+            RouteType::Unicast if !forwarding => InputRoute::Error {
+                reason: DropReason::ForwardingDisabled,
+                icmp: None,
+            },
+            RouteType::Local | RouteType::Unicast => {
                 if !self.validate_source(ns, dev, src, dst) {
-                    return InputRoute::Error {
-                        reason: DropReason::RpFilter,
-                        icmp: None,
-                    };
+                    rp_drop
+                } else if rtype == RouteType::Local {
+                    InputRoute::Local(res)
+                } else {
+                    InputRoute::Forward(res)
                 }
-                InputRoute::Local(res)
             }
-            RouteType::Broadcast => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
-                    dst,
-                    hit: Some(hit),
-                    decision: Some(RouteDecision::Local),
-                });
-                InputRoute::Broadcast
-            }
-            RouteType::Unicast => {
-                if !forwarding {
-                    self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
-                        dst,
-                        hit: Some(hit),
-                        decision: None,
-                    });
-                    return InputRoute::Error {
-                        reason: DropReason::ForwardingDisabled,
-                        icmp: None,
-                    };
-                }
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
-                    dst,
-                    hit: Some(hit),
-                    decision: Some(RouteDecision::Forward),
-                });
-                if !self.validate_source(ns, dev, src, dst) {
-                    return InputRoute::Error {
-                        reason: DropReason::RpFilter,
-                        icmp: None,
-                    };
-                }
-                InputRoute::Forward(res)
-            }
-            t => {
-                self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
-                    dst,
-                    hit: Some(hit),
-                    decision: None,
-                });
-                Self::route_type_error(t, forwarding)
-            }
+            t => Self::route_type_error(t, forwarding),
         }
     }
 
