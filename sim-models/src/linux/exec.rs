@@ -130,6 +130,15 @@ impl World {
         }
     }
 
+    /// The device a `show` command is filtered by, with iproute2's error.
+    fn show_filter_dev(&self, ns: NsId, dev: Option<&str>) -> Result<Option<DevId>, String> {
+        dev.map(|n| {
+            self.dev_by_name(ns, n)
+                .ok_or_else(|| format!("Device \"{n}\" does not exist."))
+        })
+        .transpose()
+    }
+
     fn dev_named(&self, ns: NsId, name: &str) -> Result<DevId, String> {
         self.dev_by_name(ns, name).ok_or_else(|| no_dev(name))
     }
@@ -159,13 +168,7 @@ impl World {
                 Ok(String::new())
             }
             LinkCmd::Show { dev } => {
-                let d = dev
-                    .as_deref()
-                    .map(|n| {
-                        self.dev_by_name(ns, n)
-                            .ok_or_else(|| format!("Device \"{n}\" does not exist."))
-                    })
-                    .transpose()?;
+                let d = self.show_filter_dev(ns, dev.as_deref())?;
                 Ok(self.show_links(ns, d))
             }
         }
@@ -831,13 +834,7 @@ impl World {
                 Ok(String::new())
             }
             AddrCmd::Show { dev } => {
-                let d = dev
-                    .as_deref()
-                    .map(|n| {
-                        self.dev_by_name(ns, n)
-                            .ok_or_else(|| format!("Device \"{n}\" does not exist."))
-                    })
-                    .transpose()?;
+                let d = self.show_filter_dev(ns, dev.as_deref())?;
                 Ok(self.show_addrs(ns, d))
             }
         }
