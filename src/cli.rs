@@ -22,6 +22,10 @@ pub enum Cmd {
         /// Do not print the trace (commands, output and expectations only).
         #[arg(long)]
         no_trace: bool,
+        /// Capture every device and write one pcapng file per host, DIR/HOST.pcapng
+        /// (and `tcpdump -w FILE` files under DIR).
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<String>,
     },
     /// Validate a scenario (syntax, names, every command line) without running it.
     Check { scenario: String },
@@ -60,6 +64,36 @@ pub enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Open the terminal UI: step through each packet's path, forward and back, with the tables it consulted.
+    Tui {
+        scenario: String,
+        /// Open before time 0: play the simulation forward with space and watch packets appear.
+        #[arg(long)]
+        step: bool,
+        /// Select this packet first.
+        #[arg(long)]
+        packet: Option<u64>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Draw the topology as Graphviz DOT or SVG, with a packet's path over it.
+    Graph {
+        scenario: String,
+        /// Draw this packet's path (ids as in the trace).
+        #[arg(long)]
+        packet: Option<u64>,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    /// SVG through Graphviz's `dot`.
+    Svg,
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]

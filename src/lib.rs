@@ -2,6 +2,7 @@
 //! and the exit code (0 success, 1 an expectation failed, 2 invalid input or
 //! a run bound reached). `src/main.rs` only parses arguments and prints.
 
+pub mod capture;
 pub mod cli;
 mod render;
 
@@ -38,10 +39,18 @@ pub fn execute(cli: &Cli) -> CliOutput {
             run,
             json,
             no_trace,
+            pcap,
         } => with_scenario(scenario, run, |sc, opts| {
-            render::run(sc, opts, *json, !*no_trace)
+            let opts = RunOptions {
+                capture_all: pcap.is_some(),
+                ..opts.clone()
+            };
+            render::run(sc, &opts, *json, !*no_trace, pcap.as_deref())
         }),
         Cmd::Check { scenario } => match scenarios::load_file(scenario) {
+            Ok(sc) if !capture::check_names(&sc, false).is_empty() => {
+                CliOutput::input_error(diags(&capture::check_names(&sc, false)))
+            }
             Ok(sc) => CliOutput {
                 stdout: format!(
                     "{}: ok: {} hosts, {} segments, {} commands, {} expectations\n",
@@ -82,6 +91,37 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 render::show(sc, opts, place, table.as_str(), at)
             })
         }
+        Cmd::Tui {
+            scenario,
+            step,
+            packet,
+            run,
+        } => with_scenario(scenario, run, |sc, opts| {
+            let session = if *step {
+                tui::Session::new(sc, opts)
+            } else {
+                tui::Session::run(sc, opts)
+            };
+            match tui::run_terminal(session, *packet) {
+                Ok(()) => CliOutput::default(),
+                Err(e) => CliOutput::input_error(format!("podpath: tui: {e}\n")),
+            }
+        }),
+        Cmd::Graph {
+            scenario,
+            packet,
+            format,
+            run,
+        } => with_scenario(scenario, run, |sc, opts| {
+            let svg = *format == cli::GraphFormat::Svg;
+            match tui::graph::scenario_graph(sc, opts, *packet, svg) {
+                Ok(text) => CliOutput {
+                    stdout: text,
+                    ..Default::default()
+                },
+                Err(e) => CliOutput::input_error(format!("podpath: graph: {e}\n")),
+            }
+        }),
     }
 }
 
@@ -110,6 +150,7 @@ fn with_scenario(
         seed: run.seed,
         until,
         max_events: run.max_events,
+        capture_all: false,
     };
     f(&sc, &opts)
 }

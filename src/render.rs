@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use scenarios::run::{Outcome, RunResult, check, run as run_scenario, show_table};
 use scenarios::{RunOptions, Scenario};
@@ -10,6 +11,7 @@ use sim_core::trace::{TraceEvent, VecSink, render_json, render_text, sentence};
 use sim_models::linux::apps::Probe;
 
 use crate::CliOutput;
+use crate::capture;
 use crate::cli::Proto;
 
 fn reproduce(sc: &Scenario, r: &RunResult) -> String {
@@ -19,10 +21,38 @@ fn reproduce(sc: &Scenario, r: &RunResult) -> String {
     )
 }
 
-/// `podpath run`.
-pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> CliOutput {
+/// `podpath run`; with `pcap`, capture files go to that directory.
+pub fn run(
+    sc: &Scenario,
+    opts: &RunOptions,
+    json: bool,
+    with_trace: bool,
+    pcap: Option<&str>,
+) -> CliOutput {
+    let bad = capture::check_names(sc, pcap.is_some());
+    if !bad.is_empty() {
+        return CliOutput::input_error(bad.iter().map(|d| format!("{d}\n")).collect());
+    }
     let mut r = run_scenario(sc, opts);
+    // What each tcpdump prints when it exits (before the checks, so
+    // `Output` expectations see it).
+    let counts = capture::tcpdump_counts(sc, &r.sim);
+    r.sim.world.output.extend(counts);
     check(sc, &mut r);
+    // Capture files: --pcap's per-host files, then `tcpdump -w` files.
+    let mut files = Vec::new();
+    if pcap.is_some() {
+        files = capture::host_files(&r.sim.world);
+    }
+    files.extend(capture::tcpdump_files(sc, &r.sim));
+    let written = if files.is_empty() {
+        Ok(Vec::new())
+    } else {
+        capture::write_files(Path::new(pcap.unwrap_or(".")), &files)
+    };
+    let written: Result<Vec<(String, &capture::CaptureFile)>, String> =
+        written.map(|paths| paths.into_iter().zip(&files).collect());
+    let code = if written.is_err() { 2 } else { r.exit_code() };
     let w = &r.sim.world;
     let mut out = String::new();
     let mut err = String::new();
@@ -45,12 +75,25 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
             let v = serde_json::json!({"type": "output", "time_ns": o.time.as_nanos(), "place": o.place, "text": o.text});
             let _ = writeln!(out, "{v}");
         }
+        for f in w.flows() {
+            let v = serde_json::json!({"type": "flow", "proto": f.proto, "place": f.place, "app": f.app,
+                "src": f.src.to_string(), "dst": f.dst.to_string(), "bytes_out": f.bytes_out, "bytes_in": f.bytes_in,
+                "start_ns": f.start.as_nanos(), "connected_ns": f.connected.map(|c| c.as_nanos()), "duration_ns": f.duration().as_nanos(), "throughput_bps": f.throughput_bps(),
+                "retransmissions": f.retransmissions, "srtt_ns": f.srtt.map(|d| d.as_nanos()), "state": f.state,
+                "datagrams_out": f.datagrams_out, "datagrams_in": f.datagrams_in, "refused_sends": f.refused_sends,
+                "error": f.error.map(|e| e.name())});
+            let _ = writeln!(out, "{v}");
+        }
         for e in &r.expectations {
             let v = serde_json::json!({"type": "expect", "index": e.index, "what": e.what, "passed": e.passed, "detail": e.detail});
             let _ = writeln!(out, "{v}");
         }
+        for (path, f) in written.iter().flatten() {
+            let v = serde_json::json!({"type": "capture", "file": path, "interfaces": f.interfaces, "packets": f.packets});
+            let _ = writeln!(out, "{v}");
+        }
         let v = serde_json::json!({"type": "summary", "scenario": sc.file.name, "seed": r.seed, "events": r.sim.sched.events_processed(),
-            "time_ns": r.sim.now().as_nanos(), "exit": r.exit_code(),
+            "time_ns": r.sim.now().as_nanos(), "exit": code,
             "outcome": match &r.outcome { Outcome::Passed => "passed".to_string(), Outcome::ExpectationFailed => "expectation-failed".into(),
                 Outcome::InputError(d) => format!("error: {d}"), Outcome::Limit(m) => format!("limit: {m}") }});
         let _ = writeln!(out, "{v}");
@@ -83,6 +126,13 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
                 let _ = writeln!(out, "{}", o.text);
             }
         }
+        let flows = w.flows();
+        if !flows.is_empty() {
+            let _ = writeln!(out, "--- flows ---");
+            for f in &flows {
+                let _ = writeln!(out, "{}", f.line());
+            }
+        }
         if !r.expectations.is_empty() {
             let _ = writeln!(out, "--- expectations ---");
             for e in &r.expectations {
@@ -107,6 +157,19 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
             .filter(|t| matches!(t.event, TraceEvent::Drop { .. }))
             .count();
         let passed = r.expectations.iter().filter(|e| e.passed).count();
+        if let Ok(list) = &written
+            && !list.is_empty()
+        {
+            let _ = writeln!(out, "--- captures ---");
+            for (path, f) in list {
+                let _ = writeln!(
+                    out,
+                    "wrote {path}: {}, {}",
+                    capture::plural(f.interfaces, "interface"),
+                    capture::plural(f.packets, "packet")
+                );
+            }
+        }
         let _ = writeln!(out, "--- summary ---");
         let _ = writeln!(
             out,
@@ -130,10 +193,13 @@ pub fn run(sc: &Scenario, opts: &RunOptions, json: bool, with_trace: bool) -> Cl
             let _ = write!(err, "podpath: {m}\n{}", reproduce(sc, &r));
         }
     }
+    if let Err(e) = written {
+        let _ = writeln!(err, "podpath: capture: {e}");
+    }
     CliOutput {
         stdout: out,
         stderr: err,
-        code: r.exit_code(),
+        code,
     }
 }
 

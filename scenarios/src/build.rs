@@ -17,6 +17,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     pub until: Option<SimTime>,
     pub max_events: Option<u64>,
+    /// Capture every frame on every device (the CLI's `--pcap DIR`).
+    pub capture_all: bool,
 }
 
 /// Default bound on simulated time when neither the file nor the CLI sets one.
@@ -44,6 +46,7 @@ impl Scenario {
             max_time: SimTime::MAX,
         };
         let mut sim = Simulation::new(seed, limits);
+        sim.world.captures.all = opts.capture_all;
         let w = &mut sim.world;
         for s in &self.segments {
             w.add_segment(

@@ -5,6 +5,7 @@
 //! Models are state machines: they get a context (the simulated time, the
 //! scheduler and the trace sink) and do no IO.
 
+pub mod bgp;
 pub mod cmd;
 pub mod linux;
 pub mod sim;

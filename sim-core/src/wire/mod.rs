@@ -21,6 +21,7 @@
 //! [`crate::packet`].
 
 pub mod arp;
+pub mod bgp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
@@ -34,6 +35,7 @@ pub mod vxlan;
 pub(crate) mod testutil;
 
 pub use arp::{ArpOp, ArpRepr};
+pub use bgp::{BgpContext, BgpError, BgpMessage};
 pub use ethernet::{EtherType, EthernetRepr};
 pub use icmp::IcmpRepr;
 pub use ipv4::{IpProtocol, Ipv4Repr};

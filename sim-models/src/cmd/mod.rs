@@ -67,6 +67,10 @@ pub enum CommandKind {
         dev: Option<String>,
         write: Option<String>,
     },
+    /// `nc` (OpenBSD netcat): a TCP or UDP listener or client.
+    Nc(NcCmd),
+    /// `iperf3 -s` / `iperf3 -c ADDR ...`: bulk TCP or paced UDP flows.
+    Iperf3(Iperf3Cmd),
     /// A line the tools reject (kept only where a scenario expects the error):
     /// running it prints the message and fails, as the real tool would.
     Invalid {
@@ -416,4 +420,80 @@ pub enum PmtuMode {
 pub enum PingSource {
     Addr(Ipv4Addr),
     Dev(String),
+}
+
+/// `nc` as OpenBSD netcat parses it, plus podpath's `--send`, `--bytes` and
+/// `--reply` (data to send: there is no stdin to pipe into it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NcCmd {
+    /// `-l`: listen instead of connecting.
+    pub listen: bool,
+    /// `-k`: keep listening after a connection ends.
+    pub keep: bool,
+    /// `-u`: UDP.
+    pub udp: bool,
+    /// `-v`: report connections on stderr.
+    pub verbose: bool,
+    /// `-z`: connect (TCP) and close at once, sending nothing.
+    pub zero_io: bool,
+    /// `-N`: shut the connection down (send FIN) once the data is sent.
+    pub shutdown: bool,
+    /// `-s ADDR` (client: source address; listener: address to listen on).
+    pub source: Option<Ipv4Addr>,
+    /// `-p PORT` (client: source port; listener: port to listen on).
+    pub source_port: Option<u16>,
+    /// Client: the destination; listener: the address operand, if any.
+    pub addr: Option<Ipv4Addr>,
+    /// The port operand (the destination port, or the port to listen on).
+    pub port: Option<u16>,
+    /// `-w SECS`: connect and idle timeout, in milliseconds.
+    pub wait_ms: Option<u64>,
+    /// `-q SECS`: quit this long after the data is sent, in milliseconds.
+    pub quit_ms: Option<u64>,
+    /// `-i SECS`: delay between writes, in milliseconds.
+    pub interval_ms: u64,
+    /// The writes to make after connecting, in order.
+    pub send: Vec<NcData>,
+    /// Listener: what to answer each connection (or datagram) with.
+    pub reply: Option<NcData>,
+}
+
+/// One write of `nc`: a line of text (sent with a newline, as `echo TEXT | nc`
+/// would) or a number of zero bytes (as `head -c N /dev/zero | nc`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NcData {
+    Text(String),
+    Bytes(u64),
+}
+
+/// `iperf3` (3.x): server or client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iperf3Cmd {
+    /// None: server (`-s`); Some: client of that server (`-c ADDR`).
+    pub client: Option<Ipv4Addr>,
+    /// `-p`, default 5201.
+    pub port: u16,
+    /// `-1`: the server handles one test and exits.
+    pub one_off: bool,
+    /// `-t SECS` in milliseconds (default 10 s unless `-n` is given).
+    pub time_ms: Option<u64>,
+    /// `-n BYTES` (K/M/G suffixes are powers of 1024).
+    pub bytes: Option<u64>,
+    /// `-i SECS` in milliseconds (default 1 s; 0 = no interval reports).
+    pub interval_ms: u64,
+    /// `-u`: UDP.
+    pub udp: bool,
+    /// `-b RATE` in bits per second (K/M/G suffixes are powers of 1000);
+    /// default 1 Mbit/s for UDP, unlimited for TCP.
+    pub bitrate: Option<u64>,
+    /// `-l LEN`: bytes per write (UDP: per datagram; default 1460).
+    pub length: Option<u32>,
+    /// `-w SIZE`: socket buffer (the receive window), bytes.
+    pub window: Option<u32>,
+    /// `-B ADDR`: bind to this local address.
+    pub bind: Option<Ipv4Addr>,
+    /// `--cport PORT`: the client's source port.
+    pub cport: Option<u16>,
+    /// `-M MSS`: TCP maximum segment size (TCP_MAXSEG).
+    pub mss: Option<u16>,
 }

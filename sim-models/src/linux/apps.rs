@@ -18,6 +18,8 @@ use crate::linux::{Cx, DevId, Event, NsId, World};
 pub enum App {
     Ping(Ping),
     Traceroute(Traceroute),
+    Nc(Box<crate::linux::traffic::Nc>),
+    Iperf3(Box<crate::linux::traffic::Iperf3>),
 }
 
 /// `traceroute [-n] DEST`: UDP probes to ports 33434 and up, three per hop,
@@ -186,6 +188,9 @@ impl World {
     pub fn app_timer(&mut self, cx: &mut Cx, app: usize, tag: u32) {
         if matches!(self.apps[app], App::Traceroute(_)) {
             return self.traceroute_timer(cx, app, tag);
+        }
+        if matches!(self.apps[app], App::Nc(_) | App::Iperf3(_)) {
+            return self.traffic_timer(cx, app, tag);
         }
         match tag {
             TAG_SEND => self.ping_send(cx, app),
@@ -511,8 +516,8 @@ impl World {
     }
 
     /// Delivers a UDP datagram to a local application; false if none listens.
-    pub fn udp_deliver_app(&mut self, _cx: &mut Cx, _ns: NsId, _pkt: &Packet) -> bool {
-        false
+    pub fn udp_deliver_app(&mut self, cx: &mut Cx, ns: NsId, pkt: &Packet) -> bool {
+        self.udp_sock_rcv(cx, ns, pkt)
     }
 }
 

@@ -83,6 +83,8 @@ impl World {
             CommandKind::Modprobe { module } => self.exec_modprobe(host, module),
             CommandKind::Iptables { args, .. } => self.exec_iptables(ns, args),
             CommandKind::Ping(p) => self.start_ping(cx, ns, p.clone()).map(|_| String::new()),
+            CommandKind::Nc(c) => self.start_nc(cx, ns, c.clone()).map(|_| String::new()),
+            CommandKind::Iperf3(c) => self.start_iperf3(cx, ns, c.clone()).map(|_| String::new()),
             CommandKind::Traceroute { dst, numeric } => self
                 .start_traceroute(cx, ns, *dst, *numeric)
                 .map(|_| String::new()),
@@ -124,9 +126,23 @@ impl World {
                 }
             }
         };
+        self.touch_host(host);
         match r {
             Ok(s) => CmdOutput::ok(s),
             Err(e) => CmdOutput::err(e),
+        }
+    }
+
+    /// Counts a change in every namespace of `host`: a command may change
+    /// another namespace's tables (a veth peer going down marks its routes
+    /// `linkdown`), and commands are rare next to packets.
+    fn touch_host(&mut self, host: HostId) {
+        let h = &self.hosts[host.ix()];
+        for ns in std::iter::once(h.root).chain(h.namespaces.values().copied()) {
+            let g = &mut self.namespaces[ns.ix()].generation;
+            g.config += 1;
+            g.neigh += 1;
+            g.fdb += 1;
         }
     }
 

@@ -3,6 +3,7 @@
 //! tests and benchmarks).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use sim_core::packet::{Header, Packet, PacketId, Payload};
 use sim_core::time::{SimDuration, SimTime};
@@ -35,6 +36,20 @@ impl World {
         ns: NsId,
         spec: &UdpSpec,
     ) -> Result<PacketId, LocalError> {
+        self.send_udp_traced(cx, ns, spec, &mut None)
+    }
+
+    /// [`send_udp`](Self::send_udp) with the `Originate` event's texts kept
+    /// in `texts` between calls: every datagram of one spec has the same
+    /// summary (it shows addresses, ports and length; the IP ident only for
+    /// fragments, which a fresh datagram never is).
+    fn send_udp_traced(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
+        spec: &UdpSpec,
+        texts: &mut Option<(Arc<str>, Arc<str>)>,
+    ) -> Result<PacketId, LocalError> {
         let id = self.next_packet_id();
         let iph = self.new_ip(ns, spec.src, spec.dst, IpProtocol::Udp, false, None);
         let pkt = Packet {
@@ -51,10 +66,14 @@ impl World {
         };
         let place = self.namespaces[ns.ix()].node;
         let dst = spec.dst;
-        self.trace(cx, place, id, || TraceEvent::Originate {
-            by: "udp sender".into(),
-            summary: pkt.summary().into(),
-            dst: Some(dst),
+        self.trace(cx, place, id, || {
+            let (by, summary) =
+                texts.get_or_insert_with(|| ("udp sender".into(), pkt.summary().into()));
+            TraceEvent::Originate {
+                by: by.clone(),
+                summary: summary.clone(),
+                dst: Some(dst),
+            }
         });
         self.ip_send(cx, ns, pkt, None).map(|()| id)
     }
@@ -92,6 +111,7 @@ impl Simulation {
     ) -> Result<StreamReport, RunError> {
         let mut report = StreamReport::default();
         let mut at = stream.start;
+        let mut texts = None;
         for _ in 0..stream.count {
             self.run_until(at, sink)?;
             let mut cx = Cx {
@@ -99,11 +119,14 @@ impl Simulation {
                 sched: &mut self.sched,
                 sink: &mut *sink,
             };
-            match self.world.send_udp(&mut cx, stream.ns, &stream.spec) {
+            match self
+                .world
+                .send_udp_traced(&mut cx, stream.ns, &stream.spec, &mut texts)
+            {
                 Ok(_) => report.sent += 1,
                 Err(_) => report.refused += 1,
             }
-            at = at + stream.interval;
+            at += stream.interval;
         }
         Ok(report)
     }

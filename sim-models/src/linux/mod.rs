@@ -15,8 +15,12 @@ pub mod inject;
 pub mod neigh;
 pub mod netfilter;
 pub mod show;
+pub mod socket;
 pub mod stack;
+pub mod tcp;
+pub mod traffic;
 pub mod types;
+pub mod udp;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +63,8 @@ pub enum Event {
     Command { index: usize },
     /// An application timer (ping interval, timeout).
     App { app: usize, tag: u32 },
+    /// A TCP socket's timer (retransmission, delayed ACK).
+    Tcp { sock: u32, timer: tcp::TcpTimer },
 }
 
 /// The context a model step runs in: the time, the scheduler and the trace.
@@ -98,6 +104,8 @@ pub struct World {
     mac_rngs: Vec<SimRng>,
     next_packet: u64,
     pub apps: Vec<App>,
+    /// TCP and UDP sockets.
+    pub sockets: socket::Sockets,
     pub captures: capture::Captures,
     pub output: Vec<OutputLine>,
     /// Warnings (iproute2's notes, such as VXLAN's default port).
@@ -118,6 +126,7 @@ impl World {
             mac_rngs: Vec::new(),
             next_packet: 1,
             apps: Vec::new(),
+            sockets: Default::default(),
             captures: Default::default(),
             output: Vec::new(),
             warnings: Vec::new(),
@@ -199,6 +208,7 @@ impl World {
             nf: Default::default(),
             frags: Default::default(),
             ip_ident: 0,
+            generation: Default::default(),
         });
         if !name.is_empty() {
             self.hosts[host.ix()]
@@ -254,6 +264,7 @@ impl World {
             stats: DevStats::default(),
             tx_free_at: SimTime::ZERO,
             link: LinkParams::VETH,
+            txq_bytes: DEFAULT_TXQ_BYTES,
             captured: false,
         });
         id
@@ -392,6 +403,7 @@ impl World {
             Event::NeighTimer { ns, dev, addr } => self.neigh_timer(cx, ns, dev, addr),
             Event::ProxyArpReply { dev, pkt } => self.dev_xmit(cx, dev, pkt),
             Event::App { app, tag } => self.app_timer(cx, app, tag),
+            Event::Tcp { sock, timer } => self.tcp_timer(cx, sock, timer),
             Event::Command { index } => return Some(index),
         }
         None

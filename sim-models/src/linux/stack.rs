@@ -154,6 +154,17 @@ impl World {
         let d = &self.devices[dev.ix()];
         let len = pkt.buffer_len() as u32;
         let dnode = d.node;
+        if matches!(d.kind, DevKind::Veth { .. } | DevKind::Nic { .. })
+            && !self.txq_admit(cx, dev, len)
+        {
+            // The qdisc's drop-tail queue is full.
+            self.devices[dev.ix()].stats.tx_dropped += 1;
+            self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                reason: DropReason::QueueFull,
+            });
+            return;
+        }
+        let d = &self.devices[dev.ix()];
         if !matches!(d.kind, DevKind::Vxlan(_) | DevKind::Ipip(_)) {
             self.trace(cx, place, pkt.id, || TraceEvent::Transmit {
                 dev: dnode,
@@ -178,6 +189,8 @@ impl World {
             }
             DevKind::Nic { segment } => {
                 let Some(seg) = *segment else { return };
+                // The frame occupies the link whether or not it arrives.
+                let arrive = self.link_delay(cx, dev, len);
                 let loss = self.segments[seg.ix()].link.loss;
                 if self.segments[seg.ix()].rng.chance(loss) {
                     self.trace(cx, place, pkt.id, || TraceEvent::Drop {
@@ -185,7 +198,6 @@ impl World {
                     });
                     return;
                 }
-                let arrive = self.link_delay(cx, dev, len);
                 cx.sched.schedule_at(
                     arrive,
                     Event::SegRx {
@@ -208,6 +220,20 @@ impl World {
                 cx.sched.schedule_at(cx.now, Event::Rx { dev, pkt });
             }
         }
+    }
+
+    /// Whether the transmit queue of `dev` has room for a frame of `len`
+    /// bytes: the bytes still waiting to be serialized (the backlog of the
+    /// link, from the time it is busy) plus this frame must fit the queue.
+    fn txq_admit(&self, cx: &Cx, dev: DevId, len: u32) -> bool {
+        let d = &self.devices[dev.ix()];
+        let bw = d.link.bandwidth_bps;
+        if bw == 0 || d.tx_free_at <= cx.now {
+            return true;
+        }
+        let backlog_ns = d.tx_free_at.saturating_since(cx.now).as_nanos() as u128;
+        let queued = backlog_ns * u128::from(bw) / 8_000_000_000;
+        queued + u128::from(len.max(60) + 24) <= u128::from(d.txq_bytes)
     }
 
     /// When a frame of `len` bytes sent now on `dev` arrives at the other end.
@@ -292,7 +318,7 @@ impl World {
     // ============================================================ bridge ==
 
     /// A frame arrives on a bridge port (br_handle_frame).
-    fn bridge_input(&mut self, cx: &mut Cx, br: DevId, port: DevId, pkt: Packet) {
+    fn bridge_input(&mut self, cx: &mut Cx, br: DevId, port: DevId, mut pkt: Packet) {
         let place = self.namespaces[self.devices[br.ix()].ns.ix()].node;
         let Some(Header::Ethernet(eth)) = pkt.headers.first() else {
             return;
@@ -334,6 +360,8 @@ impl World {
                 }
             };
             if learned {
+                let ns = self.devices[br.ix()].ns;
+                self.namespaces[ns.ix()].generation.fdb += 1;
                 self.trace(cx, place, pkt.id, || TraceEvent::Learn {
                     dev: brnode,
                     mac: eth.src,
@@ -361,7 +389,14 @@ impl World {
             });
             return self.l2_input(cx, br, pkt, true);
         }
-        match self.bridge_fdb_port(br, eth.dst, now) {
+        let fdb = self.bridge_fdb_port(br, eth.dst, now);
+        // br_netfilter: a frame the bridge forwards traverses PREROUTING,
+        // FORWARD and POSTROUTING (with the bridge as in and out device).
+        let to_self = matches!(fdb, Some((_, true)));
+        if !to_self && !self.br_nf_bridged(cx, br, &mut pkt) {
+            return;
+        }
+        match fdb {
             Some((p, true)) => {
                 let _ = p;
                 self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
@@ -408,6 +443,7 @@ impl World {
         mac: MacAddr,
         now: sim_core::time::SimTime,
     ) -> Option<(DevId, bool)> {
+        let ns = self.devices[br.ix()].ns;
         let DevKind::Bridge(b) = &mut self.devices[br.ix()].kind else {
             return None;
         };
@@ -415,6 +451,7 @@ impl World {
         let e = b.fdb.get(&mac)?;
         if !e.is_local && !e.is_static && now.saturating_since(e.updated) > ageing {
             b.fdb.remove(&mac);
+            self.namespaces[ns.ix()].generation.fdb += 1;
             return None;
         }
         Some((e.port, e.is_local))
@@ -755,6 +792,7 @@ impl World {
         }
         let queue = std::mem::take(&mut e.queue);
         e.queue_bytes = 0;
+        self.namespaces[ns.ix()].generation.neigh += 1;
         if state == NudState::Reachable {
             // reachable_time: random in [base/2, 3*base/2)
             let base = parms.base_reachable_time.as_nanos();
@@ -790,6 +828,7 @@ impl World {
     /// A neighbour timer: retransmit a request, fail, or age REACHABLE to STALE.
     pub fn neigh_timer(&mut self, cx: &mut Cx, ns: NsId, dev: DevId, addr: Ipv4Addr) {
         let parms = self.devices[dev.ix()].neigh;
+        self.namespaces[ns.ix()].generation.neigh += 1;
         let Some(e) = self.namespaces[ns.ix()].neigh.get_mut(dev, addr) else {
             return;
         };
@@ -917,6 +956,7 @@ impl World {
                         .get_mut(dev, nh)
                         .unwrap()
                         .timer = Some(t);
+                    self.namespaces[ns.ix()].generation.neigh += 1;
                 }
                 self.trace(cx, place, pkt.id, || TraceEvent::NeighLookup {
                     dev: dnode,
@@ -975,6 +1015,7 @@ impl World {
                 );
                 e.timer = Some(t);
                 self.namespaces[ns.ix()].neigh.entries.insert((dev, nh), e);
+                self.namespaces[ns.ix()].generation.neigh += 1;
                 self.trace(cx, place, id, || TraceEvent::NeighLookup {
                     dev: dnode,
                     addr: nh,
@@ -1050,7 +1091,7 @@ impl World {
             rtype: r.rtype,
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
-            text: self.route_text(r).into(),
+            text: route_text_memo(self, r),
             origin: r.origin.clone(),
         }
     }
@@ -1081,6 +1122,7 @@ impl World {
             dst,
             src: Some(src),
             iif: Some(d.name.clone()),
+            mark: self.nf_mark(ns, pkt.id),
             hash: l3_hash(src, dst),
             ..Default::default()
         };
@@ -1352,6 +1394,7 @@ impl World {
         match h.protocol {
             IpProtocol::Icmp => self.icmp_rcv(cx, ns, dev, pkt),
             IpProtocol::Udp => self.udp_rcv(cx, ns, dev, pkt),
+            IpProtocol::Tcp => self.tcp_rcv(cx, ns, pkt),
             IpProtocol::Ipip => self.ipip_rcv(cx, ns, dev, pkt),
             _ => {
                 self.trace(cx, place, pkt.id, || TraceEvent::Drop {
@@ -1378,8 +1421,22 @@ impl World {
         &mut self,
         cx: &mut Cx,
         ns: NsId,
+        pkt: Packet,
+        oif: Option<DevId>,
+    ) -> Result<(), LocalError> {
+        self.ip_send_routed(cx, ns, pkt, oif, false)
+    }
+
+    /// ip_send's route and output; `rerouted`: OUTPUT already ran and
+    /// changed the destination or the mark, so the packet is routed again
+    /// with its mark (ip_route_me_harder) and goes on without OUTPUT.
+    fn ip_send_routed(
+        &mut self,
+        cx: &mut Cx,
+        ns: NsId,
         mut pkt: Packet,
         oif: Option<DevId>,
+        rerouted: bool,
     ) -> Result<(), LocalError> {
         let place = self.namespaces[ns.ix()].node;
         let h = ip(&pkt);
@@ -1389,6 +1446,11 @@ impl World {
             src: Some(src),
             oif,
             oif_name: oif.map(|d| self.devices[d.ix()].name.clone()),
+            mark: if rerouted {
+                self.nf_mark(ns, pkt.id)
+            } else {
+                0
+            },
             hash: l3_hash(src, dst),
             ..Default::default()
         };
@@ -1416,10 +1478,18 @@ impl World {
                     hit: Some(hit),
                     decision: Some(RouteDecision::Local),
                 });
-                if !self.nf_hook(cx, ns, Hook::Output, &mut pkt, None, None) {
-                    return Err(LocalError::NotPermitted);
+                if !rerouted {
+                    if !self.nf_hook(cx, ns, Hook::Output, &mut pkt, None, None) {
+                        return Err(LocalError::NotPermitted);
+                    }
+                    if self.nf_output_rerouted(ns, &pkt, dst) {
+                        return self.ip_send_routed(cx, ns, pkt, oif, true);
+                    }
                 }
                 let lo = self.lo(ns);
+                if !self.nf_hook(cx, ns, Hook::Postrouting, &mut pkt, None, Some(lo)) {
+                    return Err(LocalError::NotPermitted);
+                }
                 if !self.devices[lo.ix()].admin_up {
                     self.trace(cx, place, pkt.id, || TraceEvent::Drop {
                         reason: DropReason::LinkDown,
@@ -1450,8 +1520,13 @@ impl World {
                     });
                     return Err(LocalError::MessageTooLong { mtu });
                 }
-                if !self.nf_hook(cx, ns, Hook::Output, &mut pkt, None, Some(nh.dev)) {
-                    return Err(LocalError::NotPermitted);
+                if !rerouted {
+                    if !self.nf_hook(cx, ns, Hook::Output, &mut pkt, None, Some(nh.dev)) {
+                        return Err(LocalError::NotPermitted);
+                    }
+                    if self.nf_output_rerouted(ns, &pkt, dst) {
+                        return self.ip_send_routed(cx, ns, pkt, oif, true);
+                    }
                 }
                 self.ip_output(cx, ns, pkt, &res, None);
                 Ok(())
@@ -1562,7 +1637,11 @@ impl World {
             }
             IcmpRepr::EchoReply { ident, seq } => self.deliver_echo_reply(cx, ns, &pkt, ident, seq),
             IcmpRepr::DestUnreachable { .. } | IcmpRepr::TimeExceeded { .. } => {
-                self.deliver_icmp_error(cx, ns, &pkt)
+                // The protocol's error handler: a TCP or UDP socket first
+                // (tcp_v4_err, __udp4_lib_err), then ping and traceroute.
+                if !self.sock_icmp_rcv(cx, ns, &pkt) {
+                    self.deliver_icmp_error(cx, ns, &pkt)
+                }
             }
             _ => {
                 self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
@@ -2006,6 +2085,8 @@ impl World {
                     }
                 };
                 if learned {
+                    let ns = self.devices[dev.ix()].ns;
+                    self.namespaces[ns.ix()].generation.fdb += 1;
                     self.trace(cx, place, pkt.id, || TraceEvent::Learn {
                         dev: dnode,
                         mac: smac,

@@ -161,6 +161,27 @@ pub struct Netns {
     pub frags: crate::linux::frag::FragTable,
     /// Next IPv4 identification per destination is approximated by one counter.
     pub ip_ident: u16,
+    /// Change counters of the namespace's tables (tools snapshot tables lazily by them).
+    pub generation: NsGeneration,
+}
+
+/// Change counters of a namespace's tables, bumped wherever they change: a
+/// copy of the tables taken at a given count is current while it is unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NsGeneration {
+    /// Routes, rules, addresses, links, iptables, sysctls (commands).
+    pub config: u64,
+    /// The neighbour (ARP) table.
+    pub neigh: u64,
+    /// The bridge and VXLAN forwarding databases of the namespace's devices.
+    pub fdb: u64,
+}
+
+impl NsGeneration {
+    /// One count that grows with every change.
+    pub fn total(&self) -> u64 {
+        self.config + self.neigh + self.fdb
+    }
 }
 
 /// Per-kind device state.
@@ -290,6 +311,9 @@ pub struct Device {
     pub tx_free_at: SimTime,
     /// Link timing for the device's transmit side (veth).
     pub link: LinkParams,
+    /// The transmit queue's limit in bytes on the wire (a drop-tail qdisc in
+    /// front of a link with a bandwidth): `DEFAULT_TXQ_BYTES` unless set.
+    pub txq_bytes: u64,
     /// `tcpdump -i DEV` captures taken on this device.
     pub captured: bool,
 }
@@ -302,6 +326,10 @@ pub struct LinkParams {
     pub bandwidth_bps: u64,
     pub loss: Probability,
 }
+
+/// The default transmit queue: txqueuelen 1000 of full-size frames, counted
+/// as they occupy the wire (1514 bytes plus preamble, FCS and gap: 1538).
+pub const DEFAULT_TXQ_BYTES: u64 = 1000 * 1538;
 
 impl LinkParams {
     pub const VETH: LinkParams = LinkParams {

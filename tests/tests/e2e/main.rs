@@ -3,9 +3,12 @@
 
 mod bad_input;
 mod bundled;
+mod captures;
 mod determinism;
 mod fuzz;
+mod kernel_diff;
 mod snapshots;
+mod tui;
 
 use podpath::CliOutput;
 use podpath::cli::Cli;

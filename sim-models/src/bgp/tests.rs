@@ -1,0 +1,1144 @@
+//! Speakers connected by an in-memory, lossless, in-order byte pipe (not
+//! TCP), driven by `sim_core::sched::Scheduler` in simulated time: the
+//! transport adapter a TCP binding will replace.
+//!
+//! Pipe rules (what the adapter has to guarantee the speaker): at most one
+//! connection per pair of addresses; a `Connect` is refused at once
+//! (`TransportClosed` at the same instant) when a connection already exists
+//! or the other side does not [`Speaker::accepts`] it, and hangs (no
+//! answer: the speaker's ConnectRetry timer gives up) when the link is
+//! down or the other node is dead; both ends see `TransportConnected` one
+//! latency later; bytes arrive one latency later, in order; `Close` reaches
+//! the other end one latency later. A link that is down delivers nothing
+//! and says nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use sim_core::net::Ipv4Net;
+use sim_core::rng::RootSeed;
+use sim_core::sched::{EventId, Scheduler};
+use sim_core::time::{SimDuration, SimTime};
+
+use super::*;
+
+const LATENCY: SimDuration = SimDuration::from_micros(100);
+
+fn net(s: &str) -> Ipv4Net {
+    s.parse().unwrap()
+}
+
+fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
+    Ipv4Addr::new(a, b, c, d)
+}
+
+fn secs(s: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs(s)
+}
+
+#[derive(Debug)]
+enum ConnEv {
+    Connected,
+    Bytes(Vec<u8>),
+    Closed,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Input {
+        node: usize,
+        input: Input,
+    },
+    Timer {
+        node: usize,
+        peer: PeerAddr,
+        kind: TimerKind,
+    },
+    Arrive {
+        conn: u64,
+        to: usize,
+        /// The pair key of the connection.
+        key: (Ipv4Addr, Ipv4Addr),
+        /// The sender's address (the receiving speaker's peer key).
+        from: Ipv4Addr,
+        ev: ConnEv,
+    },
+}
+
+struct Node {
+    name: String,
+    cfg: SpeakerConfig,
+    originate: Vec<Ipv4Net>,
+    speaker: Speaker,
+    alive: bool,
+    /// What the speaker installed: prefix -> (next hop, peer).
+    fib: BTreeMap<Ipv4Net, (Ipv4Addr, Ipv4Addr)>,
+    uninstalls: Vec<(SimTime, Ipv4Net)>,
+}
+
+struct Net {
+    sched: Scheduler<Ev>,
+    nodes: Vec<Node>,
+    owner: BTreeMap<Ipv4Addr, usize>,
+    /// Open connections by address pair: (id, open). A connection one side
+    /// closed stays until its close reaches the other side, so that what
+    /// was sent before the close (a NOTIFICATION) arrives first, as over TCP.
+    conns: BTreeMap<(Ipv4Addr, Ipv4Addr), (u64, bool)>,
+    next_conn: u64,
+    down: BTreeSet<(usize, usize)>,
+    timers: BTreeMap<(usize, PeerAddr, TimerKind), EventId>,
+    seed: RootSeed,
+    restarts: u32,
+    log: Vec<String>,
+}
+
+fn pair(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+fn key(a: Ipv4Addr, b: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
+    (a.min(b), a.max(b))
+}
+
+impl Net {
+    fn new(seed: u64, nodes: Vec<(String, SpeakerConfig, Vec<Ipv4Net>)>) -> Net {
+        let seed = RootSeed(seed);
+        let mut owner = BTreeMap::new();
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, cfg, originate))| {
+                owner.insert(cfg.address, i);
+                for n in &cfg.neighbors {
+                    if let Some(a) = n.local_address {
+                        owner.insert(a, i);
+                    }
+                }
+                Node {
+                    speaker: Speaker::new(cfg.clone(), seed.stream(&format!("bgp:{name}"))),
+                    name,
+                    cfg,
+                    originate,
+                    alive: true,
+                    fib: BTreeMap::new(),
+                    uninstalls: Vec::new(),
+                }
+            })
+            .collect();
+        Net {
+            sched: Scheduler::new(),
+            nodes,
+            owner,
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            down: BTreeSet::new(),
+            timers: BTreeMap::new(),
+            seed,
+            restarts: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn calico(seed: u64, cluster: &CalicoCluster) -> Net {
+        Net::new(
+            seed,
+            cluster
+                .expand()
+                .into_iter()
+                .map(|n| (n.node, n.config, n.originate))
+                .collect(),
+        )
+    }
+
+    fn index(&self, name: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    fn now(&self) -> SimTime {
+        self.sched.now()
+    }
+
+    fn input(&mut self, node: usize, input: Input) {
+        let now = self.now();
+        self.sched.schedule_at(now, Ev::Input { node, input });
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.start(i);
+        }
+    }
+
+    fn start(&mut self, i: usize) {
+        self.input(i, Input::Start);
+        for p in self.nodes[i].originate.clone() {
+            self.input(i, Input::Originate(p));
+        }
+    }
+
+    fn run_until(&mut self, until: SimTime) {
+        while let Some(t) = self.sched.peek_time() {
+            if t > until {
+                break;
+            }
+            let (now, _, ev) = self.sched.pop().unwrap();
+            self.dispatch(now, ev);
+        }
+        // Nothing is left up to `until`: this only moves the clock there.
+        self.sched
+            .run_until(until, |_, _, _, _| {
+                unreachable!("every event up to `until` ran")
+            })
+            .unwrap();
+    }
+
+    fn local_addr(&self, node: usize, peer: PeerAddr) -> Ipv4Addr {
+        let cfg = self.nodes[node].speaker.config();
+        cfg.neighbor(peer)
+            .and_then(|n| n.local_address)
+            .unwrap_or(cfg.address)
+    }
+
+    fn link_up(&self, a: usize, b: usize) -> bool {
+        !self.down.contains(&pair(a, b)) && self.nodes[a].alive && self.nodes[b].alive
+    }
+
+    fn dispatch(&mut self, now: SimTime, ev: Ev) {
+        let (node, input) = match ev {
+            Ev::Input { node, input } => (node, input),
+            Ev::Timer { node, peer, kind } => {
+                self.timers.remove(&(node, peer, kind));
+                (node, Input::Timer(peer, kind))
+            }
+            Ev::Arrive {
+                conn,
+                to,
+                key,
+                from,
+                ev,
+            } => {
+                let current = self.conns.get(&key).copied();
+                let input = match (ev, current) {
+                    (ConnEv::Connected, Some((id, true))) if id == conn => {
+                        Input::TransportConnected(from)
+                    }
+                    (ConnEv::Bytes(b), Some((id, _))) if id == conn => {
+                        Input::TransportBytes(from, b)
+                    }
+                    (ConnEv::Closed, Some((id, _))) if id == conn => {
+                        self.conns.remove(&key);
+                        Input::TransportClosed(from)
+                    }
+                    // Reset by a node that died.
+                    (ConnEv::Closed, None) => Input::TransportClosed(from),
+                    _ => return,
+                };
+                (to, input)
+            }
+        };
+        if !self.nodes[node].alive {
+            return;
+        }
+        let outs = self.nodes[node].speaker.handle(now, input);
+        for o in outs {
+            self.output(node, o);
+        }
+    }
+
+    fn output(&mut self, x: usize, o: Output) {
+        let now = self.now();
+        match o {
+            Output::Listen => {}
+            Output::Connect(peer) => {
+                let local = self.local_addr(x, peer);
+                let k = key(local, peer);
+                let Some(&y) = self.owner.get(&peer) else {
+                    return; // nobody there: the SYN goes unanswered
+                };
+                if !self.link_up(x, y) {
+                    return;
+                }
+                if self.conns.contains_key(&k) || !self.nodes[y].speaker.accepts(local) {
+                    self.sched.schedule_at(
+                        now,
+                        Ev::Input {
+                            node: x,
+                            input: Input::TransportClosed(peer),
+                        },
+                    );
+                    return;
+                }
+                let id = self.next_conn;
+                self.next_conn += 1;
+                self.conns.insert(k, (id, true));
+                for (to, from) in [(y, local), (x, peer)] {
+                    self.sched.schedule_at(
+                        now + LATENCY,
+                        Ev::Arrive {
+                            conn: id,
+                            to,
+                            key: k,
+                            from,
+                            ev: ConnEv::Connected,
+                        },
+                    );
+                }
+            }
+            Output::Send(peer, bytes) => {
+                let local = self.local_addr(x, peer);
+                let k = key(local, peer);
+                if let (Some(&(id, true)), Some(&y)) = (self.conns.get(&k), self.owner.get(&peer))
+                    && self.link_up(x, y)
+                {
+                    self.sched.schedule_at(
+                        now + LATENCY,
+                        Ev::Arrive {
+                            conn: id,
+                            to: y,
+                            key: k,
+                            from: local,
+                            ev: ConnEv::Bytes(bytes),
+                        },
+                    );
+                }
+            }
+            Output::Close(peer) => {
+                let local = self.local_addr(x, peer);
+                let k = key(local, peer);
+                let Some(&(id, true)) = self.conns.get(&k) else {
+                    return;
+                };
+                let y = self.owner[&peer];
+                if !self.link_up(x, y) {
+                    // Nobody will hear of it.
+                    self.conns.remove(&k);
+                } else {
+                    self.conns.insert(k, (id, false));
+                    self.sched.schedule_at(
+                        now + LATENCY,
+                        Ev::Arrive {
+                            conn: id,
+                            to: y,
+                            key: k,
+                            from: local,
+                            ev: ConnEv::Closed,
+                        },
+                    );
+                }
+            }
+            Output::SetTimer(peer, kind, at) => {
+                if let Some(old) = self.timers.remove(&(x, peer, kind)) {
+                    self.sched.cancel(old);
+                }
+                let id = self.sched.schedule_at(
+                    at,
+                    Ev::Timer {
+                        node: x,
+                        peer,
+                        kind,
+                    },
+                );
+                self.timers.insert((x, peer, kind), id);
+            }
+            Output::CancelTimer(peer, kind) => {
+                if let Some(old) = self.timers.remove(&(x, peer, kind)) {
+                    self.sched.cancel(old);
+                }
+            }
+            Output::Install {
+                prefix,
+                next_hop,
+                peer,
+                ..
+            } => {
+                self.nodes[x].fib.insert(prefix, (next_hop, peer));
+            }
+            Output::Uninstall { prefix } => {
+                self.nodes[x].fib.remove(&prefix);
+                self.nodes[x].uninstalls.push((now, prefix));
+            }
+            Output::Log(l) => {
+                let line = format!("{} {}: {l}", now.fixed(), self.nodes[x].name);
+                self.log.push(line);
+            }
+        }
+    }
+
+    /// The pipe between two nodes stops delivering (and stops saying so).
+    fn cut(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.index(a), self.index(b));
+        self.down.insert(pair(a, b));
+    }
+
+    fn mend(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.index(a), self.index(b));
+        self.down.remove(&pair(a, b));
+    }
+
+    /// The node dies: it answers nothing more. With `reset`, its peers see
+    /// its connections close one latency later (the kernel survives and
+    /// resets them: a crashed or restarted BIRD); without, they hear
+    /// nothing (power loss).
+    fn kill(&mut self, name: &str, reset: bool) {
+        let i = self.index(name);
+        let now = self.now();
+        let mine: Vec<((Ipv4Addr, Ipv4Addr), (u64, bool))> = self
+            .conns
+            .iter()
+            .filter(|(k, _)| self.owner.get(&k.0) == Some(&i) || self.owner.get(&k.1) == Some(&i))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (k, (id, _)) in mine {
+            self.conns.remove(&k);
+            if !reset {
+                continue;
+            }
+            let (me, other) = if self.owner.get(&k.0) == Some(&i) {
+                (k.0, k.1)
+            } else {
+                (k.1, k.0)
+            };
+            let y = self.owner[&other];
+            if !self.down.contains(&pair(i, y)) {
+                self.sched.schedule_at(
+                    now + LATENCY,
+                    Ev::Arrive {
+                        conn: id,
+                        to: y,
+                        key: k,
+                        from: me,
+                        ev: ConnEv::Closed,
+                    },
+                );
+            }
+        }
+        let timers: Vec<_> = self.timers.keys().filter(|k| k.0 == i).copied().collect();
+        for t in timers {
+            let id = self.timers.remove(&t).unwrap();
+            self.sched.cancel(id);
+        }
+        self.nodes[i].alive = false;
+        self.nodes[i].fib.clear();
+    }
+
+    /// The node comes back with a fresh speaker (restarting with its
+    /// forwarding state if `recovering`), and starts.
+    fn revive(&mut self, name: &str, recovering: bool) {
+        let i = self.index(name);
+        self.restarts += 1;
+        let rng = self
+            .seed
+            .stream(&format!("bgp:{name}:restart{}", self.restarts));
+        let cfg = self.nodes[i].cfg.clone();
+        self.nodes[i].speaker = if recovering {
+            Speaker::restarting(cfg, rng)
+        } else {
+            Speaker::new(cfg, rng)
+        };
+        self.nodes[i].alive = true;
+        self.start(i);
+    }
+
+    fn fib(&self, name: &str) -> &BTreeMap<Ipv4Net, (Ipv4Addr, Ipv4Addr)> {
+        &self.nodes[self.index(name)].fib
+    }
+
+    fn speaker(&self, name: &str) -> &Speaker {
+        &self.nodes[self.index(name)].speaker
+    }
+
+    /// Every live node reaches every block originated by another live node,
+    /// and following the next hops from node to node reaches the
+    /// originator without a loop.
+    fn assert_reachable(&self) {
+        let origins: Vec<(usize, Ipv4Net)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.alive)
+            .flat_map(|(i, n)| n.speaker.originated().iter().map(move |p| (i, *p)))
+            .collect();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !n.alive {
+                continue;
+            }
+            for &(o, p) in &origins {
+                if o == i {
+                    continue;
+                }
+                let mut at = i;
+                let mut seen = BTreeSet::from([i]);
+                while at != o {
+                    let (nh, _) = self.nodes[at].fib.get(&p).unwrap_or_else(|| {
+                        panic!(
+                            "{} has no route to {p} (from {}'s view, originated by {})",
+                            self.nodes[at].name, n.name, self.nodes[o].name
+                        )
+                    });
+                    at = self.owner[nh];
+                    assert!(
+                        seen.insert(at),
+                        "next-hop loop for {p} from {}: back at {}",
+                        n.name,
+                        self.nodes[at].name
+                    );
+                }
+            }
+        }
+    }
+
+    /// The prefix is nowhere: no FIB, Loc-RIB or Adj-RIB-In has it.
+    fn assert_gone(&self, p: Ipv4Net) {
+        for n in &self.nodes {
+            assert!(!n.fib.contains_key(&p), "{} still installs {p}", n.name);
+            assert!(
+                !n.speaker.loc_rib().contains_key(&p),
+                "{} still has {p} in its Loc-RIB",
+                n.name
+            );
+            for nb in &n.cfg.neighbors {
+                assert!(
+                    !n.speaker.adj_rib_in(nb.address).unwrap().contains_key(&p),
+                    "{} still has {p} from {}",
+                    n.name,
+                    nb.address
+                );
+            }
+        }
+    }
+
+    fn all_established(&self) -> bool {
+        self.nodes.iter().filter(|n| n.alive).all(|n| {
+            n.cfg
+                .neighbors
+                .iter()
+                .all(|nb| n.speaker.state(nb.address) == Some(State::Established))
+        })
+    }
+
+    /// Each node's sessions and Loc-RIB, for snapshots.
+    fn tables(&self) -> String {
+        let mut s = String::new();
+        for n in &self.nodes {
+            let c = n.speaker.config();
+            writeln!(
+                s,
+                "{} (router id {}, AS {})",
+                n.name, c.router_id, c.local_as
+            )
+            .unwrap();
+            for nb in &c.neighbors {
+                let st = n.speaker.state(nb.address).unwrap();
+                let role = if nb.rr_client { " rr-client" } else { "" };
+                let passive = if nb.passive { " passive" } else { "" };
+                writeln!(
+                    s,
+                    "  session {} {} AS {}{role}{passive}: {st:?}",
+                    nb.name, nb.address, nb.remote_as
+                )
+                .unwrap();
+            }
+            for (p, b) in n.speaker.loc_rib() {
+                match b.source {
+                    Source::Local => writeln!(s, "  {p} local").unwrap(),
+                    Source::Peer(from) => {
+                        let a = &b.attrs;
+                        write!(
+                            s,
+                            "  {p} via {} from {from} as-path {:?}",
+                            a.next_hop,
+                            a.path_asns()
+                        )
+                        .unwrap();
+                        if let Some(o) = a.originator_id {
+                            write!(s, " originator {o}").unwrap();
+                        }
+                        if !a.cluster_list.is_empty() {
+                            write!(s, " cluster-list {:?}", a.cluster_list).unwrap();
+                        }
+                        writeln!(s).unwrap();
+                    }
+                }
+            }
+        }
+        s
+    }
+}
+
+fn block(i: u8) -> Ipv4Net {
+    Ipv4Net::new(ip(10, 244, i, 0), 26).unwrap()
+}
+
+fn pool() -> Ipv4Net {
+    net("10.244.0.0/16")
+}
+
+fn calico_nodes(n: u8) -> Vec<CalicoNode> {
+    (1..=n)
+        .map(|i| CalicoNode::new(&format!("node{i}"), ip(10, 0, 0, i), vec![block(i)]))
+        .collect()
+}
+
+fn mesh(n: u8) -> CalicoCluster {
+    CalicoCluster {
+        ip_pools: vec![pool()],
+        nodes: calico_nodes(n),
+        ..Default::default()
+    }
+}
+
+/// Calico's route reflector setup: mesh off, one BGPPeer peering every node
+/// with the nodes labelled `route-reflector: true`.
+fn with_reflectors(clients: u8, rrs: &[u8]) -> CalicoCluster {
+    let mut nodes = calico_nodes(clients);
+    for &r in rrs {
+        let mut n = CalicoNode::new(&format!("rr{r}"), ip(10, 0, 0, r), vec![]);
+        n.route_reflector_cluster_id = Some(ip(244, 0, 0, 1));
+        n.labels.insert("route-reflector".into(), "true".into());
+        nodes.push(n);
+    }
+    CalicoCluster {
+        bgp_configuration: BgpConfiguration {
+            node_to_node_mesh_enabled: false,
+            ..Default::default()
+        },
+        ip_pools: vec![pool()],
+        nodes,
+        peers: vec![BgpPeer {
+            name: "peer-with-route-reflectors".into(),
+            node_selector: Some(Selector::parse("all()").unwrap()),
+            peer_selector: Some(Selector::parse("route-reflector == 'true'").unwrap()),
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn full_mesh_of_four_converges() {
+    let mut n = Net::calico(1, &mesh(4));
+    n.start_all();
+    n.run_until(secs(30));
+    assert!(n.all_established());
+    n.assert_reachable();
+    for i in 1..=4u8 {
+        let fib = n.fib(&format!("node{i}"));
+        assert_eq!(fib.len(), 3);
+        for j in (1..=4u8).filter(|j| *j != i) {
+            // Next hop: the node that owns the block, learned from it.
+            assert_eq!(fib[&block(j)], (ip(10, 0, 0, j), ip(10, 0, 0, j)));
+        }
+    }
+    insta::assert_snapshot!("mesh4", n.tables());
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = |seed| {
+        let mut n = Net::calico(seed, &mesh(3));
+        n.start_all();
+        n.run_until(secs(200));
+        (n.log.join("\n"), n.tables())
+    };
+    let (a, ta) = run(7);
+    let (b, tb) = run(7);
+    assert_eq!(a, b);
+    assert_eq!(ta, tb);
+    // Another seed moves the jittered timers but converges the same.
+    let (c, tc) = run(8);
+    assert_ne!(a, c);
+    assert_eq!(ta, tc);
+}
+
+#[test]
+fn six_clients_and_one_route_reflector() {
+    let mut n = Net::calico(2, &with_reflectors(6, &[100]));
+    n.start_all();
+    n.run_until(secs(30));
+    assert!(n.all_established());
+    n.assert_reachable();
+    let rr = ip(10, 0, 0, 100);
+    for i in 1..=6u8 {
+        let name = format!("node{i}");
+        let s = n.speaker(&name);
+        assert_eq!(
+            s.config().neighbors.len(),
+            1,
+            "a client peers with the RR only"
+        );
+        for j in (1..=6u8).filter(|j| *j != i) {
+            // Learned from the reflector, next hop kept: the originating node.
+            assert_eq!(n.fib(&name)[&block(j)], (ip(10, 0, 0, j), rr));
+            let r = &s.adj_rib_in(rr).unwrap()[&block(j)];
+            assert_eq!(r.attrs.originator_id, Some(ip(10, 0, 0, j)));
+            assert_eq!(r.attrs.cluster_list, vec![ip(244, 0, 0, 1)]);
+            assert_eq!(r.attrs.local_pref, Some(100));
+        }
+        // The reflector does not send a client's own route back to it.
+        assert!(!s.adj_rib_in(rr).unwrap().contains_key(&block(i)));
+    }
+    // The reflector has every block directly from its client.
+    let rrfib = n.fib("rr100");
+    for j in 1..=6u8 {
+        assert_eq!(rrfib[&block(j)], (ip(10, 0, 0, j), ip(10, 0, 0, j)));
+    }
+    insta::assert_snapshot!("rr1-clients6", n.tables());
+}
+
+#[test]
+fn two_reflectors_one_cluster_survive_losing_one() {
+    let mut n = Net::calico(3, &with_reflectors(4, &[100, 101]));
+    n.start_all();
+    n.run_until(secs(30));
+    assert!(n.all_established());
+    n.assert_reachable();
+    let (rr1, rr2) = (ip(10, 0, 0, 100), ip(10, 0, 0, 101));
+    // Each reflector drops what the other reflects: its own cluster id is
+    // in the CLUSTER_LIST.
+    assert!(n.speaker("rr101").adj_rib_in(rr1).unwrap().is_empty());
+    assert!(n.speaker("rr100").adj_rib_in(rr2).unwrap().is_empty());
+    assert!(
+        n.log
+            .iter()
+            .any(|l| l.contains("CLUSTER_LIST loop (contains 244.0.0.1)"))
+    );
+    // Clients have both reflections; the tie goes to the lower neighbour
+    // address (same ORIGINATOR_ID, same CLUSTER_LIST length).
+    for i in 1..=4u8 {
+        let s = n.speaker(&format!("node{i}"));
+        for j in (1..=4u8).filter(|j| *j != i) {
+            assert!(s.adj_rib_in(rr1).unwrap().contains_key(&block(j)));
+            assert!(s.adj_rib_in(rr2).unwrap().contains_key(&block(j)));
+            assert_eq!(n.fib(&format!("node{i}"))[&block(j)].1, rr1);
+        }
+    }
+    insta::assert_snapshot!("rr2-clients4", n.tables());
+
+    // rr100 loses power: nobody hears of it; the clients' hold timers
+    // expire within 240 s, and the routes stay, through rr101.
+    n.kill("rr100", false);
+    for t in [31, 60, 120, 200, 300] {
+        n.run_until(secs(t));
+        n.assert_reachable();
+    }
+    assert!(n.log.iter().any(|l| l.contains("hold timer expired")));
+    for i in 1..=4u8 {
+        let name = format!("node{i}");
+        assert_ne!(n.speaker(&name).state(rr1), Some(State::Established));
+        for j in (1..=4u8).filter(|j| *j != i) {
+            assert_eq!(n.fib(&name)[&block(j)], (ip(10, 0, 0, j), rr2));
+        }
+        // No flap: the route moved from one reflector to the other.
+        assert!(n.nodes[n.index(&name)].uninstalls.is_empty());
+    }
+}
+
+/// Two spines (AS 65000), four ToRs, one AS per rack, /31 links.
+fn leaf_spine() -> Vec<(String, SpeakerConfig, Vec<Ipv4Net>)> {
+    let link = |s: u8, t: u8| (ip(172, 16, s, 2 * t), ip(172, 16, s, 2 * t + 1)); // (spine end, tor end)
+    let rack = |t: u8| Ipv4Net::new(ip(10, 100, t, 0), 24).unwrap();
+    let mut out = Vec::new();
+    for s in 1..=2u8 {
+        let mut c = SpeakerConfig::new(ip(10, 255, 0, s), 65000);
+        c.address = ip(10, 255, 0, s);
+        for t in 1..=4u8 {
+            let (mine, tor) = link(s, t);
+            c.neighbors.push(Neighbor {
+                local_address: Some(mine),
+                name: format!("tor{t}"),
+                ..Neighbor::new(tor, 65100 + t as u32)
+            });
+        }
+        out.push((format!("spine{s}"), c, vec![]));
+    }
+    for t in 1..=4u8 {
+        let mut c = SpeakerConfig::new(ip(10, 255, 1, t), 65100 + t as u32);
+        c.address = ip(10, 255, 1, t);
+        for s in 1..=2u8 {
+            let (spine, mine) = link(s, t);
+            c.neighbors.push(Neighbor {
+                local_address: Some(mine),
+                // A ToR takes only rack prefixes from the spines.
+                import: PrefixList::allow_within(&[net("10.100.0.0/16")]),
+                name: format!("spine{s}"),
+                ..Neighbor::new(spine, 65000)
+            });
+        }
+        out.push((format!("tor{t}"), c, vec![rack(t)]));
+    }
+    out
+}
+
+#[test]
+fn ebgp_leaf_spine() {
+    let mut n = Net::new(4, leaf_spine());
+    n.start_all();
+    n.run_until(secs(60));
+    assert!(n.all_established());
+    n.assert_reachable();
+    let rack = |t: u8| Ipv4Net::new(ip(10, 100, t, 0), 24).unwrap();
+    for t in 1..=4u8 {
+        let name = format!("tor{t}");
+        for o in (1..=4u8).filter(|o| *o != t) {
+            let best = &n.speaker(&name).loc_rib()[&rack(o)];
+            // Next hop rewritten to the spine's end of the link; the spines
+            // tie, and spine1 has the lower router id.
+            assert_eq!(best.attrs.next_hop, ip(172, 16, 1, 2 * t));
+            assert_eq!(best.attrs.path_asns(), vec![65000, 65100 + o as u32]);
+        }
+    }
+    for s in 1..=2u8 {
+        let sp = n.speaker(&format!("spine{s}"));
+        for t in 1..=4u8 {
+            let best = &sp.loc_rib()[&rack(t)];
+            assert_eq!(best.attrs.next_hop, ip(172, 16, s, 2 * t + 1));
+            assert_eq!(best.attrs.path_asns(), vec![65100 + t as u32]);
+            // AS_PATH loop prevention: what a ToR learned through spine1
+            // and passes on carries 65000, and spine2 drops it.
+            let from_tor = sp.adj_rib_in(ip(172, 16, s, 2 * t + 1)).unwrap();
+            assert_eq!(from_tor.keys().copied().collect::<Vec<_>>(), vec![rack(t)]);
+        }
+    }
+    assert!(
+        n.log
+            .iter()
+            .any(|l| l.contains("spine2: ") && l.contains("AS_PATH loop (contains 65000)"))
+    );
+    insta::assert_snapshot!("leaf-spine", n.tables());
+
+    // A withdrawal propagates everywhere.
+    let i = n.index("tor3");
+    n.input(i, Input::WithdrawOrigin(rack(3)));
+    n.run_until(secs(61));
+    n.assert_gone(rack(3));
+    n.assert_reachable();
+}
+
+#[test]
+fn withdrawal_in_a_mesh_and_through_a_reflector() {
+    for cluster in [mesh(4), with_reflectors(4, &[100])] {
+        let mut n = Net::calico(5, &cluster);
+        n.start_all();
+        n.run_until(secs(30));
+        n.assert_reachable();
+        let i = n.index("node3");
+        n.input(i, Input::WithdrawOrigin(block(3)));
+        n.run_until(secs(31));
+        n.assert_gone(block(3));
+        n.assert_reachable();
+        // And it comes back.
+        n.input(i, Input::Originate(block(3)));
+        n.run_until(secs(32));
+        n.assert_reachable();
+        assert!(n.fib("node1").contains_key(&block(3)));
+    }
+}
+
+#[test]
+fn hold_timer_expires_when_the_pipe_stops_delivering() {
+    let mut n = Net::calico(6, &mesh(2));
+    n.start_all();
+    n.run_until(secs(10));
+    assert!(n.all_established());
+    n.cut("node1", "node2");
+    // Keepalives (80 s, jittered) stop arriving; the last one came at most
+    // 80 s ago, and a jittered hold time is at least 180 s.
+    n.run_until(secs(10 + 99));
+    n.assert_reachable();
+    n.run_until(secs(10 + 241));
+    assert!(!n.fib("node1").contains_key(&block(2)));
+    assert!(!n.fib("node2").contains_key(&block(1)));
+    let expired: Vec<&String> = n
+        .log
+        .iter()
+        .filter(|l| l.contains("hold timer expired"))
+        .collect();
+    assert_eq!(expired.len(), 2, "{expired:#?}");
+    // A hold timer expiry is no graceful restart: nothing kept as stale.
+    assert!(
+        !n.log
+            .iter()
+            .any(|l| l.contains("graceful restart: keeping"))
+    );
+    // The pipe comes back: the sessions come back (error wait 5..60 s,
+    // connect retry 3 s) and so do the routes.
+    n.mend("node1", "node2");
+    n.run_until(secs(10 + 241 + 120));
+    assert!(n.all_established());
+    n.assert_reachable();
+}
+
+#[test]
+fn graceful_restart_keeps_stale_routes_until_the_restart_timer() {
+    let mut n = Net::calico(7, &mesh(2));
+    n.start_all();
+    n.run_until(secs(10));
+    assert!(n.all_established());
+    let gr = n
+        .speaker("node1")
+        .session(ip(10, 0, 0, 2))
+        .unwrap()
+        .peer_gr
+        .clone()
+        .unwrap();
+    assert_eq!(gr.restart_time, 120);
+
+    // node2 dies: its connection is reset, and it does not come back.
+    n.kill("node2", true);
+    n.run_until(secs(10 + 119));
+    assert_eq!(
+        n.fib("node1")[&block(2)],
+        (ip(10, 0, 0, 2), ip(10, 0, 0, 2))
+    );
+    let r = &n.speaker("node1").adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
+    assert!(r.stale);
+    n.run_until(secs(10 + 121));
+    assert!(!n.fib("node1").contains_key(&block(2)));
+    assert!(n.log.iter().any(|l| l.contains("restart timer expired")));
+}
+
+#[test]
+fn graceful_restart_across_a_restart_keeps_forwarding() {
+    let mut n = Net::calico(8, &mesh(3));
+    n.start_all();
+    n.run_until(secs(10));
+    assert!(n.all_established());
+    // node2's BIRD restarts (as calico/node runs it, `bird -R`): its peers
+    // keep its routes, stale, until its End-of-RIB on the new session.
+    n.kill("node2", true);
+    n.run_until(secs(20));
+    for other in ["node1", "node3"] {
+        let r = &n.speaker(other).adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
+        assert!(r.stale);
+    }
+    n.revive("node2", true);
+    n.run_until(secs(60));
+    assert!(n.all_established());
+    n.assert_reachable();
+    for other in ["node1", "node3"] {
+        let r = &n.speaker(other).adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
+        assert!(!r.stale, "refreshed by the new session");
+        // The route never left the kernel.
+        assert!(n.nodes[n.index(other)].uninstalls.is_empty());
+    }
+
+    // Without `-R` (F bit clear) the peers drop the stale routes as soon as
+    // the new session is up, and learn them again right after.
+    n.kill("node2", true);
+    n.run_until(secs(70));
+    n.revive("node2", false);
+    n.run_until(secs(120));
+    n.assert_reachable();
+    let drops = &n.nodes[n.index("node1")].uninstalls;
+    assert_eq!(drops.len(), 1);
+    assert_eq!(drops[0].1, block(2));
+}
+
+#[test]
+fn open_errors_are_notified() {
+    // A neighbour configured with the wrong AS: Bad Peer AS, then the error
+    // wait grows (5, 10, 20 s...) between attempts.
+    let mut c = mesh(2);
+    c.nodes[1].as_number = Some(64999);
+    let mut nodes: Vec<_> = c
+        .expand()
+        .into_iter()
+        .map(|n| (n.node, n.config, n.originate))
+        .collect();
+    // node1 still thinks node2 is in 64512.
+    nodes[0].1.neighbors[0].remote_as = 64512;
+    let mut n = Net::new(9, nodes);
+    n.start_all();
+    n.run_until(secs(60));
+    assert!(!n.all_established());
+    assert!(
+        n.log.iter().any(|l| l
+            .contains("node1: 10.0.0.2: sent NOTIFICATION 2/2 (OPEN Message Error, Bad Peer AS)")),
+        "{:#?}",
+        &n.log[..40.min(n.log.len())]
+    );
+    assert!(
+        n.log
+            .iter()
+            .any(|l| l.contains("node2: 10.0.0.1: received NOTIFICATION 2/2"))
+    );
+    // Each error is followed by an error wait, then a new attempt.
+    let restarts = n
+        .log
+        .iter()
+        .filter(|l| l.contains("node1: 10.0.0.2: Idle -> Active"))
+        .count();
+    assert!(restarts >= 2, "{restarts}");
+}
+
+#[test]
+fn partial_messages_are_buffered() {
+    // Two speakers, driven by hand: bytes handed over one at a time.
+    let cfg = |me: u8, other: u8, passive: bool| {
+        let mut c = SpeakerConfig::new(ip(10, 0, 0, me), 64512);
+        c.neighbors.push(Neighbor {
+            passive,
+            ..Neighbor::new(ip(10, 0, 0, other), 64512)
+        });
+        c
+    };
+    let seed = RootSeed(1);
+    let mut a = Speaker::new(cfg(1, 2, false), seed.stream("a"));
+    let mut b = Speaker::new(cfg(2, 1, true), seed.stream("b"));
+    let t = SimTime::ZERO;
+    a.handle(t, Input::Start);
+    b.handle(t, Input::Start);
+    a.handle(t, Input::Originate(block(1)));
+    let mut to_b: Vec<u8> = Vec::new();
+    let mut to_a: Vec<u8> = Vec::new();
+    let take = |outs: Vec<Output>, buf: &mut Vec<u8>| {
+        for o in outs {
+            if let Output::Send(_, bytes) = o {
+                buf.extend(bytes);
+            }
+        }
+    };
+    take(
+        a.handle(t, Input::TransportConnected(ip(10, 0, 0, 2))),
+        &mut to_b,
+    );
+    take(
+        b.handle(t, Input::TransportConnected(ip(10, 0, 0, 1))),
+        &mut to_a,
+    );
+    for _ in 0..10 {
+        for byte in std::mem::take(&mut to_b) {
+            take(
+                b.handle(t, Input::TransportBytes(ip(10, 0, 0, 1), vec![byte])),
+                &mut to_a,
+            );
+        }
+        for byte in std::mem::take(&mut to_a) {
+            take(
+                a.handle(t, Input::TransportBytes(ip(10, 0, 0, 2), vec![byte])),
+                &mut to_b,
+            );
+        }
+    }
+    assert_eq!(a.state(ip(10, 0, 0, 2)), Some(State::Established));
+    assert_eq!(b.state(ip(10, 0, 0, 1)), Some(State::Established));
+    assert_eq!(b.loc_rib()[&block(1)].attrs.next_hop, ip(10, 0, 0, 1));
+
+    // Garbage: Connection Not Synchronized, and the session goes.
+    let outs = b.handle(t, Input::TransportBytes(ip(10, 0, 0, 1), vec![0; 19]));
+    let sent: Vec<Vec<u8>> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send(_, b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(&sent[0][18..21], &[3, 1, 1], "NOTIFICATION 1/1");
+    assert!(outs.contains(&Output::Close(ip(10, 0, 0, 1))));
+    assert!(outs.contains(&Output::Uninstall { prefix: block(1) }));
+    assert_eq!(b.state(ip(10, 0, 0, 1)), Some(State::Idle));
+}
+
+mod robustness {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use sim_core::wire::bgp::{BgpContext, BgpMessage, OpenRepr, UpdateRepr};
+
+    fn peer() -> impl Strategy<Value = PeerAddr> {
+        prop_oneof![
+            Just(ip(10, 0, 0, 2)),
+            Just(ip(10, 0, 0, 3)),
+            Just(ip(10, 0, 0, 9))
+        ]
+    }
+
+    /// Byte strings a peer might send: whole valid messages, pieces of
+    /// them, and garbage.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        let open = (any::<bool>(), any::<u16>()).prop_map(|(good_as, hold)| {
+            let asn = if good_as { 64512 } else { 65001 };
+            BgpMessage::Open(OpenRepr::new(asn, hold, ip(10, 0, 0, 2), vec![]))
+                .to_bytes(BgpContext::FOUR_OCTET)
+        });
+        let update = (0u8..4).prop_map(|i| {
+            let mut a = PathAttrs::local(ip(10, 0, 0, 2));
+            if i == 1 {
+                a.originator_id = Some(ip(10, 0, 0, 1));
+            }
+            let u = UpdateRepr {
+                withdrawn: if i == 2 { vec![block(7)] } else { vec![] },
+                attributes: a.to_attributes(),
+                nlri: vec![block(i + 5)],
+            };
+            BgpMessage::Update(u).to_bytes(BgpContext::FOUR_OCTET)
+        });
+        prop_oneof![
+            open,
+            update,
+            Just(BgpMessage::Keepalive.to_bytes(BgpContext::FOUR_OCTET)),
+            vec(any::<u8>(), 0..40),
+            (vec(any::<u8>(), 0..30), 0usize..30).prop_map(|(mut v, cut)| {
+                v.truncate(cut);
+                v
+            }),
+        ]
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        let kind = prop_oneof![
+            Just(TimerKind::ConnectRetry),
+            Just(TimerKind::Hold),
+            Just(TimerKind::Keepalive),
+            Just(TimerKind::IdleHold),
+            Just(TimerKind::GracefulRestart),
+        ];
+        prop_oneof![
+            Just(Input::Start),
+            peer().prop_map(Input::TransportConnected),
+            (peer(), bytes()).prop_map(|(p, b)| Input::TransportBytes(p, b)),
+            peer().prop_map(Input::TransportClosed),
+            (peer(), kind).prop_map(|(p, k)| Input::Timer(p, k)),
+            (1u8..8).prop_map(|i| Input::Originate(block(i))),
+            (1u8..8).prop_map(|i| Input::WithdrawOrigin(block(i))),
+            peer().prop_map(Input::AdminReset),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Any sequence of inputs: no panic, and the Loc-RIB always holds
+        /// exactly what the decision process would pick.
+        #[test]
+        fn any_input_sequence_is_handled(
+            steps in vec((0u64..300_000_000_000, input()), 0..60)
+        ) {
+            let mut c = SpeakerConfig::new(ip(10, 0, 0, 1), 64512);
+            c.neighbors.push(Neighbor::new(ip(10, 0, 0, 2), 64512));
+            c.neighbors.push(Neighbor {
+                rr_client: true,
+                ..Neighbor::new(ip(10, 0, 0, 3), 64512)
+            });
+            let mut s = Speaker::new(c, RootSeed(3).stream("fuzz"));
+            let mut now = SimTime::ZERO;
+            for (dt, i) in steps {
+                now += SimDuration::from_nanos(dt);
+                let outs = s.handle(now, i);
+                for o in outs {
+                    if let Output::SetTimer(_, _, at) = o {
+                        prop_assert!(at >= now);
+                    }
+                }
+                for (p, b) in s.loc_rib() {
+                    if b.source == Source::Local {
+                        prop_assert!(s.originated().contains(p));
+                    }
+                }
+            }
+        }
+    }
+}
