@@ -594,7 +594,7 @@ impl World {
                             arp.sender_ip,
                             arp.sender_mac,
                             NudState::Stale,
-                            false,
+                            true, // neigh_event_ns: the requester gets a STALE entry
                         );
                         let pd = self.devices[dev.ix()].neigh.proxy_delay;
                         let delay = if eth.dst.is_broadcast() && pd > SimDuration::ZERO {
