@@ -4,7 +4,7 @@ use sim_core::rng::RootSeed;
 use sim_core::sched::Limits;
 use sim_core::time::SimTime;
 use sim_core::wire::MacAddr;
-use sim_models::cmd::{AddrCmd, Command, CommandKind, LinkCmd, LinkSet};
+use sim_models::cmd::{AddrCmd, BirdCmd, Command, CommandKind, LinkCmd, LinkSet};
 use sim_models::linux::{HostId, LinkParams};
 use sim_models::sim::{Simulation, Step};
 
@@ -126,6 +126,24 @@ impl Scenario {
                 line: c.text.clone(),
                 origin: i,
                 expect_error,
+            });
+        }
+        // BIRD on every BGP host, after the setup scripts.
+        for (h, setup) in &self.bird {
+            let host = HostId(*h as u32);
+            sim.world
+                .bird_setups
+                .insert(host, std::sync::Arc::new(setup.clone()));
+            sim.add_step(Step {
+                at: self.bird_start,
+                host,
+                cmd: Command {
+                    netns: None,
+                    kind: CommandKind::Bird(BirdCmd::Start { recovering: false }),
+                },
+                line: "bird -c /etc/calico/confd/config/bird.cfg".into(),
+                origin: usize::MAX,
+                expect_error: None,
             });
         }
         sim

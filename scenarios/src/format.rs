@@ -25,6 +25,9 @@ pub struct ScenarioFile {
     /// How long the run may go on, and how many events it may take.
     #[serde(default)]
     pub limits: Option<LimitsSpec>,
+    /// BGP speakers: Calico's resources and plain routers (see `crate::bgp`).
+    #[serde(default)]
+    pub bgp: Option<crate::bgp::BgpSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,6 +2,7 @@
 //! with positioned diagnostics, assembly into a simulation, running, and
 //! checking expectations. The bundled scenarios live in `scenarios/files/`.
 
+pub mod bgp;
 pub mod build;
 pub mod format;
 pub mod load;

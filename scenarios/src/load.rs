@@ -71,6 +71,10 @@ pub struct Scenario {
     pub commands: Vec<LocatedCommand>,
     pub until: Option<SimTime>,
     pub max_events: Option<u64>,
+    /// Each BGP host's BIRD configuration (host index), from the `bgp` section.
+    pub bird: Vec<(usize, sim_models::linux::bird::BirdSetup)>,
+    /// When the BIRDs start.
+    pub bird_start: SimTime,
     spans: Option<SpanTree>,
 }
 
@@ -137,6 +141,12 @@ struct Loader<'a> {
     path: &'a str,
     spans: Option<SpanTree>,
     diags: Vec<Diagnostic>,
+}
+
+impl crate::bgp::Report for Loader<'_> {
+    fn report(&mut self, path: &[PathSeg], msg: String) {
+        self.at(path, msg);
+    }
 }
 
 impl Loader<'_> {
@@ -490,10 +500,27 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         max_events = lim.max_events;
     }
 
+    let (mut bird, mut bird_start) = (Vec::new(), SimTime::ZERO);
+    if let Some(spec) = &file.bgp {
+        let hosts: Vec<String> = file.hosts.iter().map(|h| h.name.clone()).collect();
+        bird = crate::bgp::setups(spec, &hosts, &mut l);
+        if let Some(t) = &spec.start {
+            match t.parse::<SimTime>() {
+                Ok(t) => bird_start = t,
+                Err(e) => l.at(
+                    &[PathSeg::Field("bgp"), PathSeg::Field("start")],
+                    format!("bad time: {e}"),
+                ),
+            }
+        }
+    }
+
     if !l.diags.is_empty() {
         return Err(l.diags);
     }
     Ok(Scenario {
+        bird,
+        bird_start,
         path: path.to_string(),
         source: src.to_string(),
         file,

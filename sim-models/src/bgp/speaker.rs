@@ -155,6 +155,7 @@ pub struct Best {
     pub attrs: Arc<PathAttrs>,
 }
 
+#[derive(Clone)]
 struct Peer {
     cfg: Neighbor,
     ibgp: bool,
@@ -190,6 +191,7 @@ struct Down {
 }
 
 /// One BGP speaker; see the [module docs](self).
+#[derive(Clone)]
 pub struct Speaker {
     cfg: SpeakerConfig,
     rng: SimRng,

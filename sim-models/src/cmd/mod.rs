@@ -71,6 +71,8 @@ pub enum CommandKind {
     Nc(NcCmd),
     /// `iperf3 -s` / `iperf3 -c ADDR ...`: bulk TCP or paced UDP flows.
     Iperf3(Iperf3Cmd),
+    /// `bird`, `birdc`, `pkill bird`: the BGP daemon calico/node runs.
+    Bird(BirdCmd),
     /// A line the tools reject (kept only where a scenario expects the error):
     /// running it prints the message and fails, as the real tool would.
     Invalid {
@@ -420,6 +422,35 @@ pub enum PmtuMode {
 pub enum PingSource {
     Addr(Ipv4Addr),
     Dev(String),
+}
+
+/// BIRD's daemon and control client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BirdCmd {
+    /// `bird [-R]`.
+    Start { recovering: bool },
+    /// `pkill bird`: the daemon dies; the kernel closes its sockets.
+    Kill,
+    Ctl(BirdcCmd),
+}
+
+/// `birdc` commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BirdcCmd {
+    ShowProtocols {
+        all: bool,
+        name: Option<String>,
+    },
+    ShowRoute {
+        all: bool,
+        for_addr: Option<sim_core::net::Ipv4Net>,
+        protocol: Option<String>,
+    },
+    Restart {
+        name: String,
+    },
+    /// Shut the daemon down: a Cease NOTIFICATION to every peer.
+    Down,
 }
 
 /// `nc` as OpenBSD netcat parses it, plus podpath's `--send`, `--bytes` and

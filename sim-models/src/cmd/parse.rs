@@ -76,6 +76,10 @@ type R<T> = Result<T, ParseError>;
 #[path = "traffic.rs"]
 mod traffic;
 
+/// `bird`, `birdc`, `pkill bird`.
+#[path = "bird.rs"]
+mod bird;
+
 fn perr(col: usize, message: impl Into<String>) -> ParseError {
     ParseError {
         col,
@@ -96,6 +100,10 @@ const PROGRAMS: &[&str] = &[
     "tcpdump",
     "nc",
     "iperf3",
+    "bird",
+    "birdc",
+    "pkill",
+    "killall",
 ];
 
 fn is_program(s: &str) -> bool {
@@ -385,6 +393,9 @@ fn parse_command(w: &[Word], exec_ns: Option<String>) -> R<Command> {
         "tcpdump" => parse_tcpdump(w, exec_ns),
         "nc" => traffic::parse_nc(w, exec_ns),
         "iperf3" => traffic::parse_iperf3(w, exec_ns),
+        "bird" => bird::parse_bird(w, exec_ns),
+        "birdc" => bird::parse_birdc(w, exec_ns),
+        "pkill" | "killall" => bird::parse_kill(w, exec_ns),
         other => Err(perr(
             prog.col,
             format!(

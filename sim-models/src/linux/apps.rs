@@ -20,6 +20,7 @@ pub enum App {
     Traceroute(Traceroute),
     Nc(Box<crate::linux::traffic::Nc>),
     Iperf3(Box<crate::linux::traffic::Iperf3>),
+    Bird(Box<crate::linux::bird::Bird>),
 }
 
 /// `traceroute [-n] DEST`: UDP probes to ports 33434 and up, three per hop,
@@ -191,6 +192,9 @@ impl World {
         }
         if matches!(self.apps[app], App::Nc(_) | App::Iperf3(_)) {
             return self.traffic_timer(cx, app, tag);
+        }
+        if matches!(self.apps[app], App::Bird(_)) {
+            return self.bird_timer(cx, app, tag);
         }
         match tag {
             TAG_SEND => self.ping_send(cx, app),

@@ -7,6 +7,7 @@
 //! back as [`CmdOutput`] values.
 
 pub mod apps;
+pub mod bird;
 pub mod capture;
 pub mod exec;
 pub mod fib;
@@ -110,6 +111,13 @@ pub struct World {
     pub output: Vec<OutputLine>,
     /// Warnings (iproute2's notes, such as VXLAN's default port).
     pub warnings: Vec<OutputLine>,
+    /// BIRD's configuration per host (the scenario's `bgp` section).
+    pub bird_setups: std::collections::BTreeMap<HostId, std::sync::Arc<bird::BirdSetup>>,
+    /// The BIRD application of each host that ever ran one.
+    pub bird_apps: std::collections::BTreeMap<HostId, usize>,
+    /// Every kernel route change BIRD made, in time order.
+    pub bgp_changes: Vec<bird::RouteChange>,
+    pub bgp_counters: bird::BgpCounters,
 }
 
 impl World {
@@ -130,6 +138,10 @@ impl World {
             captures: Default::default(),
             output: Vec::new(),
             warnings: Vec::new(),
+            bird_setups: Default::default(),
+            bird_apps: Default::default(),
+            bgp_changes: Vec::new(),
+            bgp_counters: Default::default(),
         }
     }
 
