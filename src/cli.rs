@@ -76,6 +76,20 @@ pub enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// BGP: each node's kernel routing table (`ip route`), BIRD's sessions
+    /// (`birdc show protocols`) and BGP table (`birdc show route`), and the
+    /// convergence report for the cold start and each timeline event.
+    Routes {
+        scenario: String,
+        /// Show the tables at this simulated time (default: the end of the run).
+        #[arg(long)]
+        at: Option<String>,
+        /// Only this node's tables.
+        #[arg(long)]
+        node: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Draw the topology as Graphviz DOT or SVG, with a packet's path over it.
     Graph {
         scenario: String,

@@ -107,6 +107,40 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 Err(e) => CliOutput::input_error(format!("podpath: tui: {e}\n")),
             }
         }),
+        Cmd::Routes {
+            scenario,
+            at,
+            node,
+            run,
+        } => {
+            let at = match at.as_deref().map(str::parse::<SimTime>).transpose() {
+                Ok(a) => a,
+                Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
+            };
+            with_scenario(scenario, run, |sc, opts| {
+                if sc.bird.is_empty() {
+                    return CliOutput::input_error(format!(
+                        "podpath: routes: {scenario} has no bgp section: no host runs BIRD\n"
+                    ));
+                }
+                let r = match scenarios::routes::routes(sc, opts, at) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return CliOutput::input_error(format!(
+                            "podpath: routes: {e}\nreproduce with: podpath routes {scenario} --seed {}\n",
+                            sc.seed(opts)
+                        ));
+                    }
+                };
+                match scenarios::routes::render(&r, node.as_deref()) {
+                    Ok(stdout) => CliOutput {
+                        stdout,
+                        ..Default::default()
+                    },
+                    Err(e) => CliOutput::input_error(format!("podpath: routes: --node: {e}\n")),
+                }
+            })
+        }
         Cmd::Graph {
             scenario,
             packet,

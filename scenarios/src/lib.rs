@@ -6,6 +6,7 @@ pub mod bgp;
 pub mod build;
 pub mod format;
 pub mod load;
+pub mod routes;
 pub mod run;
 pub mod spans;
 

@@ -337,6 +337,11 @@ impl World {
         Ok(names.concat())
     }
 
+    /// The application index of the host's running BIRD.
+    pub fn running_bird_app(&self, host: HostId) -> Option<usize> {
+        self.running_bird(host).ok()
+    }
+
     pub(crate) fn running_bird(&self, host: HostId) -> Result<usize, String> {
         match self.bird_apps.get(&host) {
             Some(&a) if self.bird_ref(a).running => Ok(a),
@@ -541,8 +546,9 @@ impl World {
             IpipMode::Never => false,
         };
         let path_text = as_path_text(&as_path);
+        let path_text = if path_text.is_empty() { "(empty)".to_string() } else { path_text };
         let origin: Arc<str> = Arc::from(format!(
-            "BGP route from {peer} ({name}), AS path [{path_text}], next hop {next_hop}"
+            "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
         ));
         let mut route = Route {
             table: TABLE_MAIN,
