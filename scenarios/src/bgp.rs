@@ -126,15 +126,16 @@ pub(crate) trait Report {
 }
 
 fn net(s: &str) -> Result<Ipv4Net, String> {
-    s.parse::<Ipv4Net>()
-        .map(|n| n.network())
-        .map_err(|_| format!("bad prefix \"{s}\": expected an IPv4 prefix such as \"10.244.1.0/26\""))
+    s.parse::<Ipv4Net>().map(|n| n.network()).map_err(|_| {
+        format!("bad prefix \"{s}\": expected an IPv4 prefix such as \"10.244.1.0/26\"")
+    })
 }
 
 fn addr(s: &str) -> Result<Ipv4Addr, String> {
     let a = s.split('/').next().unwrap_or(s);
-    a.parse::<Ipv4Addr>()
-        .map_err(|_| format!("bad address \"{s}\": expected an IPv4 address such as \"192.168.56.6\""))
+    a.parse::<Ipv4Addr>().map_err(|_| {
+        format!("bad address \"{s}\": expected an IPv4 address such as \"192.168.56.6\"")
+    })
 }
 
 fn ipip(s: Option<&str>) -> Result<IpipMode, String> {
@@ -182,10 +183,16 @@ pub(crate) fn setups(
         let p = |x: &'static str| [f("bgp"), f("nodes"), PathSeg::Index(i), f(x)];
         let hi = host_ix(&n.host);
         if hi.is_none() {
-            r.report(&p("host"), format!("unknown host \"{}\": expected one of {:?}", n.host, hosts));
+            r.report(
+                &p("host"),
+                format!("unknown host \"{}\": expected one of {:?}", n.host, hosts),
+            );
         }
         if seen_hosts.contains(&n.host.as_str()) {
-            r.report(&p("host"), format!("host \"{}\" runs a speaker already", n.host));
+            r.report(
+                &p("host"),
+                format!("host \"{}\" runs a speaker already", n.host),
+            );
         }
         seen_hosts.push(&n.host);
         let a = addr(&n.address);
@@ -196,10 +203,24 @@ pub(crate) fn setups(
         for (j, b) in n.blocks.iter().enumerate() {
             match net(b) {
                 Ok(x) => blocks.push(x),
-                Err(e) => r.report(&[f("bgp"), f("nodes"), PathSeg::Index(i), f("blocks"), PathSeg::Index(j)], e),
+                Err(e) => r.report(
+                    &[
+                        f("bgp"),
+                        f("nodes"),
+                        PathSeg::Index(i),
+                        f("blocks"),
+                        PathSeg::Index(j),
+                    ],
+                    e,
+                ),
             }
         }
-        let rr = match n.route_reflector_cluster_id.as_deref().map(addr).transpose() {
+        let rr = match n
+            .route_reflector_cluster_id
+            .as_deref()
+            .map(addr)
+            .transpose()
+        {
             Ok(x) => x,
             Err(e) => {
                 r.report(&p("route_reflector_cluster_id"), e);
@@ -242,11 +263,17 @@ pub(crate) fn setups(
         if let Some(nn) = &p.node
             && !spec.nodes.iter().any(|x| &x.host == nn)
         {
-            r.report(&path("node"), format!("unknown node \"{nn}\": expected the host of one of the bgp nodes"));
+            r.report(
+                &path("node"),
+                format!("unknown node \"{nn}\": expected the host of one of the bgp nodes"),
+            );
             bad += 1;
         }
         if peer_ip.is_none() && peer_selector.is_none() && bad == 0 {
-            r.report(&path("name"), "a peer needs peer_ip or peer_selector".to_string());
+            r.report(
+                &path("name"),
+                "a peer needs peer_ip or peer_selector".to_string(),
+            );
             bad += 1;
         }
         if bad > 0 {
@@ -274,7 +301,11 @@ pub(crate) fn setups(
             nodes: nodes.clone(),
             peers,
         };
-        for (sp, (&h, n)) in cluster.expand().into_iter().zip(node_hosts.iter().zip(&nodes)) {
+        for (sp, (&h, n)) in cluster
+            .expand()
+            .into_iter()
+            .zip(node_hosts.iter().zip(&nodes))
+        {
             out.push((
                 h,
                 BirdSetup {
@@ -290,10 +321,16 @@ pub(crate) fn setups(
         let p = |x: &'static str| [f("bgp"), f("routers"), PathSeg::Index(i), f(x)];
         let hi = host_ix(&rt.host);
         if hi.is_none() {
-            r.report(&p("host"), format!("unknown host \"{}\": expected one of {:?}", rt.host, hosts));
+            r.report(
+                &p("host"),
+                format!("unknown host \"{}\": expected one of {:?}", rt.host, hosts),
+            );
         }
         if seen_hosts.contains(&rt.host.as_str()) {
-            r.report(&p("host"), format!("host \"{}\" runs a speaker already", rt.host));
+            r.report(
+                &p("host"),
+                format!("host \"{}\" runs a speaker already", rt.host),
+            );
         }
         seen_hosts.push(&rt.host);
         let rid = addr(&rt.router_id);
@@ -304,13 +341,29 @@ pub(crate) fn setups(
         for (j, o) in rt.originate.iter().enumerate() {
             match net(o) {
                 Ok(x) => originate.push(x),
-                Err(e) => r.report(&[f("bgp"), f("routers"), PathSeg::Index(i), f("originate"), PathSeg::Index(j)], e),
+                Err(e) => r.report(
+                    &[
+                        f("bgp"),
+                        f("routers"),
+                        PathSeg::Index(i),
+                        f("originate"),
+                        PathSeg::Index(j),
+                    ],
+                    e,
+                ),
             }
         }
         let mut neighbors = Vec::new();
         for (j, nb) in rt.neighbors.iter().enumerate() {
             let np = |x: &'static str| {
-                [f("bgp"), f("routers"), PathSeg::Index(i), f("neighbors"), PathSeg::Index(j), f(x)]
+                [
+                    f("bgp"),
+                    f("routers"),
+                    PathSeg::Index(i),
+                    f("neighbors"),
+                    PathSeg::Index(j),
+                    f(x),
+                ]
             };
             let a = addr(&nb.address);
             let la = nb.local_address.as_deref().map(addr).transpose();
@@ -323,7 +376,15 @@ pub(crate) fn setups(
                     n.passive = nb.passive;
                     n.import = PrefixList::allow_all();
                     n.export = PrefixList::allow_all();
-                    n.name = format!("{}_{}", if nb.remote_as == rt.as_number { "ibgp" } else { "ebgp" }, a.to_string().replace('.', "_"));
+                    n.name = format!(
+                        "{}_{}",
+                        if nb.remote_as == rt.as_number {
+                            "ibgp"
+                        } else {
+                            "ebgp"
+                        },
+                        a.to_string().replace('.', "_")
+                    );
                     neighbors.push(n);
                 }
                 (Err(e), _) => r.report(&np("address"), e),

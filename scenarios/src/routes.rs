@@ -54,7 +54,9 @@ fn sub(a: BgpCounters, b: BgpCounters) -> BgpCounters {
 }
 
 /// Which blocks each running BGP host lacks: the blocks the other running
-/// speakers originate that it has no route for (`installed` per host).
+/// speakers originate that it has no route for (`installed` per host). A
+/// dedicated route reflector (a cluster id and no block of its own) is not
+/// in any packet's path (reflection keeps the next hop) and is left out.
 fn lacking(
     sim: &Simulation,
     installed: &BTreeMap<HostId, BTreeSet<Ipv4Net>>,
@@ -68,7 +70,15 @@ fn lacking(
         .collect();
     let mut out = BTreeMap::new();
     for &h in &running {
-        let own: BTreeSet<Ipv4Net> = w.bird_setups[&h].originate.iter().map(|p| p.network()).collect();
+        let setup = &w.bird_setups[&h];
+        if setup.originate.is_empty() && setup.config.cluster_id.is_some() {
+            continue;
+        }
+        let own: BTreeSet<Ipv4Net> = w.bird_setups[&h]
+            .originate
+            .iter()
+            .map(|p| p.network())
+            .collect();
         let have = installed.get(&h);
         let mut miss = Vec::new();
         for &o in &running {
@@ -77,7 +87,8 @@ fn lacking(
             }
             for p in &w.bird_setups[&o].originate {
                 let p = p.network();
-                if !own.contains(&p) && !have.is_some_and(|s| s.contains(&p)) && !miss.contains(&p) {
+                if !own.contains(&p) && !have.is_some_and(|s| s.contains(&p)) && !miss.contains(&p)
+                {
                     miss.push(p);
                 }
             }
@@ -91,7 +102,11 @@ fn lacking(
 }
 
 /// Runs the scenario to `at` (default: its end), phase by phase.
-pub fn routes(sc: &Scenario, opts: &RunOptions, at: Option<SimTime>) -> Result<RoutesReport, String> {
+pub fn routes(
+    sc: &Scenario,
+    opts: &RunOptions,
+    at: Option<SimTime>,
+) -> Result<RoutesReport, String> {
     let mut sim = sc.build(opts);
     let end = at.unwrap_or_else(|| sc.until(opts));
     // Phase boundaries: the BIRDs' start, then each distinct time of a
@@ -99,27 +114,41 @@ pub fn routes(sc: &Scenario, opts: &RunOptions, at: Option<SimTime>) -> Result<R
     let mut starts: BTreeMap<SimTime, Vec<String>> = BTreeMap::new();
     starts.insert(sc.bird_start, vec!["cold start".into()]);
     for c in &sc.commands {
-        if matches!(c.source, crate::load::CmdSource::Timeline { .. }) && c.at > sc.bird_start && c.at <= end {
+        if matches!(c.source, crate::load::CmdSource::Timeline { .. })
+            && c.at > sc.bird_start
+            && c.at <= end
+            && changes_state(&c.cmd)
+        {
             let host = &sc.file.hosts[c.host].name;
-            starts.entry(c.at).or_default().push(format!("{host}: {}", c.text));
+            starts
+                .entry(c.at)
+                .or_default()
+                .push(format!("{host}: {}", c.text));
         }
     }
-    let bounds: Vec<(SimTime, String)> = starts
-        .into_iter()
-        .map(|(t, v)| (t, v.join("; ")))
-        .collect();
+    let bounds: Vec<(SimTime, String)> =
+        starts.into_iter().map(|(t, v)| (t, v.join("; "))).collect();
     let mut phases = Vec::new();
     let mut installed: BTreeMap<HostId, BTreeSet<Ipv4Net>> = BTreeMap::new();
     let mut seen = 0usize;
     let mut sink = NullSink;
     // Run to just before the first boundary.
     for (i, (start, label)) in bounds.iter().enumerate() {
-        let stop = bounds.get(i + 1).map_or(end, |b| SimTime::from_nanos(b.0.as_nanos().saturating_sub(1))).min(end);
+        let stop = bounds
+            .get(i + 1)
+            .map_or(end, |b| {
+                SimTime::from_nanos(b.0.as_nanos().saturating_sub(1))
+            })
+            .min(end);
         if *start > end {
             break;
         }
         if i == 0 && start.as_nanos() > 0 {
-            run(&mut sim, SimTime::from_nanos(start.as_nanos() - 1), &mut sink)?;
+            run(
+                &mut sim,
+                SimTime::from_nanos(start.as_nanos() - 1),
+                &mut sink,
+            )?;
             seen = sim.world.bgp_changes.len();
         }
         let before = sim.world.bgp_counters;
@@ -128,7 +157,8 @@ pub fn routes(sc: &Scenario, opts: &RunOptions, at: Option<SimTime>) -> Result<R
         let mut black_hole: Option<(SimTime, Option<SimTime>)> = None;
         // Replay the phase's changes, checking coverage after each instant.
         let mut k = 0;
-        let check = |installed: &BTreeMap<HostId, BTreeSet<Ipv4Net>>| !lacking(&sim, installed).is_empty();
+        let check =
+            |installed: &BTreeMap<HostId, BTreeSet<Ipv4Net>>| !lacking(&sim, installed).is_empty();
         if check(&installed) {
             black_hole = Some((*start, None));
         }
@@ -175,6 +205,39 @@ pub fn routes(sc: &Scenario, opts: &RunOptions, at: Option<SimTime>) -> Result<R
     Ok(RoutesReport { sim, phases, end })
 }
 
+/// Whether a timeline command can change routing (a phase of the report):
+/// not traffic, captures, or commands that only print.
+fn changes_state(c: &sim_models::cmd::Command) -> bool {
+    use sim_models::cmd::{
+        AddrCmd, BirdCmd, BirdcCmd, CommandKind as K, FdbCmd, LinkCmd, NeighCmd, RouteCmd, RuleCmd,
+        TunnelCmd,
+    };
+    let read_only = match &c.kind {
+        K::Noop
+        | K::Ping(_)
+        | K::Traceroute { .. }
+        | K::Tcpdump { .. }
+        | K::Nc(_)
+        | K::Iperf3(_)
+        | K::Sysctl { value: None, .. }
+        | K::Link(LinkCmd::Show { .. })
+        | K::Addr(AddrCmd::Show { .. })
+        | K::Route(RouteCmd::Show { .. } | RouteCmd::Get { .. })
+        | K::Rule(RuleCmd::Show)
+        | K::Neigh(NeighCmd::Show { .. } | NeighCmd::ArpShow)
+        | K::Fdb(FdbCmd::Show { .. })
+        | K::Tunnel(TunnelCmd::Show { .. })
+        | K::Bird(BirdCmd::Ctl(BirdcCmd::ShowProtocols { .. } | BirdcCmd::ShowRoute { .. })) => {
+            true
+        }
+        K::Iptables { args, .. } => args
+            .iter()
+            .any(|a| matches!(a.as_str(), "-S" | "-L" | "--list" | "--list-rules")),
+        _ => false,
+    };
+    !read_only
+}
+
 fn run(sim: &mut Simulation, until: SimTime, sink: &mut NullSink) -> Result<(), String> {
     match sim.run_until(until, sink) {
         Ok(_) => Ok(()),
@@ -198,7 +261,10 @@ pub fn render(r: &RoutesReport, node: Option<&str>) -> Result<String, String> {
     if let Some(n) = node
         && !hosts.iter().any(|h| w.hosts[h.ix()].name == n)
     {
-        let known: Vec<&str> = hosts.iter().map(|h| w.hosts[h.ix()].name.as_str()).collect();
+        let known: Vec<&str> = hosts
+            .iter()
+            .map(|h| w.hosts[h.ix()].name.as_str())
+            .collect();
         return Err(format!("no BGP node \"{n}\": expected one of {known:?}"));
     }
     let _ = writeln!(s, "=== routing tables at {} ===", r.end);
@@ -252,13 +318,19 @@ pub fn render_convergence(r: &RoutesReport) -> String {
         );
         match p.black_hole {
             None => {
-                let _ = writeln!(s, "  black-hole window: none (every node had a route to every live block)");
+                let _ = writeln!(
+                    s,
+                    "  black-hole window: none (every node had a route to every live block)"
+                );
             }
             Some((a, Some(b))) => {
                 let _ = writeln!(s, "  black-hole window: {a} to {b} ({})", b - a);
             }
             Some((a, None)) => {
-                let _ = writeln!(s, "  black-hole window: from {a}, still open at the phase's end");
+                let _ = writeln!(
+                    s,
+                    "  black-hole window: from {a}, still open at the phase's end"
+                );
             }
         }
         for (n, v) in &p.lacking {

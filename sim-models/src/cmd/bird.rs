@@ -71,7 +71,10 @@ pub(super) fn parse_birdc(w: &[Word], exec_ns: Option<String>) -> R<Command> {
     let syntax = |at: &Word, what: &str| {
         perr(
             at.col,
-            format!("birdc: syntax error, {what} \"{}\": expected {exp}", at.text),
+            format!(
+                "birdc: syntax error, {what} \"{}\": expected {exp}",
+                at.text
+            ),
         )
     };
     let Some(first) = ops.first() else {
@@ -84,7 +87,10 @@ pub(super) fn parse_birdc(w: &[Word], exec_ns: Option<String>) -> R<Command> {
     let is = |x: &Word, full: &str| !x.text.is_empty() && full.starts_with(&*x.text);
     let cmd = if is(first, "show") {
         let Some(what) = ops.get(1) else {
-            return Err(perr(first.col, format!("birdc: show what?: expected {exp}")));
+            return Err(perr(
+                first.col,
+                format!("birdc: show what?: expected {exp}"),
+            ));
         };
         if is(what, "protocols") {
             let mut all = false;
@@ -142,7 +148,10 @@ pub(super) fn parse_birdc(w: &[Word], exec_ns: Option<String>) -> R<Command> {
         }
     } else if is(first, "restart") {
         let Some(name) = ops.get(1) else {
-            return Err(perr(first.col, format!("birdc: restart what?: expected {exp}")));
+            return Err(perr(
+                first.col,
+                format!("birdc: restart what?: expected {exp}"),
+            ));
         };
         if let Some(x) = ops.get(2) {
             return Err(syntax(x, "unexpected"));
@@ -174,7 +183,9 @@ pub(super) fn parse_kill(w: &[Word], exec_ns: Option<String>) -> R<Command> {
             t if t.starts_with('-') => {
                 return Err(perr(
                     x.col,
-                    format!("{prog}: option {t} is not supported by the simulator: expected {KILL_EXPECTED}"),
+                    format!(
+                        "{prog}: option {t} is not supported by the simulator: expected {KILL_EXPECTED}"
+                    ),
                 ));
             }
             _ => names.push(x),
@@ -197,10 +208,89 @@ pub(super) fn parse_kill(w: &[Word], exec_ns: Option<String>) -> R<Command> {
                 format!("{prog}: no process name: expected {KILL_EXPECTED}"),
             ));
         }
-        [_, x, ..] => return Err(perr(x.col, format!("{prog}: one process name: expected {KILL_EXPECTED}"))),
+        [_, x, ..] => {
+            return Err(perr(
+                x.col,
+                format!("{prog}: one process name: expected {KILL_EXPECTED}"),
+            ));
+        }
     }
     Ok(Command {
         netns: exec_ns,
         kind: CommandKind::Bird(BirdCmd::Kill),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    // Columns are 0-based (the loader adds the line's position).
+    use crate::cmd::{BirdCmd, BirdcCmd, CommandKind, parse_line};
+
+    fn kind(line: &str) -> CommandKind {
+        parse_line(line).unwrap().kind
+    }
+
+    fn err(line: &str) -> (usize, String) {
+        let e = parse_line(line).unwrap_err();
+        (e.col, e.message)
+    }
+
+    #[test]
+    fn daemon_and_client_lines() {
+        assert_eq!(
+            kind("bird -R -s /var/run/calico/bird.ctl -d -c /etc/calico/confd/config/bird.cfg"),
+            CommandKind::Bird(BirdCmd::Start { recovering: true })
+        );
+        assert_eq!(
+            kind("bird"),
+            CommandKind::Bird(BirdCmd::Start { recovering: false })
+        );
+        assert_eq!(
+            kind("birdc -s /var/run/calico/bird.ctl show protocols"),
+            CommandKind::Bird(BirdCmd::Ctl(BirdcCmd::ShowProtocols {
+                all: false,
+                name: None
+            }))
+        );
+        // BIRD's CLI takes abbreviations.
+        assert_eq!(
+            kind("birdc sh ro for 10.244.1.5 all"),
+            CommandKind::Bird(BirdCmd::Ctl(BirdcCmd::ShowRoute {
+                all: true,
+                for_addr: Some("10.244.1.5/32".parse().unwrap()),
+                protocol: None
+            }))
+        );
+        assert_eq!(
+            kind("birdc show protocols all Mesh_10_0_0_2"),
+            CommandKind::Bird(BirdCmd::Ctl(BirdcCmd::ShowProtocols {
+                all: true,
+                name: Some("Mesh_10_0_0_2".into())
+            }))
+        );
+        assert_eq!(
+            kind("birdc restart all"),
+            CommandKind::Bird(BirdCmd::Ctl(BirdcCmd::Restart { name: "all".into() }))
+        );
+        assert_eq!(kind("pkill -9 bird"), CommandKind::Bird(BirdCmd::Kill));
+        assert_eq!(kind("killall bird"), CommandKind::Bird(BirdCmd::Kill));
+    }
+
+    #[test]
+    fn bad_lines_are_positioned() {
+        let (col, m) = err("pkill -9 nginx");
+        assert_eq!(col, 9);
+        assert!(m.contains("no process \"nginx\""), "{m}");
+        let (col, m) = err("birdc show bfd sessions");
+        assert_eq!(col, 11);
+        assert!(m.contains("unsupported show command"), "{m}");
+        let (col, m) = err("birdc show route for 10.244.1");
+        assert_eq!(col, 21);
+        assert!(m.contains("not an IPv4 address or prefix"), "{m}");
+        let (col, m) = err("bird extra");
+        assert_eq!(col, 5);
+        assert!(m.contains("unexpected operand"), "{m}");
+        let (_, m) = err("birdc");
+        assert!(m.contains("interactive client is not supported"), "{m}");
+    }
 }

@@ -428,7 +428,9 @@ pub enum PingSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BirdCmd {
     /// `bird [-R]`.
-    Start { recovering: bool },
+    Start {
+        recovering: bool,
+    },
     /// `pkill bird`: the daemon dies; the kernel closes its sockets.
     Kill,
     Ctl(BirdcCmd),

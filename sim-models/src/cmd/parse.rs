@@ -4694,7 +4694,7 @@ mod tests {
         let e = err_at("lsmod", "lsmod", "unknown command \"lsmod\"");
         assert_eq!(
             e.message,
-            "unknown command \"lsmod\": expected one of ip, bridge, arp, sysctl, modprobe, iptables, ping, traceroute, tcpdump, nc, iperf3"
+            "unknown command \"lsmod\": expected one of ip, bridge, arp, sysctl, modprobe, iptables, ping, traceroute, tcpdump, nc, iperf3, bird, birdc, pkill, killall"
         );
         // The article's nc lines parse (cmd/traffic.rs has their tests).
         assert!(matches!(kind("nc -kl 172.16.2.1 8888"), CommandKind::Nc(_)));

@@ -175,10 +175,12 @@ impl World {
 
     /// The BIRD running on `host`, if any.
     pub fn bird_of(&self, host: HostId) -> Option<&Bird> {
-        self.bird_apps.get(&host).and_then(|&a| match &self.apps[a] {
-            App::Bird(b) if b.running => Some(&**b),
-            _ => None,
-        })
+        self.bird_apps
+            .get(&host)
+            .and_then(|&a| match &self.apps[a] {
+                App::Bird(b) if b.running => Some(&**b),
+                _ => None,
+            })
     }
 
     /// Every host's BIRD (running or not), in host order.
@@ -195,7 +197,12 @@ impl World {
     /// `bird [-R]`: starts the host's BIRD with the configuration the
     /// scenario gave it. `recovering`: started with `-R` (graceful restart
     /// with the forwarding state preserved, as calico/node starts it).
-    pub fn start_bird(&mut self, cx: &mut Cx, host: HostId, recovering: bool) -> Result<(), String> {
+    pub fn start_bird(
+        &mut self,
+        cx: &mut Cx,
+        host: HostId,
+        recovering: bool,
+    ) -> Result<(), String> {
         let Some(setup) = self.bird_setups.get(&host).cloned() else {
             return Err(
                 "bird: Unable to open configuration file /etc/bird/bird.conf: No such file or directory (the scenario's bgp section configures no speaker on this host)"
@@ -315,7 +322,12 @@ impl World {
     }
 
     /// `birdc restart NAME|all`: resets sessions (Cease, Administrative Reset).
-    pub fn bird_restart(&mut self, cx: &mut Cx, host: HostId, which: &str) -> Result<String, String> {
+    pub fn bird_restart(
+        &mut self,
+        cx: &mut Cx,
+        host: HostId,
+        which: &str,
+    ) -> Result<String, String> {
         let app = self.running_bird(host)?;
         let cfg = &self.bird_ref(app).setup.config;
         let peers: Vec<PeerAddr> = cfg
@@ -325,7 +337,9 @@ impl World {
             .map(|n| n.address)
             .collect();
         if peers.is_empty() {
-            return Err(format!("syntax error, unexpected CF_SYM_UNDEFINED (no protocol named {which})"));
+            return Err(format!(
+                "syntax error, unexpected CF_SYM_UNDEFINED (no protocol named {which})"
+            ));
         }
         let names: Vec<String> = cfg
             .neighbors
@@ -546,7 +560,11 @@ impl World {
             IpipMode::Never => false,
         };
         let path_text = as_path_text(&as_path);
-        let path_text = if path_text.is_empty() { "(empty)".to_string() } else { path_text };
+        let path_text = if path_text.is_empty() {
+            "(empty)".to_string()
+        } else {
+            path_text
+        };
         let origin: Arc<str> = Arc::from(format!(
             "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
         ));
@@ -588,7 +606,9 @@ impl World {
         }
         let rtype = route.rtype;
         let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
-        t.remove_where(prefix, |r| r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole);
+        t.remove_where(prefix, |r| {
+            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
+        });
         t.insert(route);
         self.namespaces[ns.ix()].generation.config += 1;
         let b = self.bird(app);
@@ -619,7 +639,9 @@ impl World {
         }
         let ns = b.ns;
         let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
-        t.remove_where(prefix, |r| r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole);
+        t.remove_where(prefix, |r| {
+            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
+        });
         self.namespaces[ns.ix()].generation.config += 1;
         self.bgp_changes.push(RouteChange {
             time: now,
@@ -644,7 +666,13 @@ impl World {
     }
 
     /// What BIRD's sockets tell it.
-    pub(crate) fn bird_sock_event(&mut self, cx: &mut Cx, app: usize, sock: SockRef, ev: SockEvent) {
+    pub(crate) fn bird_sock_event(
+        &mut self,
+        cx: &mut Cx,
+        app: usize,
+        sock: SockRef,
+        ev: SockEvent,
+    ) {
         let SockRef::Tcp(s) = sock else { return };
         if !self.bird(app).running {
             return;
@@ -777,7 +805,9 @@ impl World {
             return Err("bird: the simulator runs BIRD in a host's root namespace only".into());
         }
         match c {
-            BirdCmd::Start { recovering } => self.start_bird(cx, host, *recovering).map(|()| String::new()),
+            BirdCmd::Start { recovering } => self
+                .start_bird(cx, host, *recovering)
+                .map(|()| String::new()),
             BirdCmd::Kill => self.stop_bird(cx, host, false).map(|()| String::new()),
             BirdCmd::Ctl(BirdcCmd::Down) => {
                 self.stop_bird(cx, host, true)?;
@@ -815,11 +845,7 @@ impl World {
         let b = self.bird_ref(app);
         let start = bird_time(b.started_at);
         let mut s = String::from("BIRD 2.0.12 ready.\n");
-        let _ = writeln!(
-            s,
-            "{:<10} {:<10} {:<10} {:<6} {:<12}  {}",
-            "Name", "Proto", "Table", "State", "Since", "Info"
-        );
+        s.push_str("Name       Proto      Table      State  Since         Info\n");
         let mut rows: Vec<(String, &str, &str)> = Vec::new();
         if !b.setup.blackholes.is_empty() || !b.setup.originate.is_empty() {
             rows.push(("static1".into(), "Static", "master4"));
@@ -841,7 +867,11 @@ impl World {
             if name.is_some_and(|x| x != nb.name) {
                 continue;
             }
-            let (st, at) = b.since.get(&nb.address).copied().unwrap_or((State::Idle, b.started_at));
+            let (st, at) = b
+                .since
+                .get(&nb.address)
+                .copied()
+                .unwrap_or((State::Idle, b.started_at));
             let (state, info) = state_words(st);
             let _ = writeln!(
                 s,
@@ -860,7 +890,11 @@ impl World {
                 let _ = writeln!(s, "    Neighbor address: {}", nb.address);
                 let _ = writeln!(s, "    Neighbor AS:      {}", nb.remote_as);
                 let _ = writeln!(s, "    Local AS:         {}", cfg.local_as);
-                if let Some(sess) = b.speaker.session(nb.address).filter(|_| st == State::Established) {
+                if let Some(sess) = b
+                    .speaker
+                    .session(nb.address)
+                    .filter(|_| st == State::Established)
+                {
                     let _ = writeln!(s, "    Neighbor ID:      {}", sess.peer_id);
                     let kind = if ibgp { "internal" } else { "external" };
                     let _ = writeln!(s, "    Session:          {kind} multihop AS4");
@@ -872,7 +906,8 @@ impl World {
                     let hold = u64::from(sess.hold_time);
                     let _ = writeln!(s, "    Hold timer:       {hold}");
                     if let Some(k) = sess.keepalive {
-                        let _ = writeln!(s, "    Keepalive timer:  {}", k.as_nanos() / 1_000_000_000);
+                        let _ =
+                            writeln!(s, "    Keepalive timer:  {}", k.as_nanos() / 1_000_000_000);
                     }
                     let imported = b.speaker.adj_rib_in(nb.address).map_or(0, |m| m.len());
                     let exported = b.speaker.adj_rib_out(nb.address).map_or(0, |m| m.len());
@@ -914,7 +949,8 @@ impl World {
         let sp = &b.speaker;
         let cfg = sp.config();
         let mut s = String::from("BIRD 2.0.12 ready.\nTable master4:\n");
-        let mut prefixes: std::collections::BTreeSet<Ipv4Net> = sp.loc_rib().keys().copied().collect();
+        let mut prefixes: std::collections::BTreeSet<Ipv4Net> =
+            sp.loc_rib().keys().copied().collect();
         for n in &cfg.neighbors {
             if let Some(m) = sp.adj_rib_in(n.address) {
                 prefixes.extend(m.keys().copied());
@@ -942,7 +978,8 @@ impl World {
             let tm = bird_time(b.changed_at.get(&p).copied().unwrap_or(b.started_at));
             let best = sp.loc_rib().get(&p);
             // (source, attrs, stale, best?)
-            let mut rows: Vec<(crate::bgp::Source, Arc<crate::bgp::PathAttrs>, bool, bool)> = Vec::new();
+            let mut rows: Vec<(crate::bgp::Source, Arc<crate::bgp::PathAttrs>, bool, bool)> =
+                Vec::new();
             if let Some(bst) = best {
                 let stale = match bst.source {
                     crate::bgp::Source::Peer(a) => sp
@@ -958,7 +995,12 @@ impl World {
                     continue;
                 }
                 if let Some(r) = sp.adj_rib_in(n.address).and_then(|m| m.get(&p)) {
-                    rows.push((crate::bgp::Source::Peer(n.address), r.attrs.clone(), r.stale, false));
+                    rows.push((
+                        crate::bgp::Source::Peer(n.address),
+                        r.attrs.clone(),
+                        r.stale,
+                        false,
+                    ));
                 }
             }
             for (src, attrs, stale, primary) in rows {
@@ -982,7 +1024,11 @@ impl World {
                     crate::bgp::Source::Peer(peer) => {
                         let inst = b.installed.get(&p).filter(|_| primary);
                         let resolved = self.bird_resolve(b.ns, attrs.next_hop);
-                        let dest = if resolved.is_some() { "unicast" } else { "unreachable" };
+                        let dest = if resolved.is_some() {
+                            "unicast"
+                        } else {
+                            "unreachable"
+                        };
                         let from = match resolved {
                             Some((gw, _)) if gw == peer => String::new(),
                             _ => format!(" from {peer}"),
@@ -1022,7 +1068,8 @@ impl World {
                                 let _ = writeln!(s, "\tBGP.originator_id: {o}");
                             }
                             if !attrs.cluster_list.is_empty() {
-                                let l: Vec<String> = attrs.cluster_list.iter().map(|a| a.to_string()).collect();
+                                let l: Vec<String> =
+                                    attrs.cluster_list.iter().map(|a| a.to_string()).collect();
                                 let _ = writeln!(s, "\tBGP.cluster_list: {}", l.join(" "));
                             }
                         }
@@ -1035,7 +1082,11 @@ impl World {
 
     /// BIRD's `gateway recursive`: the next hop's gateway and device
     /// through the kernel table (ignoring BIRD's own routes).
-    fn bird_resolve(&self, ns: NsId, next_hop: Ipv4Addr) -> Option<(Ipv4Addr, crate::linux::DevId)> {
+    fn bird_resolve(
+        &self,
+        ns: NsId,
+        next_hop: Ipv4Addr,
+    ) -> Option<(Ipv4Addr, crate::linux::DevId)> {
         let flow = Flow {
             dst: next_hop,
             hash: crate::linux::fib::l3_hash(Ipv4Addr::UNSPECIFIED, next_hop),
