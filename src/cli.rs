@@ -46,6 +46,10 @@ pub enum Cmd {
         /// Payload bytes (ICMP data or UDP/TCP payload).
         #[arg(long, default_value_t = 56)]
         size: u32,
+        /// Inject at this simulated time (default: right after setup; in a
+        /// scenario with a bgp section, once BGP has converged).
+        #[arg(long)]
+        at: Option<String>,
         #[command(flatten)]
         run: RunArgs,
         #[arg(long)]

@@ -71,11 +71,18 @@ pub fn execute(cli: &Cli) -> CliOutput {
             proto,
             dport,
             size,
+            at,
             run,
             json,
-        } => with_scenario(scenario, run, |sc, opts| {
-            render::trace(sc, opts, from, to, *proto, *dport, *size, *json)
-        }),
+        } => {
+            let at = match at.as_deref().map(str::parse::<SimTime>).transpose() {
+                Ok(a) => a,
+                Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
+            };
+            with_scenario(scenario, run, |sc, opts| {
+                render::trace(sc, opts, from, to, *proto, *dport, *size, *json, at)
+            })
+        }
         Cmd::Show {
             scenario,
             place,

@@ -214,6 +214,7 @@ pub fn trace(
     dport: Option<u16>,
     size: u32,
     json: bool,
+    at: Option<SimTime>,
 ) -> CliOutput {
     let Ok(dst) = to.parse::<Ipv4Addr>() else {
         return CliOutput::input_error(format!("podpath: --to: \"{to}\" is not an IPv4 address\n"));
@@ -226,6 +227,21 @@ pub fn trace(
         Outcome::InputError(d) => return CliOutput::input_error(format!("{d}\n")),
         Outcome::Limit(m) => return CliOutput::input_error(format!("podpath: {m}\n")),
         _ => {}
+    }
+    // Inject at `at`; in a BGP-built cluster by default once BGP has
+    // converged, so that the packet meets the routes BIRD installs.
+    let at = match at {
+        Some(t) => Some(t),
+        None if !sc.bird.is_empty() => match scenarios::routes::settle(&mut r.sim, sc.bird_start) {
+            Ok(t) => Some(t),
+            Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
+        },
+        None => None,
+    };
+    if let Some(t) = at
+        && let Err(e) = r.sim.run_until(t, &mut sim_core::trace::NullSink)
+    {
+        return CliOutput::input_error(format!("podpath: {e:?}\n"));
     }
     let Some(ns) = r.sim.world.find_ns(from) else {
         return CliOutput::input_error(format!(

@@ -205,6 +205,37 @@ pub fn routes(
     Ok(RoutesReport { sim, phases, end })
 }
 
+/// Runs until BGP has settled after `start`: every configured session of
+/// every running BIRD is Established and no kernel route changed in the
+/// last second, checked each second for at most 10 minutes of simulated
+/// time. Returns the time reached.
+pub fn settle(sim: &mut Simulation, start: SimTime) -> Result<SimTime, String> {
+    use sim_models::bgp::State;
+    let second = sim_core::time::SimDuration::from_secs(1);
+    let mut t = start.max(sim.now());
+    let mut changes = usize::MAX;
+    let mut sink = NullSink;
+    for _ in 0..600 {
+        t += second;
+        run(sim, t, &mut sink)?;
+        let w = &sim.world;
+        let up = w.birds().iter().filter(|b| b.running).all(|b| {
+            b.setup
+                .config
+                .neighbors
+                .iter()
+                .all(|n| b.speaker.state(n.address) == Some(State::Established))
+        });
+        if up && w.bgp_changes.len() == changes {
+            return Ok(t);
+        }
+        changes = w.bgp_changes.len();
+    }
+    Err(format!(
+        "BGP did not settle within 600 s of simulated time after {start} (sessions not all Established, or routes still changing)"
+    ))
+}
+
 /// Whether a timeline command can change routing (a phase of the report):
 /// not traffic, captures, or commands that only print.
 fn changes_state(c: &sim_models::cmd::Command) -> bool {

@@ -193,3 +193,52 @@ fn same_seed_same_routes_report() {
     let b = render(&report("bgp-rr1-clients6"), None).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn trace_shows_the_bgp_route_and_its_peer() {
+    let out = crate::podpath(&[
+        "trace",
+        &crate::path("scenarios/files/bgp-mesh4.ron"),
+        "--from",
+        "node1:pod",
+        "--to",
+        "10.244.4.1",
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "10.244.4.0/26 via 192.168.56.14 dev tunl0 proto bird onlink (learned from BGP peer 192.168.56.14 (Mesh_192_168_56_14), AS path (empty), next hop 192.168.56.14)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn routes_at_a_time_and_for_one_node() {
+    let f = crate::path("scenarios/files/bgp-node-failure.ron");
+    // At 300 s node1 has dropped node3's block (hold timer expired).
+    let out = crate::podpath(&["routes", &f, "--at", "300s", "--node", "node1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("--- node1 ---"));
+    assert!(!out.stdout.contains("--- node2 ---"));
+    assert!(!out.stdout.contains("10.244.3.0/26 via"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("10.244.2.0/26 via 192.168.56.12 dev tunl0 proto bird onlink")
+    );
+    let bad = crate::podpath(&["routes", &f, "--node", "node9"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("no BGP node \"node9\""),
+        "{}",
+        bad.stderr
+    );
+    let none = crate::podpath(&["routes", &crate::path("scenarios/files/seed-ipip.ron")]);
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("has no bgp section"),
+        "{}",
+        none.stderr
+    );
+}
