@@ -101,6 +101,15 @@ fn lacking(
     out
 }
 
+/// What each counted running BGP host should have a route to: the blocks
+/// the other running speakers originate, less its own (see [`lacking`]).
+fn expected_blocks(sim: &Simulation) -> BTreeMap<HostId, BTreeSet<Ipv4Net>> {
+    lacking(sim, &BTreeMap::new())
+        .into_iter()
+        .map(|(h, miss)| (h, miss.into_iter().collect()))
+        .collect()
+}
+
 /// Runs the scenario to `at` (default: its end), phase by phase.
 pub fn routes(
     sc: &Scenario,
@@ -155,29 +164,42 @@ pub fn routes(
         run(&mut sim, stop, &mut sink)?;
         let changes = &sim.world.bgp_changes[seen..];
         let mut black_hole: Option<(SimTime, Option<SimTime>)> = None;
-        // Replay the phase's changes, checking coverage after each instant.
-        let mut k = 0;
-        let check =
-            |installed: &BTreeMap<HostId, BTreeSet<Ipv4Net>>| !lacking(&sim, installed).is_empty();
-        if check(&installed) {
+        // Replay the phase's changes, counting after each instant the
+        // (node, block) pairs missing a route. What each node should have
+        // is taken from the speakers running at the phase's end.
+        let expected = expected_blocks(&sim);
+        let mut missing: usize = expected
+            .iter()
+            .map(|(h, want)| {
+                let have = installed.get(h);
+                want.iter()
+                    .filter(|p| !have.is_some_and(|s| s.contains(p)))
+                    .count()
+            })
+            .sum();
+        if missing > 0 {
             black_hole = Some((*start, None));
         }
+        let mut k = 0;
         while k < changes.len() {
             let t = changes[k].time;
             while k < changes.len() && changes[k].time == t {
                 let c = &changes[k];
                 let set = installed.entry(c.host).or_default();
-                match c.via {
-                    Some(_) => {
-                        set.insert(c.prefix);
-                    }
-                    None => {
-                        set.remove(&c.prefix);
+                let counted = expected.get(&c.host).is_some_and(|w| w.contains(&c.prefix));
+                let changed = match c.via {
+                    Some(_) => set.insert(c.prefix),
+                    None => set.remove(&c.prefix),
+                };
+                if counted && changed {
+                    match c.via {
+                        Some(_) => missing -= 1,
+                        None => missing += 1,
                     }
                 }
                 k += 1;
             }
-            let bad = check(&installed);
+            let bad = missing > 0;
             match (&mut black_hole, bad) {
                 (None, true) => black_hole = Some((t, None)),
                 (Some((_, e)), false) if e.is_none() => *e = Some(t),
