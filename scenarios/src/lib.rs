@@ -3,8 +3,10 @@
 //! checking expectations. The bundled scenarios live in `scenarios/files/`.
 
 pub mod build;
+pub mod cluster;
 pub mod format;
 pub mod load;
+pub mod reach;
 pub mod run;
 pub mod spans;
 
