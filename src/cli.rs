@@ -94,6 +94,41 @@ pub enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Print the commands a `cluster:` scenario generates, node by node, as
+    /// they would be pasted into a hand-written scenario.
+    Expand {
+        scenario: String,
+        /// Only this node (or router).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print RON `segments` and `hosts` entries instead of plain commands.
+        #[arg(long)]
+        ron: bool,
+    },
+    /// All-pairs pod-to-pod reachability after setup: one ICMP echo per pair,
+    /// a matrix per node pair and the first failing step of each failure.
+    Reach {
+        scenario: String,
+        /// Sources: nodes, pods, namespace/pod, HOST:NETNS or addresses, comma-separated, `*` globs (default all).
+        #[arg(long)]
+        from: Option<String>,
+        /// Destinations, as --from (default all).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Pairs whose reachability or path differs between two scenarios.
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Draw the topology as Graphviz DOT or SVG, with a packet's path over it.
     Graph {
         scenario: String,

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod cli;
+mod k8s;
 mod render;
 
 use std::fmt::Write as _;
@@ -148,6 +149,32 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 }
             })
         }
+        Cmd::Expand {
+            scenario,
+            node,
+            ron,
+        } => match scenarios::load_file(scenario) {
+            Ok(sc) => k8s::expand(&sc, node.as_deref(), *ron),
+            Err(d) => CliOutput::input_error(diags(&d)),
+        },
+        Cmd::Reach {
+            scenario,
+            from,
+            to,
+            run,
+        } => with_scenario(scenario, run, |sc, opts| {
+            k8s::reach(sc, opts, from.as_deref(), to.as_deref())
+        }),
+        Cmd::Diff {
+            a,
+            b,
+            from,
+            to,
+            run,
+        } => with_scenario(a, run, |sa, opts| match scenarios::load_file(b) {
+            Ok(sb) => k8s::diff(sa, &sb, opts, from.as_deref(), to.as_deref()),
+            Err(d) => CliOutput::input_error(diags(&d)),
+        }),
         Cmd::Graph {
             scenario,
             packet,

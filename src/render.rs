@@ -99,6 +99,9 @@ pub fn run(
         let _ = writeln!(out, "{v}");
     } else {
         let _ = writeln!(out, "scenario {} (seed {})", sc.file.name, r.seed);
+        for wn in sc.cluster.iter().flat_map(|c| &c.warnings) {
+            let _ = writeln!(out, "warning: {wn}");
+        }
         let _ = writeln!(out, "--- commands ---");
         for l in &r.sim.log {
             if l.output.stdout.is_empty() && l.output.stderr.is_empty() {

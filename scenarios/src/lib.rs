@@ -4,8 +4,10 @@
 
 pub mod bgp;
 pub mod build;
+pub mod cluster;
 pub mod format;
 pub mod load;
+pub mod reach;
 pub mod routes;
 pub mod run;
 pub mod spans;

@@ -75,6 +75,11 @@ pub struct Scenario {
     pub bird: Vec<(usize, sim_models::linux::bird::BirdSetup)>,
     /// When the BIRDs start.
     pub bird_start: SimTime,
+    /// The resolved `cluster:` section; its hosts and segments follow the
+    /// file's own in `file.hosts` and `file.segments`.
+    pub cluster: Option<crate::cluster::Cluster>,
+    /// How many of `file.hosts` the file itself lists (the rest are generated).
+    pub file_hosts: usize,
     spans: Option<SpanTree>,
 }
 
@@ -185,7 +190,7 @@ impl Loader<'_> {
 pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     let opts =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let file: ScenarioFile = match opts.from_str(src) {
+    let mut file: ScenarioFile = match opts.from_str(src) {
         Ok(f) => f,
         Err(e) => {
             let pos = ron_error_pos(src, &e);
@@ -205,6 +210,44 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         spans: SpanTree::parse(src),
         diags: Vec::new(),
     };
+
+    // The cluster: its nodes and routers become hosts after the file's own.
+    let file_hosts = file.hosts.len();
+    let mut cluster = None;
+    if let Some(spec) = &file.cluster {
+        match crate::cluster::resolve(spec) {
+            Ok(c) => {
+                let cpath = [PathSeg::Field("cluster")];
+                for h in c.hosts() {
+                    if file.hosts.iter().any(|o| o.name == h.name) {
+                        l.at(
+                            &cpath,
+                            format!(
+                                "the cluster's host \"{}\" has the name of a host in `hosts`",
+                                h.name
+                            ),
+                        );
+                    }
+                    file.hosts.push(h);
+                }
+                for sg in &c.segments {
+                    if file.segments.iter().any(|o| o.name == sg.name) {
+                        l.at(&cpath, format!("the cluster's segment \"{}\" has the name of a segment in `segments`", sg.name));
+                    }
+                    file.segments.push(sg.clone());
+                }
+                cluster = Some(c);
+            }
+            Err(errs) => {
+                for (p, m) in errs {
+                    l.at(&p, m);
+                }
+            }
+        }
+    }
+    if file.hosts.is_empty() && file.cluster.is_none() {
+        l.at(&[], "a scenario needs `hosts` or a `cluster`");
+    }
 
     // Segments.
     let mut segments = Vec::new();
@@ -349,15 +392,17 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 l.at(&p("name"), format!("duplicate NIC name \"{}\"", nic.name));
             }
         }
-        let path = [
+        let own = [
             PathSeg::Field("hosts"),
             PathSeg::Index(h),
             PathSeg::Field("setup"),
         ];
+        let generated = [PathSeg::Field("cluster")];
+        let path: &[PathSeg] = if h < file_hosts { &own } else { &generated };
         parse_script(
             &mut l,
             &expected_errors,
-            &path,
+            path,
             &host.setup,
             h,
             SimTime::ZERO,
@@ -466,6 +511,8 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 }
             }
             ExpectSpec::Output { on, .. } => check_place(&mut l, "on", on),
+            // Selectors name pods, known after setup (`podpath reach` checks them).
+            ExpectSpec::FullReach { .. } => {}
             ExpectSpec::CommandError { on, command, .. } => {
                 check_place(&mut l, "on", on);
                 let host = on.split(':').next().unwrap_or("");
@@ -528,6 +575,8 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         commands,
         until,
         max_events,
+        cluster,
+        file_hosts,
         spans: l.spans,
     })
 }

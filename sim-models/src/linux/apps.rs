@@ -72,6 +72,10 @@ impl Ping {
     }
 }
 
+/// The ICMP echo identifier of `podpath trace`'s and `podpath reach`'s
+/// probes; their replies are delivered to the probe (a raw socket).
+pub const PROBE_IDENT: u16 = 0x7070;
+
 const TAG_SEND: u32 = 0;
 const TAG_FINISH: u32 = 1;
 
@@ -287,6 +291,12 @@ impl World {
             _ => None,
         });
         let Some((app, p)) = found else {
+            if ident == PROBE_IDENT {
+                self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                    to: "podpath probe".into(),
+                });
+                return;
+            }
             self.trace(cx, place, pkt.id, || TraceEvent::Drop {
                 reason: DropReason::NoSocket,
             });
@@ -468,7 +478,7 @@ impl World {
             Probe::Icmp => (
                 IpProtocol::Icmp,
                 Header::Icmp(IcmpRepr::EchoRequest {
-                    ident: 0x7070,
+                    ident: PROBE_IDENT,
                     seq: 1,
                 }),
                 true,

@@ -145,6 +145,11 @@ impl World {
         }
     }
 
+    /// The id the next packet will get.
+    pub fn peek_packet_id(&self) -> PacketId {
+        PacketId(self.next_packet)
+    }
+
     pub fn next_packet_id(&mut self) -> PacketId {
         let id = PacketId(self.next_packet);
         self.next_packet += 1;

@@ -7,6 +7,7 @@ mod bundled;
 mod captures;
 mod determinism;
 mod fuzz;
+mod k8s;
 mod kernel_diff;
 mod snapshots;
 mod tui;

@@ -1,0 +1,332 @@
+//! All-pairs reachability: after setup, one ICMP echo probe per pair of
+//! endpoints (pods), each run until its reply is back at the source or a
+//! step drops it, summarised per node pair with the first failing step.
+//!
+//! Probes run one after another in one simulation, in a fixed order (every
+//! source, then every destination, in endpoint order), each from the state
+//! the previous one left (neighbour entries learnt, conntrack entries), as
+//! a sequence of pings would; the result is deterministic.
+
+use std::net::Ipv4Addr;
+
+use sim_core::packet::PacketId;
+use sim_core::time::{SimDuration, SimTime};
+use sim_core::topo::NodeId;
+use sim_core::trace::{DropReason, TraceEvent, TraceRecord, TraceSink};
+use sim_models::linux::NsId;
+use sim_models::linux::apps::Probe;
+use sim_models::sim::Simulation;
+
+use crate::build::RunOptions;
+use crate::load::Scenario;
+use crate::run::{Outcome, run as run_scenario};
+
+/// Something probes start from or go to: a pod (or, without a cluster, any
+/// network namespace with an address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The node (host) it lives on.
+    pub node: String,
+    /// The pod's name (the namespace's name).
+    pub name: String,
+    /// The pod's Kubernetes namespace, when the scenario has a cluster.
+    pub namespace: Option<String>,
+    /// `HOST:NETNS`.
+    pub place: String,
+    pub ip: Ipv4Addr,
+}
+
+/// Which way a probe was going when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    Request,
+    Reply,
+}
+
+/// The first failing step of a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub leg: Leg,
+    /// The drop code (`no-route`, ...), or `no-answer` when nothing came
+    /// back within 10 s of simulated time.
+    pub reason: String,
+    /// What the kernel's drop means, in words.
+    pub text: String,
+    /// Where it was dropped (a host or namespace path).
+    pub place: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairResult {
+    pub from: usize,
+    pub to: usize,
+    pub ok: bool,
+    pub failure: Option<Failure>,
+    /// The devices the request and then the reply crossed.
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub endpoints: Vec<Endpoint>,
+    pub pairs: Vec<PairResult>,
+    /// The cluster's warnings (a route-table limit reached).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    pub fn all_ok(&self) -> bool {
+        self.pairs.iter().all(|p| p.ok)
+    }
+}
+
+/// The endpoints after setup, in order: the cluster's pods, or every named
+/// network namespace with an IPv4 address (its first, not loopback).
+pub fn endpoints(sc: &Scenario, sim: &Simulation) -> Vec<Endpoint> {
+    let w = &sim.world;
+    if let Some(c) = &sc.cluster {
+        return c
+            .pods
+            .iter()
+            .map(|p| Endpoint {
+                node: c.nodes[p.node].name.clone(),
+                name: p.name.clone(),
+                namespace: Some(p.namespace.clone()),
+                place: format!("{}:{}", c.nodes[p.node].name, p.netns()),
+                ip: p.ip,
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for h in &w.hosts {
+        for (name, ns) in &h.namespaces {
+            let n = &w.namespaces[ns.ix()];
+            if !n.alive {
+                continue;
+            }
+            if let Some(a) = n.addrs.iter().find(|a| !a.local.is_loopback()) {
+                out.push(Endpoint {
+                    node: h.name.clone(),
+                    name: name.clone(),
+                    namespace: None,
+                    place: format!("{}:{name}", h.name),
+                    ip: a.local,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((pre, rest)) => {
+            s.starts_with(pre)
+                && (0..=s.len() - pre.len())
+                    .any(|i| s.is_char_boundary(pre.len() + i) && glob(rest, &s[pre.len() + i..]))
+        }
+    }
+}
+
+/// The endpoints a selector names: comma-separated node names, pod names,
+/// `namespace/pod`, `HOST:NETNS` places or addresses, each may hold `*`.
+pub fn select(eps: &[Endpoint], sel: Option<&str>) -> Result<Vec<usize>, String> {
+    let Some(sel) = sel else {
+        return Ok((0..eps.len()).collect());
+    };
+    let mut out = Vec::new();
+    for part in sel.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let hit: Vec<usize> = eps
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                glob(part, &e.node)
+                    || glob(part, &e.name)
+                    || glob(part, &e.place)
+                    || glob(part, &e.ip.to_string())
+                    || e.namespace
+                        .as_ref()
+                        .is_some_and(|ns| glob(part, &format!("{ns}/{}", e.name)))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if hit.is_empty() {
+            return Err(format!(
+                "\"{part}\" names no pod: expected a node, a pod (or namespace/pod), HOST:NETNS or an address"
+            ));
+        }
+        for i in hit {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Watches one probe: its request, then its reply.
+struct ProbeSink {
+    req: PacketId,
+    reply: Option<PacketId>,
+    src: NodeId,
+    hops: Vec<NodeId>,
+    keep_path: bool,
+    end: Option<Result<(), (Leg, DropReason, NodeId)>>,
+}
+
+impl TraceSink for ProbeSink {
+    fn record(&mut self, rec: TraceRecord) {
+        let leg = if rec.packet == self.req {
+            Leg::Request
+        } else if Some(rec.packet) == self.reply {
+            Leg::Reply
+        } else {
+            return;
+        };
+        match rec.event {
+            TraceEvent::Receive { dev, .. } | TraceEvent::Transmit { dev, .. }
+                if self.keep_path && self.hops.last() != Some(&dev) =>
+            {
+                self.hops.push(dev);
+            }
+            TraceEvent::Reply { reply, .. } if leg == Leg::Request => self.reply = Some(reply),
+            TraceEvent::Deliver { .. } if leg == Leg::Reply && rec.place == self.src => {
+                self.end.get_or_insert(Ok(()));
+            }
+            TraceEvent::Drop { reason } => {
+                self.end.get_or_insert(Err((leg, reason, rec.place)));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How long a probe may take before it counts as unanswered.
+const PROBE_WINDOW: SimDuration = SimDuration::from_secs(10);
+
+/// Sends one probe from `ns` to `dst` and runs until it is answered or lost.
+pub fn probe(
+    sim: &mut Simulation,
+    ns: NsId,
+    dst: Ipv4Addr,
+    keep_path: bool,
+) -> Result<(bool, Option<Failure>, Vec<String>), String> {
+    let src = sim.world.namespaces[ns.ix()].node;
+    let mut sink = ProbeSink {
+        req: sim.world.peek_packet_id(),
+        reply: None,
+        src,
+        hops: Vec::new(),
+        keep_path,
+        end: None,
+    };
+    let now = sim.now();
+    {
+        let mut cx = sim_models::linux::Cx {
+            now,
+            sched: &mut sim.sched,
+            sink: &mut sink,
+        };
+        if let Err(e) = sim.world.inject_probe(&mut cx, ns, dst, Probe::Icmp, 56) {
+            let failure = Failure {
+                leg: Leg::Request,
+                reason: "no-route".into(),
+                text: e,
+                place: sim.world.ns_label(ns),
+            };
+            return Ok((false, Some(failure), Vec::new()));
+        }
+    }
+    let deadline = now + PROBE_WINDOW;
+    while sink.end.is_none() {
+        match sim.step_until(deadline, &mut sink) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+    let w = &sim.world;
+    let path = sink
+        .hops
+        .iter()
+        .map(|d| w.topo.path(*d).to_string())
+        .collect();
+    Ok(match sink.end {
+        Some(Ok(())) => (true, None, path),
+        Some(Err((leg, reason, place))) => (
+            false,
+            Some(Failure {
+                leg,
+                reason: reason.code().to_string(),
+                text: sim_core::trace::drop_text(&reason),
+                place: w.topo.path(place).to_string(),
+            }),
+            path,
+        ),
+        None => (
+            false,
+            Some(Failure {
+                leg: if sink.reply.is_some() {
+                    Leg::Reply
+                } else {
+                    Leg::Request
+                },
+                reason: "no-answer".into(),
+                text: format!("nothing came back within {PROBE_WINDOW}"),
+                place: w.ns_label(ns),
+            }),
+            path,
+        ),
+    })
+}
+
+/// Sets the scenario up (everything at time 0) and probes every selected pair.
+pub fn reach(
+    sc: &Scenario,
+    opts: &RunOptions,
+    from: Option<&str>,
+    to: Option<&str>,
+    keep_path: bool,
+) -> Result<Report, String> {
+    let mut setup = opts.clone();
+    setup.until = Some(SimTime::ZERO);
+    let mut r = run_scenario(sc, &setup);
+    match &r.outcome {
+        Outcome::InputError(d) => return Err(d.to_string()),
+        Outcome::Limit(m) => return Err(m.clone()),
+        _ => {}
+    }
+    let eps = endpoints(sc, &r.sim);
+    let froms = select(&eps, from).map_err(|e| format!("--from: {e}"))?;
+    let tos = select(&eps, to).map_err(|e| format!("--to: {e}"))?;
+    let mut pairs = Vec::with_capacity(froms.len() * tos.len());
+    for &f in &froms {
+        let Some(ns) = r.sim.world.find_ns(&eps[f].place) else {
+            return Err(format!("no namespace {} after setup", eps[f].place));
+        };
+        for &t in &tos {
+            if f == t {
+                continue;
+            }
+            let (ok, failure, path) = probe(&mut r.sim, ns, eps[t].ip, keep_path)?;
+            pairs.push(PairResult {
+                from: f,
+                to: t,
+                ok,
+                failure,
+                path,
+            });
+        }
+    }
+    Ok(Report {
+        endpoints: eps,
+        pairs,
+        warnings: sc
+            .cluster
+            .as_ref()
+            .map(|c| c.warnings.clone())
+            .unwrap_or_default(),
+    })
+}
