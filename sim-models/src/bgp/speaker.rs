@@ -199,6 +199,8 @@ pub struct Speaker {
     started: bool,
     now: SimTime,
     out: Vec<Output>,
+    /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
+    logging: bool,
 }
 
 impl fmt::Debug for Speaker {
@@ -250,6 +252,7 @@ impl Speaker {
             started: false,
             now: SimTime::ZERO,
             out: Vec::new(),
+            logging: true,
         }
     }
 
@@ -265,6 +268,14 @@ impl Speaker {
             p.recovering = true;
         }
         s
+    }
+
+    /// Whether the speaker emits `Output::Log` lines (on by default).
+    /// Formatting every message sent and received is most of the cost of a
+    /// large run: fabrics that do not keep the log turn it off. Only the
+    /// log changes; the speaker behaves the same.
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -344,7 +355,9 @@ impl Speaker {
     // ---- helpers ----------------------------------------------------------
 
     fn log(&mut self, peer: Option<PeerAddr>, text: String) {
-        self.out.push(Output::Log(LogLine { peer, text }));
+        if self.logging {
+            self.out.push(Output::Log(LogLine { peer, text }));
+        }
     }
 
     fn peer(&mut self, addr: PeerAddr) -> &mut Peer {
@@ -354,7 +367,7 @@ impl Speaker {
     fn set_state(&mut self, addr: PeerAddr, state: State) {
         let p = self.peer(addr);
         let old = std::mem::replace(&mut p.state, state);
-        if old != state {
+        if old != state && self.logging {
             self.log(Some(addr), format!("{old:?} -> {state:?}"));
         }
     }
@@ -385,7 +398,9 @@ impl Speaker {
             .and_then(|p| p.session.as_ref())
             .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
         let bytes = msg.to_bytes(cx);
-        self.log(Some(addr), format!("sent {msg}"));
+        if self.logging {
+            self.log(Some(addr), format!("sent {msg}"));
+        }
         self.out.push(Output::Send(addr, bytes));
     }
 
@@ -773,7 +788,9 @@ impl Speaker {
     }
 
     fn receive(&mut self, addr: PeerAddr, msg: BgpMessage) {
-        self.log(Some(addr), format!("received {msg}"));
+        if self.logging {
+            self.log(Some(addr), format!("received {msg}"));
+        }
         let state = self.peers[&addr].state;
         if let BgpMessage::Notification(n) = &msg {
             let error = n.code != 6;
@@ -943,6 +960,7 @@ impl Speaker {
         let local_as = self.cfg.local_as;
         let router_id = self.cfg.router_id;
         let cluster_id = self.cfg.effective_cluster_id();
+        let logging = self.logging;
         let mut changed = BTreeSet::new();
         let mut notes = Vec::new();
         let p = self.peer(addr);
@@ -971,7 +989,9 @@ impl Speaker {
                 });
                 match refused {
                     Some(why) => {
-                        notes.push(format!("ignored {n}: {why}"));
+                        if logging {
+                            notes.push(format!("ignored {n}: {why}"));
+                        }
                         if p.adj_in.remove(&n).is_some() {
                             changed.insert(n);
                         }
@@ -1038,14 +1058,16 @@ impl Speaker {
             match &new {
                 Some(b) => {
                     if let Source::Peer(peer) = b.source {
-                        self.log(
-                            None,
-                            format!(
-                                "best route for {prefix}: via {} from {peer}, as-path {:?}",
-                                b.attrs.next_hop,
-                                b.attrs.path_asns()
-                            ),
-                        );
+                        if self.logging {
+                            self.log(
+                                None,
+                                format!(
+                                    "best route for {prefix}: via {} from {peer}, as-path {:?}",
+                                    b.attrs.next_hop,
+                                    b.attrs.path_asns()
+                                ),
+                            );
+                        }
                         self.out.push(Output::Install {
                             prefix,
                             next_hop: b.attrs.next_hop,
@@ -1058,7 +1080,9 @@ impl Speaker {
                     self.loc_rib.insert(prefix, b.clone());
                 }
                 None => {
-                    self.log(None, format!("no route for {prefix}"));
+                    if self.logging {
+                        self.log(None, format!("no route for {prefix}"));
+                    }
                     if was_bgp {
                         self.out.push(Output::Uninstall { prefix });
                     }
