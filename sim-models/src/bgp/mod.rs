@@ -24,6 +24,7 @@
 //! whole clusters (the unit tests, the agreement test with real BIRD and
 //! the scale benches run on it).
 
+pub mod bird_cfg;
 pub mod calico;
 pub mod config;
 pub mod fabric;

@@ -976,7 +976,13 @@ impl Speaker {
                 Some(format!("AS_PATH loop (contains {local_as})"))
             } else if p.ibgp && attrs.originator_id == Some(router_id) {
                 Some("ORIGINATOR_ID is our router id".to_string())
-            } else if p.ibgp && attrs.cluster_list.contains(&cluster_id) {
+            } else if p.ibgp && p.cfg.rr_client && attrs.cluster_list.contains(&cluster_id) {
+                // BIRD checks the CLUSTER_LIST on receipt only on `rr
+                // client` sessions, against that session's `rr cluster
+                // id` (proto/bgp/attrs.c, bgp_decode_attrs): a reflector
+                // keeps what a fellow reflector of its cluster reflects to
+                // it (as real BIRD did in the agreement test), and drops it
+                // only on export (below).
                 Some(format!("CLUSTER_LIST loop (contains {cluster_id})"))
             } else {
                 None
@@ -1155,6 +1161,17 @@ impl Speaker {
             }
             if reflecting {
                 let f = from.expect("reflecting a peer's route");
+                // BIRD's export check (bgp_preexport): not to a session
+                // whose cluster id (`rr cluster id` on client sessions, the
+                // router id on others) is already in the CLUSTER_LIST.
+                let to_cluster = if to.cfg.rr_client {
+                    self.cfg.effective_cluster_id()
+                } else {
+                    self.cfg.router_id
+                };
+                if a.cluster_list.contains(&to_cluster) {
+                    return None;
+                }
                 a.originator_id.get_or_insert(f.peer_id);
                 a.cluster_list.insert(0, self.cfg.effective_cluster_id());
             }

@@ -2,6 +2,7 @@
 //! code the `podpath` binary calls.
 
 mod bad_input;
+mod bird;
 mod bundled;
 mod captures;
 mod determinism;
