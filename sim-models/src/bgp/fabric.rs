@@ -297,7 +297,8 @@ impl Ev {
     fn is_work(&self) -> bool {
         match self {
             Ev::Input { .. } => true,
-            Ev::Timer { kind, .. } => !matches!(kind, TimerKind::Keepalive | TimerKind::Hold),
+            // Decided when armed (see `output`).
+            Ev::Timer { .. } => false,
             Ev::Arrive {
                 ev: ConnEv::Bytes(b),
                 ..
@@ -318,7 +319,8 @@ pub struct Fabric {
     conns: BTreeMap<(Ipv4Addr, Ipv4Addr), (u64, bool)>,
     next_conn: u64,
     down: BTreeSet<(usize, usize)>,
-    timers: BTreeMap<(usize, PeerAddr, TimerKind), EventId>,
+    /// Armed timers: their event, and whether it counts as work.
+    timers: BTreeMap<(usize, PeerAddr, TimerKind), (EventId, bool)>,
     latency: SimDuration,
     pair_latency: BTreeMap<(usize, usize), SimDuration>,
     options: FabricOptions,
@@ -326,8 +328,8 @@ pub struct Fabric {
     restarts: u32,
     log: Vec<String>,
     stats: Stats,
-    /// Pending events that are work (see [`Ev::is_work`]), by id.
-    work: BTreeSet<EventId>,
+    /// Pending events that are work (see [`Ev::is_work`]).
+    work: usize,
     /// Pending graceful-restart timers.
     gr_timers: usize,
     /// Session ends in Established, kept up to date around each input.
@@ -410,7 +412,7 @@ impl Fabric {
             restarts: 0,
             log: Vec::new(),
             stats: Stats::default(),
-            work: BTreeSet::new(),
+            work: 0,
             gr_timers: 0,
             established: 0,
         }
@@ -481,17 +483,10 @@ impl Fabric {
     }
 
     fn schedule(&mut self, at: SimTime, ev: Ev) -> EventId {
-        let work = ev.is_work();
-        let id = self.sched.schedule_at(at, ev);
-        if work {
-            self.work.insert(id);
+        if ev.is_work() {
+            self.work += 1;
         }
-        id
-    }
-
-    fn cancel(&mut self, id: EventId) {
-        self.sched.cancel(id);
-        self.work.remove(&id);
+        self.sched.schedule_at(at, ev)
     }
 
     /// Hands the node an input now.
@@ -532,10 +527,19 @@ impl Fabric {
     }
 
     fn step(&mut self) -> Result<(), FabricError> {
-        let Some((now, id, ev)) = self.sched.step().map_err(limit)? else {
+        let Some((now, _, ev)) = self.sched.step().map_err(limit)? else {
             return Ok(());
         };
-        self.work.remove(&id);
+        match ev {
+            // A timer's work flag is decided when it is armed.
+            Ev::Timer { node, peer, kind } => {
+                if let Some((_, true)) = self.timers.get(&(node, peer, kind)) {
+                    self.work -= 1;
+                }
+            }
+            ref e if e.is_work() => self.work -= 1,
+            _ => {}
+        }
         self.dispatch(now, ev);
         Ok(())
     }
@@ -576,7 +580,7 @@ impl Fabric {
     }
 
     fn quiet(&self, expected: usize) -> bool {
-        self.work.is_empty() && self.gr_timers == 0 && self.established == expected
+        self.work == 0 && self.gr_timers == 0 && self.established == expected
     }
 
     /// Runs until the fabric is quiescent (see the [module docs](self)) and
@@ -594,9 +598,7 @@ impl Fabric {
                     let why = format!(
                         "{} of {expected} session ends established, {} events of work \
                          pending, {} graceful-restart timers running",
-                        self.established,
-                        self.work.len(),
-                        self.gr_timers
+                        self.established, self.work, self.gr_timers
                     );
                     return Err(FabricError::TimeLimit { limit: until, why });
                 }
@@ -773,7 +775,20 @@ impl Fabric {
             }
             Output::SetTimer(peer, kind, at) => {
                 self.cancel_timer(x, peer, kind);
-                let id = self.schedule(
+                // Keepalive and hold timers are periodic; so is a connect
+                // retry toward an address no node owns, a dead node or
+                // across a cut pipe. The rest is work.
+                let work = match kind {
+                    TimerKind::Keepalive | TimerKind::Hold => false,
+                    TimerKind::ConnectRetry => {
+                        self.owner.get(&peer).is_some_and(|&y| self.link_up(x, y))
+                    }
+                    _ => true,
+                };
+                if work {
+                    self.work += 1;
+                }
+                let id = self.sched.schedule_at(
                     at,
                     Ev::Timer {
                         node: x,
@@ -781,17 +796,10 @@ impl Fabric {
                         kind,
                     },
                 );
-                // A connect retry toward an address no node owns, a dead
-                // node or across a cut pipe is periodic, not work.
-                if kind == TimerKind::ConnectRetry
-                    && !self.owner.get(&peer).is_some_and(|&y| self.link_up(x, y))
-                {
-                    self.work.remove(&id);
-                }
                 if kind == TimerKind::GracefulRestart {
                     self.gr_timers += 1;
                 }
-                self.timers.insert((x, peer, kind), id);
+                self.timers.insert((x, peer, kind), (id, work));
             }
             Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
             Output::Install {
@@ -826,8 +834,11 @@ impl Fabric {
     }
 
     fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
-        if let Some(old) = self.timers.remove(&(x, peer, kind)) {
-            self.cancel(old);
+        if let Some((old, work)) = self.timers.remove(&(x, peer, kind)) {
+            self.sched.cancel(old);
+            if work {
+                self.work -= 1;
+            }
             if kind == TimerKind::GracefulRestart {
                 self.gr_timers -= 1;
             }

@@ -1106,14 +1106,22 @@ impl Speaker {
             .filter(|(_, p)| p.state == State::Established)
             .map(|(a, _)| *a)
             .collect();
+        let mut cache = ExportCache::default();
         for a in up {
-            self.export_to(a, &changed);
+            self.export_to_with(a, &changed, &mut cache);
         }
     }
 
     /// The attributes to advertise `prefix` with to `addr`, or `None` if it
-    /// is not advertised to that peer.
-    fn export_attrs(&self, addr: PeerAddr, prefix: Ipv4Net) -> Option<PathAttrs> {
+    /// is not advertised to that peer. Peers alike in what the rewrite
+    /// depends on share one `Arc` through `cache` (a reflector sends the same
+    /// route to hundreds of clients).
+    fn export_attrs(
+        &self,
+        addr: PeerAddr,
+        prefix: Ipv4Net,
+        cache: &mut ExportCache,
+    ) -> Option<Arc<PathAttrs>> {
         let best = self.loc_rib.get(&prefix)?;
         let to = &self.peers[&addr];
         if best.source == Source::Peer(addr) || !to.cfg.export.allows(prefix) {
@@ -1130,8 +1138,31 @@ impl Speaker {
         if reflecting && !(from.is_some_and(|f| f.cfg.rr_client) || to.cfg.rr_client) {
             return None;
         }
-        let mut a = (*best.attrs).clone();
+        if reflecting {
+            // BIRD's export check (bgp_preexport): not to a session whose
+            // cluster id (`rr cluster id` on client sessions, the router id
+            // on others) is already in the CLUSTER_LIST.
+            let to_cluster = if to.cfg.rr_client {
+                self.cfg.effective_cluster_id()
+            } else {
+                self.cfg.router_id
+            };
+            if best.attrs.cluster_list.contains(&to_cluster) {
+                return None;
+            }
+        }
         let local = self.local_address(addr);
+        let key = ExportKey {
+            prefix,
+            ibgp: to.ibgp,
+            next_hop_self: to.cfg.next_hop_self,
+            next_hop_keep: to.cfg.next_hop_keep,
+            local,
+        };
+        if let Some(a) = cache.attrs.get(&key) {
+            return Some(a.clone());
+        }
+        let mut a = (*best.attrs).clone();
         if from.is_some() {
             a.propagate_unknown();
         } else {
@@ -1161,40 +1192,47 @@ impl Speaker {
             }
             if reflecting {
                 let f = from.expect("reflecting a peer's route");
-                // BIRD's export check (bgp_preexport): not to a session
-                // whose cluster id (`rr cluster id` on client sessions, the
-                // router id on others) is already in the CLUSTER_LIST.
-                let to_cluster = if to.cfg.rr_client {
-                    self.cfg.effective_cluster_id()
-                } else {
-                    self.cfg.router_id
-                };
-                if a.cluster_list.contains(&to_cluster) {
-                    return None;
-                }
                 a.originator_id.get_or_insert(f.peer_id);
+                // The cluster id of the client side: ours, configured on
+                // client sessions (RFC 4456 §8; what BIRD sent in the
+                // agreement test).
                 a.cluster_list.insert(0, self.cfg.effective_cluster_id());
             }
         }
+        let a = Arc::new(a);
+        cache.attrs.insert(key, a.clone());
         Some(a)
     }
 
     /// Brings the peer's Adj-RIB-Out up to date for these prefixes and
     /// sends the UPDATEs that takes.
     fn export_to(&mut self, addr: PeerAddr, prefixes: &[Ipv4Net]) {
+        let mut cache = ExportCache::default();
+        self.export_to_with(addr, prefixes, &mut cache);
+    }
+
+    fn export_to_with(&mut self, addr: PeerAddr, prefixes: &[Ipv4Net], cache: &mut ExportCache) {
         let mut withdraw = Vec::new();
         let mut announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
+        // Groups by attributes: the last one first (runs of one route's
+        // prefixes), else an index.
+        let mut groups: BTreeMap<Arc<PathAttrs>, usize> = BTreeMap::new();
         for &prefix in prefixes {
-            let new = self.export_attrs(addr, prefix);
+            let new = self.export_attrs(addr, prefix, cache);
             let p = self.peer(addr);
             match (new, p.adj_out.get(&prefix)) {
-                (Some(n), Some(o)) if **o == n => {}
+                (Some(n), Some(o)) if Arc::ptr_eq(o, &n) || **o == *n => {}
                 (Some(n), _) => {
-                    let n = Arc::new(n);
                     p.adj_out.insert(prefix, n.clone());
-                    match announce.iter_mut().find(|(a, _)| **a == *n) {
-                        Some((_, v)) => v.push(prefix),
-                        None => announce.push((n, vec![prefix])),
+                    match announce.last_mut() {
+                        Some((a, v)) if Arc::ptr_eq(a, &n) || **a == *n => v.push(prefix),
+                        _ => match groups.get(&n) {
+                            Some(&i) => announce[i].1.push(prefix),
+                            None => {
+                                groups.insert(n.clone(), announce.len());
+                                announce.push((n, vec![prefix]));
+                            }
+                        },
                     }
                 }
                 (None, Some(_)) => {
@@ -1204,6 +1242,33 @@ impl Speaker {
                 (None, None) => {}
             }
         }
+        if withdraw.is_empty() && announce.is_empty() {
+            return;
+        }
+        let cx = self.peers[&addr]
+            .session
+            .as_ref()
+            .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
+        if !self.logging {
+            // The same UPDATEs for another peer: send the same bytes.
+            let plan = Plan {
+                four_octet: cx.four_octet_as,
+                withdraw,
+                announce,
+            };
+            let i = match cache.plans.iter().position(|(p, _)| *p == plan) {
+                Some(i) => i,
+                None => {
+                    let msgs = encode(&plan.withdraw, &plan.announce, cx);
+                    cache.plans.push((plan, msgs));
+                    cache.plans.len() - 1
+                }
+            };
+            for m in &cache.plans[i].1 {
+                self.out.push(Output::Send(addr, m.clone()));
+            }
+            return;
+        }
         let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
         for chunk in chunks(&withdraw, room) {
             let u = UpdateRepr {
@@ -1212,10 +1277,6 @@ impl Speaker {
             };
             self.send(addr, &BgpMessage::Update(u));
         }
-        let cx = self.peers[&addr]
-            .session
-            .as_ref()
-            .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
         for (attrs, nlri) in announce {
             let attributes = attrs.to_attributes();
             let empty = UpdateRepr {
@@ -1233,6 +1294,80 @@ impl Speaker {
             }
         }
     }
+}
+
+/// What an export's attributes depend on besides the Loc-RIB entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ExportKey {
+    prefix: Ipv4Net,
+    ibgp: bool,
+    next_hop_self: bool,
+    next_hop_keep: bool,
+    local: Ipv4Addr,
+}
+
+/// The UPDATEs for one peer: withdrawals, then announcements grouped by
+/// attributes.
+#[derive(Debug)]
+struct Plan {
+    four_octet: bool,
+    withdraw: Vec<Ipv4Net>,
+    announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)>,
+}
+
+impl PartialEq for Plan {
+    fn eq(&self, o: &Plan) -> bool {
+        self.four_octet == o.four_octet
+            && self.withdraw == o.withdraw
+            && self.announce.len() == o.announce.len()
+            && self
+                .announce
+                .iter()
+                .zip(&o.announce)
+                .all(|((a, x), (b, y))| x == y && (Arc::ptr_eq(a, b) || **a == **b))
+    }
+}
+
+/// Shared across the peers of one export pass: rewritten attributes, and
+/// encoded UPDATEs.
+#[derive(Default)]
+struct ExportCache {
+    attrs: BTreeMap<ExportKey, Arc<PathAttrs>>,
+    plans: Vec<(Plan, Vec<Vec<u8>>)>,
+}
+
+/// The UPDATE messages of a plan, as `export_to` sends them one by one.
+fn encode(
+    withdraw: &[Ipv4Net],
+    announce: &[(Arc<PathAttrs>, Vec<Ipv4Net>)],
+    cx: BgpContext,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
+    for chunk in chunks(withdraw, room) {
+        let u = UpdateRepr {
+            withdrawn: chunk,
+            ..Default::default()
+        };
+        out.push(BgpMessage::Update(u).to_bytes(cx));
+    }
+    for (attrs, nlri) in announce {
+        let attributes = attrs.to_attributes();
+        let empty = UpdateRepr {
+            attributes: attributes.clone(),
+            ..Default::default()
+        };
+        let room = MAX_MESSAGE_LEN - HEADER_LEN - empty.body_len(cx);
+        for chunk in chunks(nlri, room) {
+            let u = UpdateRepr {
+                withdrawn: Vec::new(),
+                attributes: attributes.clone(),
+                nlri: chunk,
+            };
+            out.push(BgpMessage::Update(u).to_bytes(cx));
+        }
+    }
+    out
 }
 
 /// Splits prefixes into runs whose encoding fits in `room` bytes.
