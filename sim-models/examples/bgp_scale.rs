@@ -4,8 +4,8 @@
 //! writes each node's bird.cfg for real BIRD.
 //!
 //! ```text
-//! bgp_scale converge mesh N
-//! bgp_scale converge rr CLIENTS [REFLECTORS]
+//! bgp_scale converge mesh N [--repeat K]
+//! bgp_scale converge rr CLIENTS [REFLECTORS] [--repeat K]   # K runs; CPU time is per run
 //! bgp_scale bird-configs rr CLIENTS [REFLECTORS] DIR   # DIR/<node>.cfg, DIR/nodes (name address)
 //! ```
 
@@ -39,7 +39,16 @@ fn usage() -> (f64, u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut repeat = 1u32;
+    if let Some(i) = args.iter().position(|a| a == "--repeat") {
+        repeat = args
+            .get(i + 1)
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        args.drain(i..(i + 2).min(args.len()));
+    }
     match args.first().map(String::as_str) {
         Some("converge") => {
             let c = cluster(&args[1..]);
@@ -48,15 +57,19 @@ fn main() {
             // Wall-clock time of the whole run: a measurement, not a simulation path.
             #[allow(clippy::disallowed_methods)]
             let t = std::time::Instant::now();
-            let conv = converge(&c, 1, FabricOptions::default()).expect("converges");
-            let wall = t.elapsed().as_secs_f64();
+            let mut conv = converge(&c, 1, FabricOptions::default()).expect("converges");
+            for _ in 1..repeat {
+                drop(conv);
+                conv = converge(&c, 1, FabricOptions::default()).expect("converges");
+            }
+            let wall = t.elapsed().as_secs_f64() / repeat as f64;
             let (cpu1, hwm) = usage();
             let routes: usize = (0..nodes).map(|i| conv.loc_rib(i).len()).sum();
             let s = conv.stats;
             println!(
-                "nodes {nodes} wall_s {wall:.3} cpu_s {:.2} peak_rss_mib {:.1} loc_rib_routes {routes} \
+                "nodes {nodes} wall_s {wall:.3} cpu_s {:.3} peak_rss_mib {:.1} loc_rib_routes {routes} \
                  quiescent_at {} last_route_change {} events {} messages {} updates {} announced {} withdrawn {} installs {}",
-                cpu1 - cpu0,
+                (cpu1 - cpu0) / repeat as f64,
                 hwm as f64 / 1024.0,
                 conv.at,
                 s.last_route_change.map_or("-".into(), |t| t.to_string()),
