@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bgp;
+mod bird;
 mod bundled;
 mod captures;
 mod determinism;
