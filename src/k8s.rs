@@ -83,6 +83,9 @@ pub fn expand(sc: &Scenario, node: Option<&str>, ron: bool) -> CliOutput {
         }
         if node.is_none() {
             out.push_str("],\n");
+            if let Some(b) = scenarios::cluster::calico_bgp::bgp_section(c) {
+                out.push_str(&b.to_ron());
+            }
         }
     } else {
         for h in hosts.iter().filter(|h| node.is_none_or(|n| n == h.name)) {
@@ -98,6 +101,14 @@ pub fn expand(sc: &Scenario, node: Option<&str>, ron: bool) -> CliOutput {
                 );
             }
             out.push_str(&h.setup);
+        }
+        if node.is_none()
+            && let Some(b) = scenarios::cluster::calico_bgp::bgp_section(c)
+        {
+            out.push_str("\n# ===== BIRD (calico-node) =====\n# Each node runs `bird` after setup with the configuration calico/node renders from\n# these resources (the scenario's generated bgp section):\n");
+            for l in b.to_ron().lines() {
+                let _ = writeln!(out, "# {l}");
+            }
         }
     }
     CliOutput {

@@ -424,3 +424,129 @@ impl Report for Counting<'_> {
         self.inner.report(path, msg);
     }
 }
+
+fn q(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+impl BgpSpec {
+    /// The section as RON, as a scenario file would hold it (`podpath
+    /// expand` prints the one a calico-ipip or calico-bgp cluster implies).
+    pub fn to_ron(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::from("bgp: (\n");
+        if let Some(a) = self.as_number {
+            let _ = writeln!(s, "    as_number: {a},");
+        }
+        if let Some(m) = self.node_to_node_mesh {
+            let _ = writeln!(s, "    node_to_node_mesh: {m},");
+        }
+        if !self.service_cluster_ips.is_empty() {
+            let _ = writeln!(
+                s,
+                "    service_cluster_ips: {},",
+                list(&self.service_cluster_ips)
+            );
+        }
+        s.push_str("    ip_pools: [\n");
+        for p in &self.ip_pools {
+            let mode = p
+                .ipip_mode
+                .as_deref()
+                .map_or(String::new(), |m| format!(", ipip_mode: {}", q(m)));
+            let _ = writeln!(s, "        Pool(cidr: {}{mode}),", q(&p.cidr));
+        }
+        s.push_str("    ],\n    nodes: [\n");
+        for n in &self.nodes {
+            let mut f = format!(
+                "host: {}, address: {}, blocks: {}",
+                q(&n.host),
+                q(&n.address),
+                list(&n.blocks)
+            );
+            if let Some(a) = n.as_number {
+                let _ = write!(f, ", as_number: {a}");
+            }
+            if let Some(c) = &n.route_reflector_cluster_id {
+                let _ = write!(f, ", route_reflector_cluster_id: {}", q(c));
+            }
+            if !n.labels.is_empty() {
+                let l: Vec<String> = n
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", q(k), q(v)))
+                    .collect();
+                let _ = write!(f, ", labels: {{{}}}", l.join(", "));
+            }
+            let _ = writeln!(s, "        Node({f}),");
+        }
+        s.push_str("    ],\n");
+        if !self.peers.is_empty() {
+            s.push_str("    peers: [\n");
+            for p in &self.peers {
+                let mut f = format!("name: {}", q(&p.name));
+                for (k, v) in [
+                    ("node", &p.node),
+                    ("node_selector", &p.node_selector),
+                    ("peer_ip", &p.peer_ip),
+                    ("peer_selector", &p.peer_selector),
+                ] {
+                    if let Some(v) = v {
+                        let _ = write!(f, ", {k}: {}", q(v));
+                    }
+                }
+                if let Some(a) = p.as_number {
+                    let _ = write!(f, ", as_number: {a}");
+                }
+                if p.keep_original_next_hop {
+                    f.push_str(", keep_original_next_hop: true");
+                }
+                let _ = writeln!(s, "        Peer({f}),");
+            }
+            s.push_str("    ],\n");
+        }
+        if !self.routers.is_empty() {
+            s.push_str("    routers: [\n");
+            for r in &self.routers {
+                let _ = writeln!(
+                    s,
+                    "        Router(host: {}, as_number: {}, router_id: {}, originate: {}, neighbors: [",
+                    q(&r.host),
+                    r.as_number,
+                    q(&r.router_id),
+                    list(&r.originate)
+                );
+                for n in &r.neighbors {
+                    let mut f = format!("address: {}, remote_as: {}", q(&n.address), n.remote_as);
+                    if let Some(l) = &n.local_address {
+                        let _ = write!(f, ", local_address: {}", q(l));
+                    }
+                    for (k, v) in [
+                        ("rr_client", n.rr_client),
+                        ("next_hop_self", n.next_hop_self),
+                        ("passive", n.passive),
+                    ] {
+                        if v {
+                            let _ = write!(f, ", {k}: true");
+                        }
+                    }
+                    let _ = writeln!(s, "            Neighbor({f}),");
+                }
+                s.push_str("        ]),\n");
+            }
+            s.push_str("    ],\n");
+        }
+        if let Some(t) = &self.start {
+            let _ = writeln!(s, "    start: {},", q(t));
+        }
+        s.push_str("),\n");
+        s
+    }
+}

@@ -548,7 +548,16 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     }
 
     let (mut bird, mut bird_start) = (Vec::new(), SimTime::ZERO);
-    if let Some(spec) = &file.bgp {
+    let generated_bgp = cluster
+        .as_ref()
+        .and_then(crate::cluster::calico_bgp::bgp_section);
+    if generated_bgp.is_some() && file.bgp.is_some() {
+        l.at(
+            &[PathSeg::Field("bgp")],
+            "a calico-ipip or calico-bgp cluster generates its own bgp section: remove this one (or set its settings in the cluster's `calico: Calico(...)`)",
+        );
+    }
+    if let Some(spec) = file.bgp.as_ref().or(generated_bgp.as_ref()) {
         let hosts: Vec<String> = file.hosts.iter().map(|h| h.name.clone()).collect();
         bird = crate::bgp::setups(spec, &hosts, &mut l);
         if let Some(t) = &spec.start {

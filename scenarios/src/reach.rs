@@ -298,6 +298,11 @@ pub fn reach(
         Outcome::Limit(m) => return Err(m.clone()),
         _ => {}
     }
+    // In a BGP-built cluster the routes come from BIRD: probe once it has
+    // converged.
+    if !sc.bird.is_empty() {
+        crate::routes::settle(&mut r.sim, sc.bird_start)?;
+    }
     let eps = endpoints(sc, &r.sim);
     let froms = select(&eps, from).map_err(|e| format!("--from: {e}"))?;
     let tos = select(&eps, to).map_err(|e| format!("--to: {e}"))?;

@@ -51,6 +51,7 @@ pub(super) fn node_script(c: &Cluster, i: usize) -> String {
         Cni::FlannelVxlan | Cni::FlannelHostGw => flannel(c, i, &mut s),
         Cni::CalicoVxlan => calico_vxlan(c, i, &mut s),
         Cni::Kubenet => kubenet(c, i, &mut s),
+        Cni::CalicoIpip | Cni::CalicoBgp => calico_bgp(c, i, &mut s),
     }
     if !c.services.is_empty() {
         s.blank();
@@ -239,6 +240,37 @@ fn calico_vxlan(c: &Cluster, i: usize, s: &mut Script) {
     s.comment("felix: the node's own IPAM block is a blackhole but for its pods' routes");
     s.line(format!("ip route add blackhole {} proto 80", node.pod_cidr));
     s.comment("felix's iptables chains (cali-*) are not generated: no NetworkPolicy is modelled");
+    calico_pods(c, i, s);
+}
+
+/// Calico's BGP modes: calico-node runs BIRD (from the scenario's generated
+/// `bgp` section: see `super::bgp_section`), which announces the node's
+/// block and installs the routes it learns; felix sets up `tunl0` in IPIP
+/// mode and the pods' `cali*` veths.
+fn calico_bgp(c: &Cluster, i: usize, s: &mut Script) {
+    let node = &c.nodes[i];
+    let mtu = c.pod_mtu();
+    if c.cni == Cni::CalicoIpip {
+        s.comment(format!(
+            "calico-node (felix): tunl0 (IPIP, MTU {} - 20), tunnel address {} from the node's IPAM block",
+            c.mtu, node.pod_cidr.addr
+        ));
+        s.line("modprobe ipip");
+        s.line(format!("ip link set tunl0 mtu {mtu}"));
+        s.line(format!("ip addr add {}/32 dev tunl0", node.pod_cidr.addr));
+        s.line("ip link set tunl0 up");
+    }
+    s.comment(format!(
+        "calico-node: BIRD announces {} and installs what its peers announce (started after setup: podpath routes shows its tables)",
+        node.pod_cidr
+    ));
+    s.comment("felix's iptables chains (cali-*) are not generated: no NetworkPolicy is modelled");
+    calico_pods(c, i, s);
+}
+
+/// The pods of node `i` as the Calico CNI plugin and felix set them up.
+fn calico_pods(c: &Cluster, i: usize, s: &mut Script) {
+    let mtu = c.pod_mtu();
     for (_, p) in c.pods_on(i) {
         s.blank();
         let veth = calico_veth_name(&p.namespace, &p.name);

@@ -10,6 +10,7 @@
 //! iptables rules for Services (`kube_proxy.rs`). The scripts are loaded like
 //! any hand-written setup script, so `podpath expand` can print them.
 
+pub mod calico_bgp;
 mod cni;
 pub mod hash;
 mod kube_proxy;
@@ -37,6 +38,10 @@ pub enum Cni {
     CalicoVxlan,
     /// kubenet: a `cbr0` bridge; the cloud's route table routes podCIDRs.
     Kubenet,
+    /// Calico with BGP (BIRD) and IPIP (`tunl0`), `Always` or `CrossSubnet`.
+    CalicoIpip,
+    /// Calico with BGP and native routing (no encapsulation).
+    CalicoBgp,
 }
 
 impl Cni {
@@ -45,6 +50,8 @@ impl Cni {
         "flannel-host-gw",
         "calico-vxlan",
         "kubenet",
+        "calico-ipip",
+        "calico-bgp",
     ];
 
     pub fn parse(s: &str) -> Option<Cni> {
@@ -53,6 +60,8 @@ impl Cni {
             "flannel-host-gw" => Cni::FlannelHostGw,
             "calico-vxlan" => Cni::CalicoVxlan,
             "kubenet" => Cni::Kubenet,
+            "calico-ipip" => Cni::CalicoIpip,
+            "calico-bgp" => Cni::CalicoBgp,
             _ => return None,
         })
     }
@@ -63,6 +72,8 @@ impl Cni {
             Cni::FlannelHostGw => "flannel-host-gw",
             Cni::CalicoVxlan => "calico-vxlan",
             Cni::Kubenet => "kubenet",
+            Cni::CalicoIpip => "calico-ipip",
+            Cni::CalicoBgp => "calico-bgp",
         }
     }
 
@@ -70,7 +81,8 @@ impl Cni {
     fn overhead(self) -> u32 {
         match self {
             Cni::FlannelVxlan | Cni::CalicoVxlan => 50,
-            Cni::FlannelHostGw | Cni::Kubenet => 0,
+            Cni::CalicoIpip => 20,
+            Cni::FlannelHostGw | Cni::Kubenet | Cni::CalicoBgp => 0,
         }
     }
 
@@ -78,7 +90,7 @@ impl Cni {
     /// (the bridge gateway at .1, or Calico's tunnel address at .0).
     fn first_pod_offset(self) -> u32 {
         match self {
-            Cni::CalicoVxlan => 1,
+            Cni::CalicoVxlan | Cni::CalicoIpip | Cni::CalicoBgp => 1,
             _ => 2,
         }
     }
@@ -162,6 +174,8 @@ pub struct Cluster {
     pub routers: Vec<HostSpec>,
     /// What the control plane would log (a route-table limit reached).
     pub warnings: Vec<String>,
+    /// Calico's BGP settings (the calico-ipip and calico-bgp modes).
+    pub calico: Option<spec::CalicoSpec>,
 }
 
 /// An error in the `cluster:` section: where (a path below `cluster`) and what.
@@ -222,11 +236,7 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
     let cni = match Cni::parse(&spec.cni) {
         Some(c) => c,
         None => {
-            let hint = if spec.cni.starts_with("calico-ipip") || spec.cni == "calico-bgp" {
-                " (the BGP modes are not built yet)"
-            } else {
-                ""
-            };
+            let hint = "";
             errs.push(err(
                 &[Field("cni")],
                 format!(
@@ -523,6 +533,10 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
                 ));
             }
         }
+        (Cni::CalicoIpip | Cni::CalicoBgp, UnderlayKind::Vpc { .. }) => errs.push(err(
+            &[Field("cni")],
+            "Calico's BGP modes need an L2 or Racks underlay (a cloud VPC drops traffic to pod addresses it has no route for): use `L2(...)` or `Racks(...)`",
+        )),
         (Cni::Kubenet, UnderlayKind::Vpc { .. }) => {}
         (Cni::Kubenet, _) => errs.push(err(
             &[Field("cni")],
@@ -781,10 +795,59 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
         });
     }
 
+    // Calico's BGP settings.
+    let calico = spec.calico.clone();
+    match (&calico, cni) {
+        (Some(_), Cni::CalicoIpip | Cni::CalicoBgp) | (None, _) => {}
+        (Some(_), _) => errs.push(err(
+            &[Field("calico")],
+            format!(
+                "`calico` settings apply to calico-ipip and calico-bgp, not {}",
+                cni.name()
+            ),
+        )),
+    }
+    if let Some(cs) = &calico {
+        match (cs.ipip_mode.as_deref(), cni) {
+            (None, _) | (Some("Always" | "CrossSubnet"), Cni::CalicoIpip) => {}
+            (Some(m), Cni::CalicoIpip) => errs.push(err(
+                &[Field("calico"), Field("ipip_mode")],
+                format!("bad ipip_mode \"{m}\": expected \"Always\" or \"CrossSubnet\" (\"Never\" is calico-bgp)"),
+            )),
+            (Some(_), _) => errs.push(err(
+                &[Field("calico"), Field("ipip_mode")],
+                "ipip_mode applies to calico-ipip only",
+            )),
+        }
+        if cs.route_reflectors as usize > nodes.len() {
+            errs.push(err(
+                &[Field("calico"), Field("route_reflectors")],
+                format!(
+                    "{} route reflectors but {} nodes",
+                    cs.route_reflectors,
+                    nodes.len()
+                ),
+            ));
+        }
+        if cs.tor_peering && !matches!(kind, UnderlayKind::Racks { .. }) {
+            errs.push(err(
+                &[Field("calico"), Field("tor_peering")],
+                "tor_peering needs a `Racks(...)` underlay (its top-of-rack routers are the peers)",
+            ));
+        }
+        if cs.tor_peering && cs.route_reflectors > 0 {
+            errs.push(err(
+                &[Field("calico"), Field("tor_peering")],
+                "with tor_peering the top-of-rack routers reflect their racks' routes: route_reflectors must be 0",
+            ));
+        }
+    }
+
     if !errs.is_empty() {
         return Err(errs);
     }
     let mut c = Cluster {
+        calico: matches!(cni, Cni::CalicoIpip | Cni::CalicoBgp).then(|| calico.unwrap_or_default()),
         cni,
         cidr,
         node_mask,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Cluster")]
 pub struct ClusterSpec {
-    /// The CNI mode: `flannel-vxlan`, `flannel-host-gw`, `calico-vxlan`, `kubenet`.
+    /// The CNI mode: `flannel-vxlan`, `flannel-host-gw`, `calico-vxlan`, `calico-ipip`, `calico-bgp`, `kubenet`.
     pub cni: String,
     /// The cluster CIDR (kube-controller-manager `--cluster-cidr`), default "10.244.0.0/16".
     #[serde(default)]
@@ -28,6 +28,33 @@ pub struct ClusterSpec {
     pub underlay: Option<UnderlaySpec>,
     #[serde(default)]
     pub services: Vec<ServiceSpec>,
+    /// Calico's BGP settings, for `calico-ipip` and `calico-bgp`.
+    #[serde(default)]
+    pub calico: Option<CalicoSpec>,
+}
+
+/// `Calico(...)`: the BGPConfiguration, route reflectors and IP pool of a
+/// `calico-ipip` or `calico-bgp` cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Calico")]
+pub struct CalicoSpec {
+    /// BGPConfiguration `spec.asNumber` (default 64512).
+    #[serde(default)]
+    pub as_number: Option<u32>,
+    /// The first N nodes are route reflectors (cluster id 244.0.0.1, label
+    /// `route-reflector=true`), every node peers with them, and the
+    /// node-to-node mesh is off, as Calico's route-reflector guide sets it up.
+    #[serde(default)]
+    pub route_reflectors: u32,
+    /// The IP pool's `ipipMode` for `calico-ipip`: "Always" (default) or "CrossSubnet".
+    #[serde(default)]
+    pub ipip_mode: Option<String>,
+    /// With `Racks`: Calico's AS-per-rack model. Each rack's nodes share
+    /// its AS (65001, 65002, ...) with its top-of-rack router, which
+    /// reflects their routes (next hop self); the top-of-rack routers peer
+    /// over eBGP across the spine. No node-to-node mesh.
+    #[serde(default)]
+    pub tor_peering: bool,
 }
 
 /// `Nodes(count: 3)` (named by `name`, `{}` the 1-based index, default
