@@ -60,6 +60,12 @@ impl World {
         if !self.captures.all && !self.captures.taps.iter().any(|(d, _)| *d == dev) {
             return;
         }
+        // A packet sent on `lo` comes straight back in on it: libpcap drops
+        // the outgoing copy on the loopback device (linux_check_direction),
+        // so tcpdump shows each packet once, as received.
+        if outgoing && matches!(self.devices[dev.ix()].kind, DevKind::Loopback) {
+            return;
+        }
         let bytes = match (&self.devices[dev.ix()].kind, pkt.headers.first()) {
             // Loopback frames carry an all-zero Ethernet header on Linux.
             (DevKind::Loopback, Some(Header::Ipv4(_))) => {

@@ -242,21 +242,22 @@ impl World {
                 }
                 self.check_new_name(pns, peer)?;
                 let pmac = peer_address.unwrap_or_else(|| self.random_mac(host));
-                let a = self.new_device(
-                    ns,
-                    name,
-                    DevKind::Veth { peer: None },
-                    mac,
-                    mtu.unwrap_or(1500),
-                );
+                // veth_newlink registers the peer first: it gets the lower ifindex.
                 let b = self.new_device(
                     pns,
                     peer,
-                    DevKind::Veth { peer: Some(a) },
+                    DevKind::Veth { peer: None },
                     pmac,
                     peer_mtu.or(mtu).unwrap_or(1500),
                 );
-                self.devices[a.ix()].kind = DevKind::Veth { peer: Some(b) };
+                let a = self.new_device(
+                    ns,
+                    name,
+                    DevKind::Veth { peer: Some(b) },
+                    mac,
+                    mtu.unwrap_or(1500),
+                );
+                self.devices[b.ix()].kind = DevKind::Veth { peer: Some(a) };
                 let (na, nb) = (self.devices[a.ix()].node, self.devices[b.ix()].node);
                 self.topo.connect(na, nb, EdgeKind::VethPeer);
             }
@@ -495,21 +496,13 @@ impl World {
     }
 
     fn link_set(&mut self, ns: NsId, s: &LinkSet) -> R {
-        let d = self.dev_named(ns, &s.dev)?;
-        // Validate everything before changing anything.
-        let master = match &s.master {
-            Some(Some(m)) => {
-                let b = self.dev_named(ns, m)?;
-                if !matches!(self.devices[b.ix()].kind, DevKind::Bridge(_)) {
-                    return Err("RTNETLINK answers: Operation not supported".into());
-                }
-                if b == d {
-                    return Err("Error: Can not enslave a bridge to itself.".into());
-                }
-                Some(Some(b))
-            }
-            Some(None) => Some(None),
-            None => None,
+        // iproute2 resolves `master` and `netns` while parsing its arguments
+        // (iplink_parse: invarg), before it looks the device up.
+        let master_dev = match &s.master {
+            Some(Some(m)) => Some(self.dev_by_name(ns, m).ok_or_else(|| {
+                format!("Error: argument \"{m}\" is wrong: Device does not exist")
+            })?),
+            _ => None,
         };
         let target_ns = match &s.netns {
             Some(n) => {
@@ -524,6 +517,21 @@ impl World {
                 })?)
             }
             None => None,
+        };
+        let d = self.dev_named(ns, &s.dev)?;
+        // Validate everything before changing anything.
+        let master = match (&s.master, master_dev) {
+            (Some(Some(_)), Some(b)) => {
+                if !matches!(self.devices[b.ix()].kind, DevKind::Bridge(_)) {
+                    return Err("RTNETLINK answers: Operation not supported".into());
+                }
+                if b == d {
+                    return Err("Error: Can not enslave a bridge to itself.".into());
+                }
+                Some(Some(b))
+            }
+            (Some(None), _) => Some(None),
+            _ => None,
         };
         if let Some(mtu) = s.mtu {
             let max = match self.devices[d.ix()].kind {
@@ -659,6 +667,7 @@ impl World {
             return;
         }
         self.devices[d.ix()].admin_up = true;
+        self.veth_link_event(d);
         let ns = self.devices[d.ix()].ns;
         // inetdev gives the loopback device 127.0.0.1/8 (scope host) when it comes up.
         if matches!(self.devices[d.ix()].kind, DevKind::Loopback)
@@ -697,9 +706,49 @@ impl World {
             return;
         }
         self.devices[d.ix()].admin_up = false;
+        self.veth_link_event(d);
         let ns = self.devices[d.ix()].ns;
         self.flush_dev_routes(ns, d, false);
         self.flush_dev_neigh(ns, d);
+    }
+
+    /// A veth going up or down changes its own state and its peer's carrier
+    /// (veth_open/veth_close): the kernel recomputes both devices' stored
+    /// operational state then (linkwatch).
+    fn veth_link_event(&mut self, d: DevId) {
+        if let DevKind::Veth { peer } = self.devices[d.ix()].kind {
+            self.store_operstate(d);
+            if let Some(p) = peer {
+                self.store_operstate(p);
+            }
+        }
+    }
+
+    /// default_operstate for a device without carrier: LOWERLAYERDOWN when
+    /// the device of its own namespace whose ifindex is its IFLA_LINK has no
+    /// carrier either; DOWN when IFLA_LINK is its own index or names no
+    /// device there. For a veth whose peer is in another namespace, the
+    /// kernel looks the peer's index up in the veth's own namespace, so the
+    /// answer depends on whatever device holds that number there.
+    fn store_operstate(&mut self, d: DevId) {
+        let dv = &self.devices[d.ix()];
+        let iflink = match dv.kind {
+            DevKind::Veth { peer: Some(p) } if self.devices[p.ix()].alive => {
+                self.devices[p.ix()].ifindex
+            }
+            _ => dv.ifindex,
+        };
+        let lower = if iflink == dv.ifindex {
+            None
+        } else {
+            self.namespaces[dv.ns.ix()]
+                .devs
+                .values()
+                .copied()
+                .find(|&o| self.devices[o.ix()].ifindex == iflink)
+        };
+        let lld = lower.is_some_and(|l| !self.carrier_ok(l));
+        self.devices[d.ix()].lower_layer_down = lld;
     }
 
     fn flush_dev_routes(&mut self, ns: NsId, d: DevId, including_local: bool) {
@@ -729,22 +778,20 @@ impl World {
         self.namespaces[from.ix()].addrs.retain(|a| a.dev != d);
         let name = self.devices[d.ix()].name.clone();
         self.namespaces[from.ix()].devs.shift_remove(&name);
-        let n = &mut self.namespaces[to.ix()];
-        // The ifindex is kept when free in the target namespace.
+        // The ifindex is kept when free in the target namespace, else a new
+        // one is allocated (dev_change_net_namespace); keeping it does not
+        // move the namespace's allocation cursor.
         let want = self.devices[d.ix()].ifindex;
-        let taken = n
+        let taken = self.namespaces[to.ix()]
             .devs
             .values()
             .any(|&o| self.devices[o.ix()].ifindex == want);
-        let n = &mut self.namespaces[to.ix()];
         if taken {
-            self.devices[d.ix()].ifindex = n.next_ifindex;
-            n.next_ifindex += 1;
-        } else if n.next_ifindex <= want {
-            n.next_ifindex = want + 1;
+            self.devices[d.ix()].ifindex = self.alloc_ifindex(to);
         }
-        n.devs.insert(name.clone(), d);
-        let conf = n.sysctl.conf_default;
+        let ifindex = self.devices[d.ix()].ifindex;
+        self.insert_dev(to, &name, d, ifindex);
+        let conf = self.namespaces[to.ix()].sysctl.conf_default;
         self.devices[d.ix()].ns = to;
         self.devices[d.ix()].conf = conf;
         let node = self.devices[d.ix()].node;

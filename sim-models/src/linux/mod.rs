@@ -259,10 +259,9 @@ impl World {
         let node = self
             .topo
             .add_device(self.namespaces[ns.ix()].node, kind.topo_kind(), name);
-        let n = &mut self.namespaces[ns.ix()];
-        let ifindex = n.next_ifindex;
-        n.next_ifindex += 1;
-        n.devs.insert(name.to_string(), id);
+        let ifindex = self.alloc_ifindex(ns);
+        self.insert_dev(ns, name, id, ifindex);
+        let n = &self.namespaces[ns.ix()];
         let conf = n.sysctl.conf_default;
         let neigh = n.sysctl.neigh_default;
         self.devices.push(Device {
@@ -283,8 +282,37 @@ impl World {
             link: LinkParams::VETH,
             txq_bytes: DEFAULT_TXQ_BYTES,
             captured: false,
+            lower_layer_down: false,
         });
         id
+    }
+
+    /// A new ifindex in `ns` (dev_index_reserve): the kernel allocates
+    /// cyclically per namespace (xa_alloc_cyclic), the first free index from
+    /// the one after the last it allocated, skipping indexes in use (such as
+    /// those of devices moved in with their own).
+    pub(crate) fn alloc_ifindex(&mut self, ns: NsId) -> u32 {
+        let n = &self.namespaces[ns.ix()];
+        let mut i = n.next_ifindex;
+        while n.devs.values().any(|&o| self.devices[o.ix()].ifindex == i) {
+            i += 1;
+        }
+        self.namespaces[ns.ix()].next_ifindex = i + 1;
+        i
+    }
+
+    /// Enters a device in its namespace's list, which is kept in ifindex
+    /// order (the order of the kernel's dumps).
+    pub(crate) fn insert_dev(&mut self, ns: NsId, name: &str, id: DevId, ifindex: u32) {
+        let n = &self.namespaces[ns.ix()];
+        let pos = n
+            .devs
+            .values()
+            .position(|&o| o.ix() < self.devices.len() && self.devices[o.ix()].ifindex > ifindex)
+            .unwrap_or(n.devs.len());
+        self.namespaces[ns.ix()]
+            .devs
+            .shift_insert(pos, name.to_string(), id);
     }
 
     /// Adds a NIC to a host's root namespace, attached to a segment.
@@ -357,6 +385,16 @@ impl World {
     }
 
     /// Carrier as the kernel reports it.
+    /// netif_carrier_ok: a veth has carrier only while both ends are up
+    /// ([`World::carrier`] answers for a device assumed up).
+    pub fn carrier_ok(&self, d: DevId) -> bool {
+        let dev = &self.devices[d.ix()];
+        match dev.kind {
+            DevKind::Veth { .. } => dev.admin_up && self.carrier(d),
+            _ => self.carrier(d),
+        }
+    }
+
     pub fn carrier(&self, d: DevId) -> bool {
         let dev = &self.devices[d.ix()];
         match &dev.kind {

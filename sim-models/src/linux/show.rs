@@ -305,6 +305,28 @@ impl World {
         out
     }
 
+    /// The device's IFLA_LINK (dev_get_iflink) when it names another device
+    /// of the same namespace: a veth's peer, a tunnel's lower device.
+    fn iflink_same_ns(&self, d: DevId) -> Option<DevId> {
+        let dv = &self.devices[d.ix()];
+        let l = match &dv.kind {
+            DevKind::Veth { peer } => (*peer)?,
+            DevKind::Ipip(t) if !t.fallback => t.lower?,
+            _ => return None,
+        };
+        let ld = &self.devices[l.ix()];
+        (ld.alive && ld.ns == dv.ns).then_some(l)
+    }
+
+    /// iproute2 prints `M-DOWN` when the device has an IFLA_LINK without a
+    /// link-netnsid (print_linkinfo) and that device is not administratively
+    /// up (`!(ll_index_to_flags(iflink) & IFF_UP)`), whatever the device's own
+    /// state. A peer in another namespace comes with a link-netnsid: no M-DOWN.
+    fn m_down(&self, d: DevId) -> bool {
+        self.iflink_same_ns(d)
+            .is_some_and(|l| !self.devices[l.ix()].admin_up)
+    }
+
     fn link_flags(&self, d: DevId) -> (String, &'static str) {
         let dv = &self.devices[d.ix()];
         let carrier = self.carrier(d);
@@ -328,9 +350,10 @@ impl World {
             f.push("UP");
             if carrier {
                 f.push("LOWER_UP");
-            } else if matches!(dv.kind, DevKind::Veth { .. }) {
-                f.push("M-DOWN");
             }
+        }
+        if self.m_down(d) {
+            f.push("M-DOWN");
         }
         let state = if !dv.admin_up {
             "DOWN"
@@ -339,8 +362,10 @@ impl World {
                 DevKind::Veth { .. } => {
                     if carrier {
                         "UP"
-                    } else {
+                    } else if dv.lower_layer_down {
                         "LOWERLAYERDOWN"
+                    } else {
+                        "DOWN"
                     }
                 }
                 DevKind::Nic { .. } => {

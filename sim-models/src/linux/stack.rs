@@ -377,17 +377,11 @@ impl World {
                 mac: eth.dst,
                 result: FdbResult::Local,
             });
-            self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
-                bridge: brnode,
-            });
-            return self.l2_input(cx, br, pkt, true);
+            return self.br_pass_frame_up(cx, br, pkt);
         }
         if eth.dst.is_broadcast() || eth.dst.is_multicast() {
             self.bridge_flood(cx, br, Some(port), pkt.clone());
-            self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
-                bridge: brnode,
-            });
-            return self.l2_input(cx, br, pkt, true);
+            return self.br_pass_frame_up(cx, br, pkt);
         }
         let fdb = self.bridge_fdb_port(br, eth.dst, now);
         // br_netfilter: a frame the bridge forwards traverses PREROUTING,
@@ -404,10 +398,7 @@ impl World {
                     mac: eth.dst,
                     result: FdbResult::Local,
                 });
-                self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
-                    bridge: brnode,
-                });
-                self.l2_input(cx, br, pkt, true)
+                self.br_pass_frame_up(cx, br, pkt)
             }
             Some((p, false)) => {
                 let tnode = self.devices[p.ix()].node;
@@ -434,6 +425,29 @@ impl World {
             }
             None => self.bridge_flood(cx, br, Some(port), pkt),
         }
+    }
+
+    /// br_pass_frame_up: the bridge hands a frame to its own stack, which
+    /// receives it on the bridge device (netif_receive_skb with the bridge as
+    /// the device): counted there and seen by a capture on the bridge, as
+    /// `tcpdump -i br0` sees it, besides the capture on the port.
+    fn br_pass_frame_up(&mut self, cx: &mut Cx, br: DevId, pkt: Packet) {
+        let d = &self.devices[br.ix()];
+        let place = self.namespaces[d.ns.ix()].node;
+        let brnode = d.node;
+        self.trace(cx, place, pkt.id, || TraceEvent::BridgeLocal {
+            bridge: brnode,
+        });
+        let len = pkt.buffer_len() as u32;
+        self.trace(cx, place, pkt.id, || TraceEvent::Receive {
+            dev: brnode,
+            len,
+        });
+        self.capture(cx.now, br, &pkt, false);
+        let d = &mut self.devices[br.ix()];
+        d.stats.rx_packets += 1;
+        d.stats.rx_bytes += len as u64;
+        self.l2_input(cx, br, pkt, true)
     }
 
     /// FDB lookup with ageing: (port, is_local).

@@ -550,3 +550,165 @@ fn neighbour_table_is_per_kernel_and_overflows_at_gc_thresh3() {
         Some(NudState::Incomplete)
     );
 }
+
+/// The first word of each `ip link` line that starts a device: `N: name@peer:`.
+fn link_heads(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| {
+            let mut w = l.split(' ');
+            let ix = w.next().unwrap_or_default();
+            let name = w.next().unwrap_or_default();
+            let flags = w.next().unwrap_or_default();
+            format!("{ix} {name} {flags}")
+        })
+        .collect()
+}
+
+#[test]
+fn veth_peer_is_registered_first_and_ifindexes_are_allocated_cyclically() {
+    // Linux 6.18: veth_newlink registers the peer before the device, and
+    // each namespace allocates indexes cyclically (xa_alloc_cyclic), so a
+    // device moved in with its own index is skipped, and the list is in
+    // ifindex order.
+    let mut t = T::new(&["a"]);
+    t.run(
+        "a",
+        "ip netns add x\nip netns add y\nip netns exec y ip link add X1 type veth peer name Y1\nip netns exec y ip link add X type veth peer name Y\nip netns exec y ip link set X netns x",
+    );
+    t.run(
+        "a",
+        "ip netns exec x ip link add P type veth peer name Q\nip netns exec x ip link add P2 type veth peer name Q2\nip netns exec x ip link add P3 type veth peer name Q3",
+    );
+    let out = t.run("a", "ip netns exec x ip link");
+    assert_eq!(
+        link_heads(&out),
+        [
+            "1: lo: <LOOPBACK>",
+            "2: Q@P: <BROADCAST,MULTICAST,M-DOWN>",
+            "3: P@Q: <BROADCAST,MULTICAST,M-DOWN>",
+            "4: Q2@P2: <BROADCAST,MULTICAST,M-DOWN>",
+            "5: X@if4: <BROADCAST,MULTICAST>",
+            "6: P2@Q2: <BROADCAST,MULTICAST,M-DOWN>",
+            "7: Q3@P3: <BROADCAST,MULTICAST,M-DOWN>",
+            "8: P3@Q3: <BROADCAST,MULTICAST,M-DOWN>",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn m_down_marks_a_same_namespace_peer_that_is_down() {
+    // iproute2 prints M-DOWN when the IFLA_LINK device (shown by name, so in
+    // the same namespace) is not up, whatever the device's own state; never
+    // for a peer in another namespace (shown as @ifN).
+    let mut t = T::new(&["a"]);
+    t.run("a", "ip link add A type veth peer name B\nip link set A up");
+    let out = t.run("a", "ip link");
+    assert_eq!(
+        link_heads(&out)[2..],
+        [
+            "3: B@A: <BROADCAST,MULTICAST>",
+            "4: A@B: <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN>",
+        ],
+        "{out}"
+    );
+    assert!(out.contains("state LOWERLAYERDOWN"), "{out}");
+    t.run("a", "ip link set B up\nip link set A down");
+    let out = t.run("a", "ip link");
+    assert_eq!(
+        link_heads(&out)[2..],
+        [
+            "3: B@A: <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN>",
+            "4: A@B: <BROADCAST,MULTICAST>",
+        ],
+        "{out}"
+    );
+    t.run(
+        "a",
+        "ip netns add n\nip link add C type veth peer name D netns n",
+    );
+    let out = t.run("a", "ip link show C");
+    assert!(out.starts_with("5: C@if2: <BROADCAST,MULTICAST> "), "{out}");
+}
+
+#[test]
+fn a_veth_up_without_its_peer_in_another_namespace_is_down_or_lowerlayerdown() {
+    // default_operstate looks the peer's ifindex up in the veth's own
+    // namespace (Linux 6.18): its own index or nothing there gives DOWN, a
+    // device without carrier there gives LOWERLAYERDOWN.
+    let mut t = T::new(&["a"]);
+    t.run(
+        "a",
+        "ip netns add x\nip netns add y\nip netns exec x ip link add A type veth peer name B netns y\nip netns exec y ip link set B up",
+    );
+    let out = t.run("a", "ip netns exec y ip link show B");
+    assert!(
+        out.starts_with(
+            "2: B@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state DOWN "
+        ),
+        "{out}"
+    );
+    t.run(
+        "a",
+        "ip netns add z\nip netns exec z ip link add X type veth peer name Y\nip netns exec x ip link add C type veth peer name D netns z\nip netns exec z ip link set D up",
+    );
+    // D (4 in z) has IFLA_LINK 3 (C in x): in z, 3 is X, without carrier.
+    let out = t.run("a", "ip netns exec z ip link show D");
+    assert!(
+        out.starts_with("4: D@if3: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN "),
+        "{out}"
+    );
+}
+
+#[test]
+fn link_set_master_names_a_missing_master_before_the_device() {
+    let mut t = T::new(&["a"]);
+    t.run("a", "ip link add A type veth peer name B");
+    for (line, want) in [
+        (
+            "ip link set A master nosuch",
+            "Error: argument \"nosuch\" is wrong: Device does not exist",
+        ),
+        (
+            "ip link set nosuch master nosuch2",
+            "Error: argument \"nosuch2\" is wrong: Device does not exist",
+        ),
+        (
+            "ip link set A master B",
+            "RTNETLINK answers: Operation not supported",
+        ),
+    ] {
+        let (msg, failed) = t.try_run("a", line);
+        assert!(failed, "{line}");
+        assert_eq!(msg.trim_end(), want, "{line}");
+    }
+}
+
+#[test]
+fn lo_is_captured_once_and_a_bridge_sees_what_it_passes_up() {
+    let mut t = T::new(&["a"]);
+    t.run(
+        "a",
+        "ip link add br0 type bridge\nip link set br0 up\nip addr add 10.8.0.1/24 dev br0\nip netns add p\nip link add name ph type veth peer name eth0 netns p\nip link set ph master br0\nip link set ph up\nip netns exec p ip link set eth0 up\nip netns exec p ip addr add 10.8.0.2/24 dev eth0",
+    );
+    t.sim.world.captures.all = true;
+    t.at("1s", "a", "ping -c 1 127.0.0.1");
+    t.at("2s", "a", "ip netns exec p ping -c 1 10.8.0.1");
+    t.until("3s");
+    let w = &t.sim.world;
+    let count = |dev: &str, out: bool| {
+        let d = w.dev_by_name(w.hosts[t.host("a").ix()].root, dev).unwrap();
+        w.captures
+            .frames
+            .iter()
+            .filter(|f| f.dev == d && f.outgoing == out)
+            .count()
+    };
+    // tcpdump -i lo: the echo request and the reply, once each, as received.
+    assert_eq!((count("lo", false), count("lo", true)), (2, 0));
+    // tcpdump -i br0: the ARP request and the echo request come in (passed
+    // up by the bridge), the ARP reply and the echo reply go out.
+    assert_eq!((count("br0", false), count("br0", true)), (2, 2));
+    assert_eq!((count("ph", false), count("ph", true)), (2, 2));
+}

@@ -316,6 +316,10 @@ pub struct Device {
     pub txq_bytes: u64,
     /// `tcpdump -i DEV` captures taken on this device.
     pub captured: bool,
+    /// The operational state the kernel stored when the device, up without
+    /// carrier, last had a link event (default_operstate):
+    /// LOWERLAYERDOWN (true) or DOWN (false).
+    pub lower_layer_down: bool,
 }
 
 /// Timing of a point-to-point link or a segment.

@@ -139,11 +139,7 @@ pub fn summary(reports: &[Report], skipped: &[String], elapsed: Duration) -> Str
         let _ = writeln!(s, "    NOT compared: {}", not.join("; "));
     }
     if !skipped.is_empty() {
-        let _ = writeln!(
-            s,
-            "    not run (this kernel lacks the device): {}",
-            skipped.join(", ")
-        );
+        let _ = writeln!(s, "    not run: {}", skipped.join(", "));
     }
     let _ = writeln!(
         s,
