@@ -634,10 +634,32 @@ fn parse_script(
     out: &mut Vec<LocatedCommand>,
     source: impl Fn(usize) -> CmdSource,
 ) {
-    for (i, line) in script.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let first = line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
-        let pos = l.str_pos(path, i, first);
+    // Every line's position, located in one pass over the string.
+    let lines: Vec<&str> = script
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect();
+    let fallback = l
+        .spans
+        .as_ref()
+        .and_then(|s| s.locate(path))
+        .map(|s| s.start)
+        .unwrap_or(Pos { line: 1, col: 1 });
+    let located = l.spans.as_ref().and_then(|s| s.string_lines(path));
+    let positions: Vec<Pos> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let first = line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
+            located
+                .as_ref()
+                .and_then(|sl| sl.pos(i, first))
+                .unwrap_or(fallback)
+        })
+        .collect();
+    drop(located);
+    for (i, line) in lines.into_iter().enumerate() {
+        let pos = positions[i];
         match parse_line(line) {
             Ok(cmd) => {
                 if cmd.kind == sim_models::cmd::CommandKind::Noop {

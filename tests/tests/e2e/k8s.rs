@@ -300,3 +300,38 @@ fn expand_ron_is_a_loadable_scenario() {
         out2.stdout
     );
 }
+
+#[test]
+fn service_trace_shows_dnat_the_endpoint_and_the_replys_un_dnat() {
+    let out = podpath(&[
+        "trace",
+        "../scenarios/files/k8s-service.ron",
+        "--from",
+        "node1:client",
+        "--to",
+        "10.96.0.10",
+        "--proto",
+        "tcp",
+        "--dport",
+        "80",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP -> DNAT to one endpoint.
+    assert!(
+        out.stdout
+            .contains("-j KUBE-SVC-67NZLRHBNDSAWJRO`: jump KUBE-SVC-67NZLRHBNDSAWJRO")
+    );
+    assert!(
+        out.stdout
+            .contains("-m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-")
+    );
+    assert!(out.stdout.contains(
+        "-j DNAT --to-destination 10.244.2.2:8080`: 10.244.0.2:40000 > 10.96.0.10:80 -> 10.244.0.2:40000 > 10.244.2.2:8080"
+    ));
+    // The endpoint's SYN-ACK, mapped back to the Service address by conntrack.
+    assert!(out.stdout.contains("\nreply: packet #"));
+    assert!(out.stdout.contains(
+        "conntrack un-DNAT 10.244.2.2:8080 > 10.244.0.2:40000 => 10.96.0.10:80 > 10.244.0.2:40000"
+    ));
+    insta::assert_snapshot!("trace-service", out.stdout);
+}
