@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use sim_core::rng::Probability;
 use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::MacAddr;
-use sim_models::cmd::{Command, parse_line};
+use sim_models::cmd::Command;
 
 use crate::format::{ExpectSpec, ScenarioFile};
 use crate::spans::{PathSeg, Pos, SpanTree, ron_error_pos};
@@ -623,7 +623,8 @@ pub const DROP_CODES: &[&str] = &[
     "other",
 ];
 
-/// Splits a script into lines; parses each; records positions.
+/// Splits a script into commands (one per line; a here-document takes the
+/// lines up to its terminator); parses each; records positions.
 fn parse_script(
     l: &mut Loader,
     expected_errors: &[(usize, String)],
@@ -658,9 +659,11 @@ fn parse_script(
         })
         .collect();
     drop(located);
-    for (i, line) in lines.into_iter().enumerate() {
+    for sc in sim_models::cmd::parse_script(script) {
+        let i = sc.line;
+        let line = lines[i];
         let pos = positions[i];
-        match parse_line(line) {
+        match sc.result {
             Ok(cmd) => {
                 if cmd.kind == sim_models::cmd::CommandKind::Noop {
                     continue;
@@ -668,18 +671,18 @@ fn parse_script(
                 out.push(LocatedCommand {
                     host,
                     at,
-                    text: line.trim().to_string(),
+                    text: sc.text,
                     cmd,
                     pos,
                     source: source(i),
                 });
             }
-            Err(e) => {
-                // A line the scenario expects to fail is kept, and fails when run.
-                if expected_errors
-                    .iter()
-                    .any(|(h, c)| *h == host && c.trim() == line.trim())
-                {
+            Err((err_line, e)) => {
+                // A command the scenario expects to fail is kept, and fails
+                // when run. It is named by its text, or by its first line.
+                if expected_errors.iter().any(|(h, c)| {
+                    *h == host && (c.trim() == sc.text.trim() || c.trim() == line.trim())
+                }) {
                     let cmd = Command {
                         netns: None,
                         kind: sim_models::cmd::CommandKind::Invalid { message: e.message },
@@ -687,15 +690,16 @@ fn parse_script(
                     out.push(LocatedCommand {
                         host,
                         at,
-                        text: line.trim().to_string(),
+                        text: sc.text,
                         cmd,
                         pos,
                         source: source(i),
                     });
                     continue;
                 }
-                let p = l.str_pos(path, i, e.col);
-                l.at_pos(p, format!("{} (in `{}`)", e.message, line.trim()));
+                let p = l.str_pos(path, err_line, e.col);
+                let shown = lines[err_line];
+                l.at_pos(p, format!("{} (in `{}`)", e.message, shown.trim()));
             }
         }
     }
