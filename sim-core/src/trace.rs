@@ -355,6 +355,11 @@ pub trait TraceSink {
     fn enabled(&self) -> bool {
         true
     }
+    /// Whether records about this packet are wanted (a sink that follows
+    /// one packet lets the model skip building the others' events).
+    fn wants(&self, _packet: PacketId) -> bool {
+        true
+    }
     fn record(&mut self, rec: TraceRecord);
 }
 

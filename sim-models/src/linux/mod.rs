@@ -369,7 +369,7 @@ impl World {
         pkt: PacketId,
         ev: impl FnOnce() -> TraceEvent,
     ) {
-        if cx.sink.enabled() {
+        if cx.sink.enabled() && cx.sink.wants(pkt) {
             cx.sink.record(TraceRecord {
                 time: cx.now,
                 place,
