@@ -180,6 +180,9 @@ impl TraceSink for ProbeSink {
     fn wants(&self, packet: PacketId) -> bool {
         packet == self.req || Some(packet) == self.reply
     }
+    fn brief(&self) -> bool {
+        true
+    }
     fn record(&mut self, rec: TraceRecord) {
         let leg = if rec.packet == self.req {
             Leg::Request

@@ -360,6 +360,12 @@ pub trait TraceSink {
     fn wants(&self, _packet: PacketId) -> bool {
         true
     }
+    /// Whether the sink needs only the steps that decide a packet's fate
+    /// (drops, deliveries, replies, devices): the model may then leave out
+    /// texts that cost to build (route lines, rule steps, conntrack tuples).
+    fn brief(&self) -> bool {
+        false
+    }
     fn record(&mut self, rec: TraceRecord);
 }
 
