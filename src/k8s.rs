@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use scenarios::format::ExpectSpec;
-use scenarios::reach::{Endpoint, Leg, PairResult, Report, reach as run_reach, select};
+use scenarios::reach::{Leg, PairResult, Report, reach as run_reach, select};
 use scenarios::{RunOptions, Scenario};
 
 use crate::CliOutput;
@@ -153,13 +153,17 @@ pub fn render_report(r: &Report) -> String {
             nodes.push(&e.node);
         }
     }
-    let ix = |e: &Endpoint| nodes.iter().position(|n| *n == e.node).unwrap_or(0);
+    let node_of: Vec<usize> = r
+        .endpoints
+        .iter()
+        .map(|e| nodes.iter().position(|n| *n == e.node).unwrap_or(0))
+        .collect();
     let n = nodes.len();
     let mut ok = vec![0u32; n * n];
     let mut all = vec![0u32; n * n];
     let mut first: Vec<Option<usize>> = vec![None; n * n];
     for (k, p) in r.pairs.iter().enumerate() {
-        let cell = ix(&r.endpoints[p.from]) * n + ix(&r.endpoints[p.to]);
+        let cell = node_of[p.from] * n + node_of[p.to];
         all[cell] += 1;
         if p.ok {
             ok[cell] += 1;
@@ -258,9 +262,13 @@ pub fn expectation_failures(r: &Report, from: Option<&str>, to: Option<&str>) ->
     let (Ok(f), Ok(t)) = (select(&r.endpoints, from), select(&r.endpoints, to)) else {
         return 0;
     };
+    let mut in_f = vec![false; r.endpoints.len()];
+    let mut in_t = vec![false; r.endpoints.len()];
+    f.iter().for_each(|&i| in_f[i] = true);
+    t.iter().for_each(|&i| in_t[i] = true);
     r.pairs
         .iter()
-        .filter(|p| !p.ok && f.contains(&p.from) && t.contains(&p.to))
+        .filter(|p| !p.ok && in_f[p.from] && in_t[p.to])
         .count()
 }
 

@@ -58,7 +58,7 @@ pub fn run(
     let mut err = String::new();
     if json {
         for l in &r.sim.log {
-            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": l.line,
+            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": &*l.line,
                 "stdout": l.output.stdout, "stderr": l.output.stderr, "failed": l.output.failed});
             let _ = writeln!(out, "{v}");
         }

@@ -45,8 +45,9 @@ pub enum CmdSource {
 pub struct LocatedCommand {
     pub host: usize,
     pub at: SimTime,
-    pub text: String,
-    pub cmd: Command,
+    /// Shared with the simulation's step and log (`Arc`s: one copy each).
+    pub text: std::sync::Arc<str>,
+    pub cmd: std::sync::Arc<Command>,
     pub pos: Pos,
     pub source: CmdSource,
 }
@@ -454,7 +455,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                     let pos = c.pos;
                     l.at_pos(pos, format!("\"ip netns exec\" inside a timeline entry already on namespace \"{ns}\""));
                 }
-                c.cmd.netns = Some(ns.clone());
+                std::sync::Arc::make_mut(&mut c.cmd).netns = Some(ns.clone());
             }
         }
     }
@@ -671,8 +672,8 @@ fn parse_script(
                 out.push(LocatedCommand {
                     host,
                     at,
-                    text: sc.text,
-                    cmd,
+                    text: sc.text.into(),
+                    cmd: cmd.into(),
                     pos,
                     source: source(i),
                 });
@@ -690,8 +691,8 @@ fn parse_script(
                     out.push(LocatedCommand {
                         host,
                         at,
-                        text: sc.text,
-                        cmd,
+                        text: sc.text.into(),
+                        cmd: cmd.into(),
                         pos,
                         source: source(i),
                     });

@@ -177,6 +177,12 @@ struct ProbeSink {
 }
 
 impl TraceSink for ProbeSink {
+    fn wants(&self, packet: PacketId) -> bool {
+        packet == self.req || Some(packet) == self.reply
+    }
+    fn brief(&self) -> bool {
+        true
+    }
     fn record(&mut self, rec: TraceRecord) {
         let leg = if rec.packet == self.req {
             Leg::Request
@@ -282,6 +288,48 @@ pub fn probe(
     })
 }
 
+/// How many independent chunks the sources are probed in: one for small
+/// runs; for many sources two (this machine's cores), each on its own copy
+/// of the cluster, when the cluster is small enough to set up twice (a function of the
+/// scenario and the selection only, never of the machine).
+fn chunk_count(sc: &Scenario, sources: usize) -> usize {
+    if sources >= 64 && sc.commands.len() <= 500_000 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Probes from each source to each destination, in order, in one simulation.
+fn probe_sources(
+    sim: &mut Simulation,
+    eps: &[Endpoint],
+    froms: &[usize],
+    tos: &[usize],
+    keep_path: bool,
+) -> Result<Vec<PairResult>, String> {
+    let mut pairs = Vec::with_capacity(froms.len() * tos.len());
+    for &f in froms {
+        let Some(ns) = sim.world.find_ns(&eps[f].place) else {
+            return Err(format!("no namespace {} after setup", eps[f].place));
+        };
+        for &t in tos {
+            if f == t {
+                continue;
+            }
+            let (ok, failure, path) = probe(sim, ns, eps[t].ip, keep_path)?;
+            pairs.push(PairResult {
+                from: f,
+                to: t,
+                ok,
+                failure,
+                path,
+            });
+        }
+    }
+    Ok(pairs)
+}
+
 /// Sets the scenario up (everything at time 0) and probes every selected pair.
 pub fn reach(
     sc: &Scenario,
@@ -306,25 +354,29 @@ pub fn reach(
     let eps = endpoints(sc, &r.sim);
     let froms = select(&eps, from).map_err(|e| format!("--from: {e}"))?;
     let tos = select(&eps, to).map_err(|e| format!("--to: {e}"))?;
-    let mut pairs = Vec::with_capacity(froms.len() * tos.len());
-    for &f in &froms {
-        let Some(ns) = r.sim.world.find_ns(&eps[f].place) else {
-            return Err(format!("no namespace {} after setup", eps[f].place));
-        };
-        for &t in &tos {
-            if f == t {
-                continue;
-            }
-            let (ok, failure, path) = probe(&mut r.sim, ns, eps[t].ip, keep_path)?;
-            pairs.push(PairResult {
-                from: f,
-                to: t,
-                ok,
-                failure,
-                path,
-            });
+    let chunks = chunk_count(sc, froms.len());
+    let pairs = if chunks == 1 {
+        probe_sources(&mut r.sim, &eps, &froms, &tos, keep_path)?
+    } else {
+        drop(r);
+        // Fixed chunks of sources, each probed from its own copy of the
+        // set-up cluster: the chunks do not depend on the number of
+        // threads, so neither does the result.
+        use rayon::prelude::*;
+        let per = froms.len().div_ceil(chunks);
+        let parts: Vec<Result<Vec<PairResult>, String>> = froms
+            .par_chunks(per)
+            .map(|part| {
+                let mut r = run_scenario(sc, &setup);
+                probe_sources(&mut r.sim, &eps, part, &tos, keep_path)
+            })
+            .collect();
+        let mut pairs = Vec::with_capacity(froms.len() * tos.len());
+        for p in parts {
+            pairs.extend(p?);
         }
-    }
+        pairs
+    };
     Ok(Report {
         endpoints: eps,
         pairs,

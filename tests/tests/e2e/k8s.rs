@@ -5,9 +5,13 @@
 
 use crate::podpath;
 
+fn tmp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("podpath-k8s-{}", std::process::id()))
+}
+
 /// A scenario file in the test's temporary directory.
 fn scenario(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("podpath-k8s-{}", std::process::id()));
+    let dir = tmp_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.ron"));
     std::fs::write(&p, text).unwrap();
@@ -334,4 +338,53 @@ fn service_trace_shows_dnat_the_endpoint_and_the_replys_un_dnat() {
         "conntrack un-DNAT 10.244.2.2:8080 > 10.244.0.2:40000 => 10.96.0.10:80 > 10.244.0.2:40000"
     ));
     insta::assert_snapshot!("trace-service", out.stdout);
+}
+
+#[test]
+fn diff_names_the_pairs_whose_reachability_or_path_differs() {
+    let a = cluster(
+        "diff-a",
+        "flannel-vxlan",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let b = cluster(
+        "diff-b",
+        "flannel-host-gw",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["diff", &a, &b, "--from", "node1", "--to", "node2"]);
+    assert_eq!(out.code, 1, "pairs differ: exit 1, as diff(1)");
+    assert!(
+        out.stdout.contains("1 pairs in both; 1 differ"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("node1:node1-pod1 -> node2:node2-pod1: reachable in both, by another path")
+    );
+    assert!(out.stdout.contains("node1:flannel.1"), "{}", out.stdout);
+    let out = podpath(&["diff", &a, &a]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("6 pairs in both; 0 differ"));
+    // A smaller route table: the same pairs, some no longer reachable.
+    let c = cluster("diff-c", "kubenet", 3, 1, "Vpc(cidr: \"10.0.0.0/24\")", "");
+    let d = cluster(
+        "diff-d",
+        "kubenet",
+        3,
+        1,
+        "Vpc(cidr: \"10.0.0.0/24\", route_limit: 2)",
+        "",
+    );
+    let out = podpath(&["diff", &c, &d]);
+    assert_eq!(out.code, 1);
+    let dir = tmp_dir().to_string_lossy().into_owned();
+    insta::assert_snapshot!("diff-route-limit", out.stdout.replace(&dir, "TMP"));
 }
