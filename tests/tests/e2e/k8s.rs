@@ -374,3 +374,28 @@ fn reach_to_services_follows_dnat_and_the_endpoints_answer() {
         out.stdout
     );
 }
+
+#[test]
+fn names_are_validated_as_the_api_server_does() {
+    let f = scenario(
+        "bad-names",
+        "Scenario(name: \"x\", cluster: Cluster(cni: \"flannel-vxlan\", nodes: Nodes(names: [\"Node_1\"]), pods: Pods(list: [Pod(name: \"web 0\", node: \"Node_1\")]), services: [Service(name: \"a\\\"b\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["check", &f]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad node name \"Node_1\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad pod name \"web 0\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad Service name \"a\"b\""),
+        "{}",
+        out.stderr
+    );
+}
