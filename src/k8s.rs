@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use scenarios::format::ExpectSpec;
-use scenarios::reach::{Leg, PairResult, Report, reach as run_reach, select};
+use scenarios::reach::{Endpoint, Leg, PairResult, Report, reach as run_reach, select};
 use scenarios::{RunOptions, Scenario};
 
 use crate::CliOutput;
@@ -178,12 +178,32 @@ pub fn render_report(r: &Report) -> String {
         .filter(|j| (0..n).any(|i| all[i * n + j] > 0))
         .collect();
     let good = r.pairs.iter().filter(|p| p.ok).count();
+    let pods: Vec<&Endpoint> = r.endpoints.iter().filter(|e| e.port.is_none()).collect();
+    let pod_nodes = nodes
+        .iter()
+        .filter(|n| pods.iter().any(|e| e.node == **n))
+        .count();
+    let services = r
+        .pairs
+        .iter()
+        .filter_map(|p| r.endpoints[p.to].port.map(|_| p.to))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let what = if services == 0 {
+        format!(
+            "{} pods on {pod_nodes} nodes (ICMP echo request and reply)",
+            pods.len()
+        )
+    } else {
+        format!(
+            "{} pods on {pod_nodes} nodes, {services} Service ports (ICMP echo request and reply; to a Service, a TCP SYN to its ClusterIP and the endpoint's answer)",
+            pods.len()
+        )
+    };
     let _ = writeln!(
         out,
-        "{} pairs of {} pods on {} nodes (ICMP echo request and reply): {good} reachable, {} not",
+        "{} pairs of {what}: {good} reachable, {} not",
         r.pairs.len(),
-        r.endpoints.len(),
-        n,
         r.pairs.len() - good
     );
     if used_to.len() <= 24 && !r.pairs.is_empty() {

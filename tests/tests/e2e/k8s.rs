@@ -388,3 +388,50 @@ fn diff_names_the_pairs_whose_reachability_or_path_differs() {
     let dir = tmp_dir().to_string_lossy().into_owned();
     insta::assert_snapshot!("diff-route-limit", out.stdout.replace(&dir, "TMP"));
 }
+
+#[test]
+fn reach_to_services_follows_dnat_and_the_endpoints_answer() {
+    let f = scenario(
+        "svc-reach",
+        "Scenario(name: \"svc\", cluster: Cluster(cni: \"calico-vxlan\", nodes: Nodes(count: 3), services: [Service(name: \"api\", ports: [Port(port: 443, target_port: 6443)], endpoints: [\"node2-pod1\", \"node3-pod1\"]), Service(name: \"empty\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["reach", &f, "--to", "svc/*"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Every pod reaches the Service with endpoints, node3's pod through its
+    // own endpoint too (hairpin: masqueraded from the node's address, as the
+    // kernel picks one when the cali veth has none); none reaches the
+    // Service without endpoints (kube-proxy's REJECT).
+    insta::assert_snapshot!("reach-services", out.stdout);
+    // Without a selector naming them, Services are not probed.
+    let out = podpath(&["reach", &f]);
+    assert!(
+        out.stdout.starts_with("6 pairs of 3 pods on 3 nodes (ICMP"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn names_are_validated_as_the_api_server_does() {
+    let f = scenario(
+        "bad-names",
+        "Scenario(name: \"x\", cluster: Cluster(cni: \"flannel-vxlan\", nodes: Nodes(names: [\"Node_1\"]), pods: Pods(list: [Pod(name: \"web 0\", node: \"Node_1\")]), services: [Service(name: \"a\\\"b\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["check", &f]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad node name \"Node_1\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad pod name \"web 0\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad Service name \"a\"b\""),
+        "{}",
+        out.stderr
+    );
+}
