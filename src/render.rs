@@ -235,10 +235,12 @@ pub fn trace(
     // converged, so that the packet meets the routes BIRD installs.
     let at = match at {
         Some(t) => Some(t),
-        None if !sc.bird.is_empty() => match scenarios::routes::settle(&mut r.sim, sc.bird_start) {
-            Ok(t) => Some(t),
-            Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
-        },
+        None if !sc.bird.is_empty() => {
+            match scenarios::routes::settle(&mut r.sim, sc.bird_start, &opts.progress) {
+                Ok(t) => Some(t),
+                Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
+            }
+        }
         None => None,
     };
     if let Some(t) = at

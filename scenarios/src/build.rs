@@ -19,6 +19,9 @@ pub struct RunOptions {
     pub max_events: Option<u64>,
     /// Capture every frame on every device (the CLI's `--pcap DIR`).
     pub capture_all: bool,
+    /// Who is shown how far a long run got (nothing by default; never
+    /// changes what the run does).
+    pub progress: crate::progress::Progress,
 }
 
 /// Default bound on simulated time when neither the file nor the CLI sets one.

@@ -141,6 +141,12 @@ pub fn routes(
     let mut installed: BTreeMap<HostId, BTreeSet<Ipv4Net>> = BTreeMap::new();
     let mut seen = 0usize;
     let mut sink = NullSink;
+    let progress = &opts.progress;
+    progress.begin(
+        "simulating (phase by phase)",
+        Some(end.as_nanos()),
+        crate::progress::Unit::SimNanos,
+    );
     // Run to just before the first boundary.
     for (i, (start, label)) in bounds.iter().enumerate() {
         let stop = bounds
@@ -162,6 +168,7 @@ pub fn routes(
         }
         let before = sim.world.bgp_counters;
         run(&mut sim, stop, &mut sink)?;
+        progress.set(stop.as_nanos());
         let changes = &sim.world.bgp_changes[seen..];
         let mut black_hole: Option<(SimTime, Option<SimTime>)> = None;
         // Replay the phase's changes, counting after each instant the
@@ -224,6 +231,7 @@ pub fn routes(
             lacking: lack,
         });
     }
+    progress.end();
     Ok(RoutesReport { sim, phases, end })
 }
 
@@ -231,15 +239,36 @@ pub fn routes(
 /// every running BIRD is Established and no kernel route changed in the
 /// last second, checked each second for at most 10 minutes of simulated
 /// time. Returns the time reached.
-pub fn settle(sim: &mut Simulation, start: SimTime) -> Result<SimTime, String> {
+pub fn settle(
+    sim: &mut Simulation,
+    start: SimTime,
+    progress: &crate::progress::Progress,
+) -> Result<SimTime, String> {
+    progress.begin(
+        "BGP converging (simulated time, at most 600 s)",
+        Some(600_000_000_000),
+        crate::progress::Unit::SimNanos,
+    );
+    let res = settle_seconds(sim, start, progress);
+    progress.end();
+    res
+}
+
+fn settle_seconds(
+    sim: &mut Simulation,
+    start: SimTime,
+    progress: &crate::progress::Progress,
+) -> Result<SimTime, String> {
     use sim_models::bgp::State;
     let second = sim_core::time::SimDuration::from_secs(1);
-    let mut t = start.max(sim.now());
+    let from = start.max(sim.now());
+    let mut t = from;
     let mut changes = usize::MAX;
     let mut sink = NullSink;
     for _ in 0..600 {
         t += second;
         run(sim, t, &mut sink)?;
+        progress.set(t.as_nanos() - from.as_nanos());
         let w = &sim.world;
         let up = w.birds().iter().filter(|b| b.running).all(|b| {
             b.setup

@@ -435,3 +435,82 @@ fn names_are_validated_as_the_api_server_does() {
         out.stderr
     );
 }
+
+/// With 64 sources or more, reach probes in two chunks, each on its own
+/// copy of the set-up cluster; in a BGP-built cluster each copy must wait
+/// for BGP to converge as the first does (it once probed at once and the
+/// first probe of each chunk found no route yet).
+#[test]
+fn chunked_reach_waits_for_bgp_in_every_chunk() {
+    let f = cluster(
+        "chunked-ipip",
+        "calico-ipip",
+        33,
+        2,
+        "L2(subnet: \"10.0.0.0/16\")",
+        ", calico: Calico(route_reflectors: 2)",
+    );
+    let out = podpath(&["reach", &f]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "4290 pairs of 66 pods on 33 nodes (ICMP echo request and reply): 4290 reachable, 0 not"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Progress is only watched: a run with an observer prints exactly what it
+/// prints without one (the run is sliced in simulated time to report, and
+/// the slices change nothing), and the observer hears each long phase.
+#[test]
+fn progress_changes_nothing_and_reports_each_phase() {
+    use clap::Parser;
+    use scenarios::progress::{Progress, Recorder};
+    use std::sync::Arc;
+    let run = |args: &[&str]| {
+        let mut v = vec!["podpath"];
+        v.extend_from_slice(args);
+        let cli = podpath::cli::Cli::try_parse_from(v).unwrap();
+        let rec = Arc::new(Recorder::default());
+        let with = podpath::execute_with(&cli, &Progress::new(rec.clone()));
+        let without = podpath::execute(&cli);
+        assert_eq!(with, without, "{args:?}");
+        rec.take()
+    };
+    let seed = crate::path("scenarios/files/seed-vxlan-routed.ron");
+    let ev = run(&["run", &seed]);
+    assert!(ev.iter().any(|e| e.starts_with("begin loading")), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| e.starts_with("begin simulating")),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().filter(|e| e.starts_with("set ")).count() > 1,
+        "{ev:?}"
+    );
+    let f = cluster(
+        "progress-ipip",
+        "calico-ipip",
+        4,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let ev = run(&["reach", &f]);
+    for phase in [
+        "begin setting up",
+        "begin BGP converging",
+        "begin probing 4 sources x 4 destinations",
+    ] {
+        assert!(ev.iter().any(|e| e.starts_with(phase)), "{phase}: {ev:?}");
+    }
+    assert_eq!(ev.iter().filter(|e| *e == "inc 1").count(), 4, "{ev:?}");
+    let ev = run(&["routes", &f]);
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("begin simulating (phase by phase)")),
+        "{ev:?}"
+    );
+}
