@@ -62,12 +62,16 @@ fn lacking(
     installed: &BTreeMap<HostId, BTreeSet<Ipv4Net>>,
 ) -> BTreeMap<HostId, Vec<Ipv4Net>> {
     let w = &sim.world;
-    let running: Vec<HostId> = w
-        .bird_apps
-        .keys()
-        .copied()
-        .filter(|&h| w.bird_of(h).is_some())
-        .collect();
+    // With the fabric engine every configured speaker runs (no failures).
+    let running: Vec<HostId> = if w.bgp_fabric.is_some() {
+        w.bird_setups.keys().copied().collect()
+    } else {
+        w.bird_apps
+            .keys()
+            .copied()
+            .filter(|&h| w.bird_of(h).is_some())
+            .collect()
+    };
     let mut out = BTreeMap::new();
     for &h in &running {
         let setup = &w.bird_setups[&h];
@@ -260,6 +264,12 @@ fn settle_seconds(
     progress: &crate::progress::Progress,
 ) -> Result<SimTime, String> {
     use sim_models::bgp::State;
+    // The fabric engine installs everything at one known time.
+    if let Some(at) = sim.world.bgp_fabric.as_ref().map(|f| f.converged_at) {
+        let t = at.max(start).max(sim.now());
+        run(sim, t, &mut NullSink)?;
+        return Ok(t);
+    }
     let second = sim_core::time::SimDuration::from_secs(1);
     let from = start.max(sim.now());
     let mut t = from;
@@ -289,7 +299,7 @@ fn settle_seconds(
 
 /// Whether a timeline command can change routing (a phase of the report):
 /// not traffic, captures, or commands that only print.
-fn changes_state(c: &sim_models::cmd::Command) -> bool {
+pub(crate) fn changes_state(c: &sim_models::cmd::Command) -> bool {
     use sim_models::cmd::{
         AddrCmd, BirdCmd, BirdcCmd, CommandKind as K, FdbCmd, LinkCmd, NeighCmd, RouteCmd, RuleCmd,
         TunnelCmd,
@@ -339,7 +349,7 @@ fn run(sim: &mut Simulation, until: SimTime, sink: &mut NullSink) -> Result<(), 
 pub fn render(r: &RoutesReport, node: Option<&str>) -> Result<String, String> {
     let w = &r.sim.world;
     let mut s = String::new();
-    let hosts: Vec<HostId> = w.bird_apps.keys().copied().collect();
+    let hosts: Vec<HostId> = w.bird_setups.keys().copied().collect();
     if let Some(n) = node
         && !hosts.iter().any(|h| w.hosts[h.ix()].name == n)
     {
@@ -365,6 +375,9 @@ pub fn render(r: &RoutesReport, node: Option<&str>) -> Result<String, String> {
                 s.push_str("$ birdc show route\n");
                 s.push_str(&w.birdc_show_route(app, false, None, None));
             }
+            None if w.bgp_fabric.is_some() => s.push_str(
+                "(BGP engine fabric: no BIRD runs; the bird routes above are those its BIRD would install)\n",
+            ),
             None => s.push_str("(BIRD is not running)\n"),
         }
     }

@@ -123,6 +123,9 @@ pub struct World {
     /// Every kernel route change BIRD made, in time order.
     pub bgp_changes: Vec<bird::RouteChange>,
     pub bgp_counters: bird::BgpCounters,
+    /// BGP as converged by the fabric (the scenario's BGP engine `fabric`),
+    /// installed by `BirdCmd::FabricInstall` steps.
+    pub bgp_fabric: Option<std::sync::Arc<bird::FabricBgp>>,
 }
 
 impl World {
@@ -147,6 +150,7 @@ impl World {
             bird_apps: Default::default(),
             bgp_changes: Vec::new(),
             bgp_counters: Default::default(),
+            bgp_fabric: None,
         }
     }
 
