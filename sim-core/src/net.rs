@@ -6,10 +6,27 @@ use std::str::FromStr;
 
 /// An IPv4 prefix: an address and a prefix length. The address may have host
 /// bits set (as in `ip addr add 172.16.1.1/24`); [`Ipv4Net::network`] clears them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ipv4Net {
     pub addr: Ipv4Addr,
     pub len: u8,
+}
+
+/// By address, then length: what deriving the order gives, without
+/// comparing the address's octets one by one (prefixes are the keys of
+/// large ordered maps).
+impl Ord for Ipv4Net {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.addr.to_bits(), self.len).cmp(&(other.addr.to_bits(), other.len))
+    }
+}
+
+impl PartialOrd for Ipv4Net {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Ipv4Net {
@@ -80,6 +97,33 @@ impl FromStr for Ipv4Net {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_is_by_octets_then_length() {
+        let nets: Vec<Ipv4Net> = [
+            "0.0.0.0/0",
+            "0.0.0.0/8",
+            "1.0.0.0/8",
+            "9.255.255.255/32",
+            "10.0.0.0/8",
+            "10.0.0.0/9",
+            "10.0.0.1/32",
+            "10.128.0.0/9",
+            "128.0.0.0/1",
+            "200.1.2.3/24",
+            "255.255.255.255/32",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for a in &nets {
+            for b in &nets {
+                let octets = (a.addr.octets(), a.len).cmp(&(b.addr.octets(), b.len));
+                assert_eq!(a.cmp(b), octets, "{a} {b}");
+                assert_eq!(a.partial_cmp(b), Some(octets));
+            }
+        }
+    }
 
     #[test]
     fn basics() {

@@ -43,8 +43,9 @@ use sim_core::time::{SimDuration, SimTime};
 
 use super::calico::{CalicoCluster, NodeSpeaker};
 use super::config::SpeakerConfig;
+use super::pool::AttrPool;
 use super::rib::Source;
-use super::speaker::{Best, Input, Output, PeerAddr, Speaker, State, TimerKind};
+use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire};
 
 /// One node to put in a fabric: its name, configuration and the prefixes it
 /// originates at start.
@@ -119,6 +120,12 @@ pub struct FabricOptions {
     /// without it, [`Fabric::installed`] reads the Loc-RIB (which is what
     /// the installs track; the tests check that they agree).
     pub record_fib: bool,
+    /// Keep a digest of every speaker output (time, node, output, in
+    /// order): [`Fabric::digest`]. Two builds that give equal digests on
+    /// the same runs behaved the same (the `bgp_digest` example prints
+    /// them for varied timelines: how the speaker's optimisations were
+    /// checked against the code they replaced). Off by default.
+    pub digest: bool,
 }
 
 impl Default for FabricOptions {
@@ -130,6 +137,7 @@ impl Default for FabricOptions {
             max_events: 50_000_000,
             log: false,
             record_fib: false,
+            digest: false,
         }
     }
 }
@@ -239,6 +247,19 @@ pub struct FabricNode {
     fib: BTreeMap<Ipv4Net, Installed>,
     /// Recorded uninstalls and their times (with `record_fib`).
     uninstalls: Vec<(SimTime, Ipv4Net)>,
+    /// The neighbours' addresses, sorted: the slots of `local` and `timers`.
+    slots: Vec<PeerAddr>,
+    /// The local address of each neighbour's session.
+    local: Vec<Ipv4Addr>,
+    /// Armed timers per neighbour and kind: their event, and whether it
+    /// counts as work.
+    timers: Vec<[Option<(EventId, bool)>; 5]>,
+}
+
+impl FabricNode {
+    fn slot(&self, peer: PeerAddr) -> Option<usize> {
+        self.slots.binary_search(&peer).ok()
+    }
 }
 
 impl FabricNode {
@@ -266,8 +287,42 @@ impl fmt::Debug for FabricNode {
 
 enum ConnEv {
     Connected,
-    Bytes(Vec<u8>),
+    /// Messages sent one after another on the connection in one go (one
+    /// event: they arrive together, and nothing else happens in between).
+    Bytes(Batch),
     Closed,
+}
+
+/// One or more whole BGP messages.
+enum Batch {
+    One(Wire),
+    Many(Vec<Wire>),
+}
+
+impl Batch {
+    fn first(&self) -> &[u8] {
+        match self {
+            Batch::One(w) => w,
+            Batch::Many(v) => &v[0],
+        }
+    }
+
+    fn push(&mut self, w: Wire) {
+        match self {
+            Batch::One(first) => {
+                let first = first.clone();
+                *self = Batch::Many(vec![first, w]);
+            }
+            Batch::Many(v) => v.push(w),
+        }
+    }
+
+    fn messages(&self) -> &[Wire] {
+        match self {
+            Batch::One(w) => std::slice::from_ref(w),
+            Batch::Many(v) => v,
+        }
+    }
 }
 
 enum Ev {
@@ -284,7 +339,7 @@ enum Ev {
         conn: u64,
         to: usize,
         /// The pair key of the connection.
-        key: (Ipv4Addr, Ipv4Addr),
+        key: u64,
         /// The sender's address (the receiving speaker's peer key).
         from: Ipv4Addr,
         ev: ConnEv,
@@ -302,7 +357,7 @@ impl Ev {
             Ev::Arrive {
                 ev: ConnEv::Bytes(b),
                 ..
-            } => b.get(18) != Some(&4),
+            } => b.first().get(18) != Some(&4),
             Ev::Arrive { .. } => true,
         }
     }
@@ -312,15 +367,14 @@ impl Ev {
 pub struct Fabric {
     sched: Scheduler<Ev>,
     nodes: Vec<FabricNode>,
-    owner: BTreeMap<Ipv4Addr, usize>,
+    /// By address (as a number).
+    owner: BTreeMap<u32, usize>,
     /// Open connections by address pair: (id, open). A connection one side
     /// closed stays until its close reaches the other side, so that what
     /// was sent before the close (a NOTIFICATION) arrives first, as over TCP.
-    conns: BTreeMap<(Ipv4Addr, Ipv4Addr), (u64, bool)>,
+    conns: BTreeMap<u64, (u64, bool)>,
     next_conn: u64,
     down: BTreeSet<(usize, usize)>,
-    /// Armed timers: their event, and whether it counts as work.
-    timers: BTreeMap<(usize, PeerAddr, TimerKind), (EventId, bool)>,
     latency: SimDuration,
     pair_latency: BTreeMap<(usize, usize), SimDuration>,
     options: FabricOptions,
@@ -328,12 +382,21 @@ pub struct Fabric {
     restarts: u32,
     log: Vec<String>,
     stats: Stats,
+    digest: u64,
     /// Pending events that are work (see [`Ev::is_work`]).
     work: usize,
     /// Pending graceful-restart timers.
     gr_timers: usize,
     /// Session ends in Established, kept up to date around each input.
     established: usize,
+    /// Decoded path attributes, shared by the speakers.
+    pool: AttrPool,
+    /// Messages sent on one connection in one go, not scheduled yet: more
+    /// may follow (see [`ConnEv::Bytes`]).
+    pending: Option<(SimTime, Ev)>,
+    /// Scratch space for a speaker's outputs.
+    outs: Vec<Output>,
+    skip: Vec<bool>,
 }
 
 impl fmt::Debug for Fabric {
@@ -350,8 +413,17 @@ fn pair(a: usize, b: usize) -> (usize, usize) {
     (a.min(b), a.max(b))
 }
 
-fn key(a: Ipv4Addr, b: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
-    (a.min(b), a.max(b))
+/// A connection's key: its two addresses, the lower first, as one number.
+fn key(a: Ipv4Addr, b: Ipv4Addr) -> u64 {
+    let (a, b) = (a.to_bits(), b.to_bits());
+    (u64::from(a.min(b)) << 32) | u64::from(a.max(b))
+}
+
+fn unkey(k: u64) -> (Ipv4Addr, Ipv4Addr) {
+    (
+        Ipv4Addr::from_bits((k >> 32) as u32),
+        Ipv4Addr::from_bits(k as u32),
+    )
 }
 
 impl Fabric {
@@ -365,15 +437,28 @@ impl Fabric {
             .into_iter()
             .enumerate()
             .map(|(i, n)| {
-                owner.insert(n.config.address, i);
+                owner.insert(n.config.address.to_bits(), i);
                 for nb in &n.config.neighbors {
                     if let Some(a) = nb.local_address {
-                        owner.insert(a, i);
+                        owner.insert(a.to_bits(), i);
                     }
                 }
                 let mut speaker =
                     Speaker::new(n.config.clone(), seed.stream(&format!("bgp:{}", n.name)));
                 speaker.set_logging(options.log);
+                let mut slots: Vec<PeerAddr> =
+                    n.config.neighbors.iter().map(|nb| nb.address).collect();
+                slots.sort_unstable();
+                slots.dedup();
+                let local = slots
+                    .iter()
+                    .map(|&a| {
+                        n.config
+                            .neighbor(a)
+                            .and_then(|nb| nb.local_address)
+                            .unwrap_or(n.config.address)
+                    })
+                    .collect();
                 FabricNode {
                     speaker,
                     name: n.name,
@@ -382,6 +467,9 @@ impl Fabric {
                     alive: true,
                     fib: BTreeMap::new(),
                     uninstalls: Vec::new(),
+                    timers: vec![[None; 5]; slots.len()],
+                    slots,
+                    local,
                 }
             })
             .collect();
@@ -404,7 +492,6 @@ impl Fabric {
             conns: BTreeMap::new(),
             next_conn: 0,
             down: BTreeSet::new(),
-            timers: BTreeMap::new(),
             latency: options.latency,
             pair_latency,
             options,
@@ -412,9 +499,14 @@ impl Fabric {
             restarts: 0,
             log: Vec::new(),
             stats: Stats::default(),
+            digest: 0,
             work: 0,
             gr_timers: 0,
             established: 0,
+            pool: AttrPool::new(),
+            pending: None,
+            outs: Vec::new(),
+            skip: Vec::new(),
         }
     }
 
@@ -429,7 +521,7 @@ impl Fabric {
     /// The node that owns an address (its speaker's address, or a
     /// neighbour's local address).
     pub fn owner_of(&self, addr: Ipv4Addr) -> Option<usize> {
-        self.owner.get(&addr).copied()
+        self.owner.get(&addr.to_bits()).copied()
     }
 
     pub fn nodes(&self) -> &[FabricNode] {
@@ -459,6 +551,11 @@ impl Fabric {
         }
     }
 
+    /// The digest of every output so far (with [`FabricOptions::digest`]).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
     /// The speakers' log lines (with [`FabricOptions::log`]).
     pub fn log(&self) -> &[String] {
         &self.log
@@ -483,10 +580,57 @@ impl Fabric {
     }
 
     fn schedule(&mut self, at: SimTime, ev: Ev) -> EventId {
+        self.flush();
         if ev.is_work() {
             self.work += 1;
         }
         self.sched.schedule_at(at, ev)
+    }
+
+    /// Schedules the messages held back in `pending`.
+    fn flush(&mut self) {
+        if let Some((at, ev)) = self.pending.take() {
+            if ev.is_work() {
+                self.work += 1;
+            }
+            self.sched.schedule_at(at, ev);
+        }
+    }
+
+    /// Sends a message on a connection: with the previous one if that was
+    /// the last thing scheduled, on the same connection, at the same time,
+    /// and of the same kind (work or a KEEPALIVE: quiescence is checked
+    /// between events, and must come at the same points).
+    fn send(&mut self, at: SimTime, conn: u64, to: usize, key: u64, from: Ipv4Addr, w: Wire) {
+        let keepalive = w.get(18) == Some(&4);
+        if let Some((
+            t,
+            Ev::Arrive {
+                conn: c,
+                to: y,
+                ev: ConnEv::Bytes(b),
+                ..
+            },
+        )) = &mut self.pending
+            && *t == at
+            && *c == conn
+            && *y == to
+            && (b.first().get(18) == Some(&4)) == keepalive
+        {
+            b.push(w);
+            return;
+        }
+        self.flush();
+        self.pending = Some((
+            at,
+            Ev::Arrive {
+                conn,
+                to,
+                key,
+                from,
+                ev: ConnEv::Bytes(Batch::One(w)),
+            },
+        ));
     }
 
     /// Hands the node an input now.
@@ -527,13 +671,14 @@ impl Fabric {
     }
 
     fn step(&mut self) -> Result<(), FabricError> {
+        self.flush();
         let Some((now, _, ev)) = self.sched.step().map_err(limit)? else {
             return Ok(());
         };
         match ev {
             // A timer's work flag is decided when it is armed.
             Ev::Timer { node, peer, kind } => {
-                if let Some((_, true)) = self.timers.get(&(node, peer, kind)) {
+                if let Some((_, true)) = self.timer_slot(node, peer, kind).and_then(|t| *t) {
                     self.work -= 1;
                 }
             }
@@ -553,7 +698,7 @@ impl Fabric {
                 continue;
             }
             for nb in &node.config.neighbors {
-                let Some(&j) = self.owner.get(&nb.address) else {
+                let Some(&j) = self.owner.get(&nb.address.to_bits()) else {
                     continue;
                 };
                 let local = nb.local_address.unwrap_or(node.config.address);
@@ -607,10 +752,22 @@ impl Fabric {
     }
 
     fn local_addr(&self, node: usize, peer: PeerAddr) -> Ipv4Addr {
-        let cfg = &self.nodes[node].config;
-        cfg.neighbor(peer)
-            .and_then(|n| n.local_address)
-            .unwrap_or(cfg.address)
+        let n = &self.nodes[node];
+        match n.slot(peer) {
+            Some(i) => n.local[i],
+            None => n.config.address,
+        }
+    }
+
+    fn timer_slot(
+        &mut self,
+        node: usize,
+        peer: PeerAddr,
+        kind: TimerKind,
+    ) -> Option<&mut Option<(EventId, bool)>> {
+        let n = &mut self.nodes[node];
+        let i = n.slot(peer)?;
+        Some(&mut n.timers[i][kind.index()])
     }
 
     fn link_up(&self, a: usize, b: usize) -> bool {
@@ -628,10 +785,13 @@ impl Fabric {
     }
 
     fn dispatch(&mut self, now: SimTime, ev: Ev) {
+        let mut batch = None;
         let (node, input) = match ev {
             Ev::Input { node, input } => (node, input),
             Ev::Timer { node, peer, kind } => {
-                self.timers.remove(&(node, peer, kind));
+                if let Some(t) = self.timer_slot(node, peer, kind) {
+                    *t = None;
+                }
                 if kind == TimerKind::GracefulRestart {
                     self.gr_timers -= 1;
                 }
@@ -650,7 +810,8 @@ impl Fabric {
                         Input::TransportConnected(from)
                     }
                     (ConnEv::Bytes(b), Some((id, _))) if id == conn => {
-                        Input::TransportBytes(from, b)
+                        batch = Some(b);
+                        Input::TransportBytes(from, Vec::new())
                     }
                     (ConnEv::Closed, Some((id, _))) if id == conn => {
                         self.conns.remove(&key);
@@ -676,16 +837,55 @@ impl Fabric {
         };
         let sp = &mut self.nodes[node].speaker;
         let was = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
-        let outs = sp.handle(now, input);
+        let mut outs = std::mem::take(&mut self.outs);
+        match batch {
+            Some(b) => {
+                let from = peer.expect("a connection's peer");
+                for m in b.messages() {
+                    sp.receive_with(now, from, m, &mut self.pool, &mut outs);
+                }
+            }
+            None => sp.handle_with(now, input, &mut self.pool, &mut outs),
+        }
         let is = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        if self.options.digest {
+            for o in &outs {
+                use std::hash::{Hash, Hasher};
+                // SipHash with fixed keys: the same in every run of one build.
+                let mut h = std::hash::DefaultHasher::new();
+                format!("{now} {node} {o:?}").hash(&mut h);
+                self.digest = self.digest.rotate_left(7) ^ h.finish();
+            }
+        }
         match (was, is) {
             (false, true) => self.established += 1,
             (true, false) => self.established -= 1,
             _ => {}
         }
-        for o in outs {
-            self.output(node, o);
+        // A timer set again (or cancelled) later in the same outputs is
+        // never set: only the last setting is scheduled, where it was.
+        let mut skip = std::mem::take(&mut self.skip);
+        skip.clear();
+        skip.resize(outs.len(), false);
+        let mut seen: Vec<(PeerAddr, TimerKind)> = Vec::new();
+        for (i, o) in outs.iter().enumerate().rev() {
+            let (Output::SetTimer(p, k, _) | Output::CancelTimer(p, k)) = o else {
+                continue;
+            };
+            if seen.contains(&(*p, *k)) {
+                skip[i] = matches!(o, Output::SetTimer(..));
+            } else {
+                seen.push((*p, *k));
+            }
         }
+        for (i, o) in outs.drain(..).enumerate() {
+            if !skip[i] {
+                self.output(node, o);
+            }
+        }
+        self.flush();
+        self.outs = outs;
+        self.skip = skip;
     }
 
     fn output(&mut self, x: usize, o: Output) {
@@ -695,7 +895,7 @@ impl Fabric {
             Output::Connect(peer) => {
                 let local = self.local_addr(x, peer);
                 let k = key(local, peer);
-                let Some(&y) = self.owner.get(&peer) else {
+                let Some(&y) = self.owner.get(&peer.to_bits()) else {
                     return; // nobody there: the SYN goes unanswered
                 };
                 if !self.link_up(x, y) {
@@ -732,20 +932,12 @@ impl Fabric {
                 self.stats.count(&bytes);
                 let local = self.local_addr(x, peer);
                 let k = key(local, peer);
-                if let (Some(&(id, true)), Some(&y)) = (self.conns.get(&k), self.owner.get(&peer))
+                if let (Some(&(id, true)), Some(&y)) =
+                    (self.conns.get(&k), self.owner.get(&peer.to_bits()))
                     && self.link_up(x, y)
                 {
                     let at = now + self.latency(x, y);
-                    self.schedule(
-                        at,
-                        Ev::Arrive {
-                            conn: id,
-                            to: y,
-                            key: k,
-                            from: local,
-                            ev: ConnEv::Bytes(bytes),
-                        },
-                    );
+                    self.send(at, id, y, k, local, bytes);
                 }
             }
             Output::Close(peer) => {
@@ -754,7 +946,7 @@ impl Fabric {
                 let Some(&(id, true)) = self.conns.get(&k) else {
                     return;
                 };
-                let y = self.owner[&peer];
+                let y = self.owner[&peer.to_bits()];
                 if !self.link_up(x, y) {
                     // Nobody will hear of it.
                     self.conns.remove(&k);
@@ -780,11 +972,13 @@ impl Fabric {
                 // across a cut pipe. The rest is work.
                 let work = match kind {
                     TimerKind::Keepalive | TimerKind::Hold => false,
-                    TimerKind::ConnectRetry => {
-                        self.owner.get(&peer).is_some_and(|&y| self.link_up(x, y))
-                    }
+                    TimerKind::ConnectRetry => self
+                        .owner
+                        .get(&peer.to_bits())
+                        .is_some_and(|&y| self.link_up(x, y)),
                     _ => true,
                 };
+                self.flush();
                 if work {
                     self.work += 1;
                 }
@@ -799,7 +993,9 @@ impl Fabric {
                 if kind == TimerKind::GracefulRestart {
                     self.gr_timers += 1;
                 }
-                self.timers.insert((x, peer, kind), (id, work));
+                if let Some(t) = self.timer_slot(x, peer, kind) {
+                    *t = Some((id, work));
+                }
             }
             Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
             Output::Install {
@@ -834,7 +1030,7 @@ impl Fabric {
     }
 
     fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
-        if let Some((old, work)) = self.timers.remove(&(x, peer, kind)) {
+        if let Some((old, work)) = self.timer_slot(x, peer, kind).and_then(|t| t.take()) {
             self.sched.cancel(old);
             if work {
                 self.work -= 1;
@@ -865,10 +1061,13 @@ impl Fabric {
     pub fn kill(&mut self, name: &str, reset: bool) -> Result<(), FabricError> {
         let i = self.index(name)?;
         let now = self.now();
-        let mine: Vec<((Ipv4Addr, Ipv4Addr), (u64, bool))> = self
+        let mine: Vec<(u64, (u64, bool))> = self
             .conns
             .iter()
-            .filter(|(k, _)| self.owner.get(&k.0) == Some(&i) || self.owner.get(&k.1) == Some(&i))
+            .filter(|(k, _)| {
+                let (a, b) = unkey(**k);
+                self.owner_of(a) == Some(i) || self.owner_of(b) == Some(i)
+            })
             .map(|(k, v)| (*k, *v))
             .collect();
         for (k, (id, _)) in mine {
@@ -876,12 +1075,13 @@ impl Fabric {
             if !reset {
                 continue;
             }
-            let (me, other) = if self.owner.get(&k.0) == Some(&i) {
-                (k.0, k.1)
+            let (a, b) = unkey(k);
+            let (me, other) = if self.owner_of(a) == Some(i) {
+                (a, b)
             } else {
-                (k.1, k.0)
+                (b, a)
             };
-            let y = self.owner[&other];
+            let y = self.owner[&other.to_bits()];
             if !self.down.contains(&pair(i, y)) {
                 let at = now + self.latency(i, y);
                 self.schedule(
@@ -896,9 +1096,11 @@ impl Fabric {
                 );
             }
         }
-        let timers: Vec<_> = self.timers.keys().filter(|k| k.0 == i).copied().collect();
-        for (x, peer, kind) in timers {
-            self.cancel_timer(x, peer, kind);
+        for s in 0..self.nodes[i].slots.len() {
+            let peer = self.nodes[i].slots[s];
+            for kind in TimerKind::ALL {
+                self.cancel_timer(i, peer, kind);
+            }
         }
         let n = &mut self.nodes[i];
         self.established -= n
@@ -956,12 +1158,12 @@ fn limit(e: LimitError) -> FabricError {
 }
 
 /// The routes a Loc-RIB installs: its BGP bests.
-pub fn installed_from(loc_rib: &BTreeMap<Ipv4Net, Best>) -> BTreeMap<Ipv4Net, Installed> {
+pub fn installed_from(loc_rib: LocRib<'_>) -> BTreeMap<Ipv4Net, Installed> {
     loc_rib
         .iter()
         .filter_map(|(p, b)| match b.source {
             Source::Peer(peer) => Some((
-                *p,
+                p,
                 Installed {
                     next_hop: b.attrs.next_hop,
                     peer,
@@ -1004,7 +1206,7 @@ impl Converged {
     }
 
     /// A node's Loc-RIB.
-    pub fn loc_rib(&self, node: usize) -> &BTreeMap<Ipv4Net, Best> {
+    pub fn loc_rib(&self, node: usize) -> LocRib<'_> {
         self.fabric.nodes[node].speaker.loc_rib()
     }
 

@@ -28,6 +28,7 @@ pub mod bird_cfg;
 pub mod calico;
 pub mod config;
 pub mod fabric;
+pub mod pool;
 pub mod rib;
 pub mod speaker;
 
@@ -42,7 +43,9 @@ pub use fabric::{
     Converged, Fabric, FabricError, FabricNode, FabricOptions, Installed, IntoNodes, KernelRoute,
     NodeSpec, Stats, converge,
 };
+pub use pool::AttrPool;
 pub use rib::{Candidate, PathAttrs, Source};
 pub use speaker::{
-    Best, InRoute, Input, LogLine, Output, PeerAddr, Session, Speaker, State, TimerKind,
+    AdjRibIn, Best, InRoute, Input, LocRib, LogLine, MAX_NEIGHBORS, Output, PeerAddr, Session,
+    Speaker, State, TimerKind, Wire,
 };

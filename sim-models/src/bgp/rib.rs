@@ -9,7 +9,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use sim_core::wire::bgp::{
-    AsSegment, AsSegmentKind, AttrValue, Origin, PathAttribute, UpdateRepr, as_path_len, attr_flags,
+    AsSegment, AsSegmentKind, AttrValue, Origin, PathAttribute, UpdateRepr, as_path_len,
+    attr_flags, attr_type,
 };
 
 /// The path attributes of a route.
@@ -51,10 +52,30 @@ impl PathAttrs {
     /// [`UpdateRepr::validate`] has checked carries ORIGIN, AS_PATH and
     /// NEXT_HOP).
     pub fn from_update(u: &UpdateRepr) -> Option<Self> {
-        let mut a = PathAttrs::local(u.next_hop()?);
-        a.origin = u.origin()?;
-        a.as_path = u.as_path()?.to_vec();
-        for attr in &u.attributes {
+        Self::from_attributes(&u.attributes)
+    }
+
+    /// [`from_update`](Self::from_update), from the attributes alone.
+    pub fn from_attributes(attributes: &[PathAttribute]) -> Option<Self> {
+        let find = |t: u8| {
+            attributes
+                .iter()
+                .find(|a| a.type_code() == t)
+                .map(|a| &a.value)
+        };
+        let Some(AttrValue::NextHop(nh)) = find(attr_type::NEXT_HOP) else {
+            return None;
+        };
+        let mut a = PathAttrs::local(*nh);
+        let Some(AttrValue::Origin(o)) = find(attr_type::ORIGIN) else {
+            return None;
+        };
+        a.origin = *o;
+        let Some(AttrValue::AsPath(p)) = find(attr_type::AS_PATH) else {
+            return None;
+        };
+        a.as_path = p.clone();
+        for attr in attributes {
             match &attr.value {
                 AttrValue::MultiExitDisc(m) => a.med = Some(*m),
                 AttrValue::LocalPref(l) => a.local_pref = Some(*l),
@@ -190,6 +211,26 @@ impl Candidate {
     pub fn id_for_tiebreak(&self) -> Ipv4Addr {
         self.attrs.originator_id.unwrap_or(self.peer_id)
     }
+}
+
+/// One route as [`best_of`] sees it: [`Candidate`] without owning its
+/// attributes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CandRef<'a> {
+    pub source: Source,
+    pub attrs: &'a PathAttrs,
+    pub ibgp: bool,
+    pub peer_id: Ipv4Addr,
+}
+
+impl CandRef<'_> {
+    fn local_pref(&self, default: u32) -> u32 {
+        if self.ibgp {
+            self.attrs.local_pref.unwrap_or(default)
+        } else {
+            default
+        }
+    }
 
     fn peer_addr(&self) -> Ipv4Addr {
         match self.source {
@@ -215,6 +256,130 @@ impl Candidate {
 /// 8. shortest CLUSTER_LIST (RFC 4456 §9);
 /// 9. lowest neighbour address.
 pub fn best(cands: &[Candidate], default_local_pref: u32) -> Option<usize> {
+    let refs: Vec<CandRef<'_>> = cands
+        .iter()
+        .map(|c| CandRef {
+            source: c.source,
+            attrs: &c.attrs,
+            ibgp: c.ibgp,
+            peer_id: c.peer_id,
+        })
+        .collect();
+    best_of(&refs, default_local_pref)
+}
+
+/// [`best`], on borrowed routes and without allocating (up to 64 routes).
+pub(crate) fn best_of(cands: &[CandRef<'_>], default_local_pref: u32) -> Option<usize> {
+    match cands.len() {
+        0 => return None,
+        1 => return Some(0),
+        2 => return Some(best_of_two(&cands[0], &cands[1], default_local_pref)),
+        n if n > 64 => return best_of_many(cands, default_local_pref),
+        _ => {}
+    }
+    if let Some(i) = cands.iter().position(|c| c.source == Source::Local) {
+        return Some(i);
+    }
+    // The set of routes still in the running, as a bit mask.
+    let all: u64 = if cands.len() == 64 {
+        u64::MAX
+    } else {
+        (1u64 << cands.len()) - 1
+    };
+    let members = |set: u64| (0..cands.len()).filter(move |i| set >> i & 1 == 1);
+    // Steps 1-3: keep the routes tied on the best (lp, path length, origin).
+    let key = |c: &CandRef<'_>| {
+        (
+            std::cmp::Reverse(c.local_pref(default_local_pref)),
+            as_path_len(&c.attrs.as_path),
+            c.attrs.origin,
+        )
+    };
+    let top = members(all).map(|i| key(&cands[i])).min()?;
+    let mut set = 0u64;
+    for i in members(all) {
+        if key(&cands[i]) == top {
+            set |= 1 << i;
+        }
+    }
+    // Step 4: drop a route if another from the same neighbouring AS has a
+    // lower MED.
+    let med = |c: &CandRef<'_>| c.attrs.med.unwrap_or(0);
+    let snapshot = set;
+    for i in members(snapshot) {
+        let c = &cands[i];
+        if members(snapshot).any(|j| {
+            cands[j].attrs.neighbor_as() == c.attrs.neighbor_as() && med(&cands[j]) < med(c)
+        }) {
+            set &= !(1 << i);
+        }
+    }
+    // Step 5.
+    if members(set).any(|i| !cands[i].ibgp) {
+        for i in members(set) {
+            if cands[i].ibgp {
+                set &= !(1 << i);
+            }
+        }
+    }
+    // Steps 7-9.
+    members(set).min_by_key(|&i| {
+        let c = &cands[i];
+        (
+            c.attrs.originator_id.unwrap_or(c.peer_id),
+            c.attrs.cluster_list.len(),
+            c.peer_addr(),
+        )
+    })
+}
+
+/// [`best_of`] for two routes (0 or 1): the same steps, pairwise.
+fn best_of_two(a: &CandRef<'_>, b: &CandRef<'_>, default_local_pref: u32) -> usize {
+    use std::cmp::Ordering;
+    match (a.source == Source::Local, b.source == Source::Local) {
+        (true, _) => return 0,
+        (false, true) => return 1,
+        _ => {}
+    }
+    // Steps 1-3.
+    let key = |c: &CandRef<'_>| {
+        (
+            std::cmp::Reverse(c.local_pref(default_local_pref)),
+            as_path_len(&c.attrs.as_path),
+            c.attrs.origin,
+        )
+    };
+    match key(a).cmp(&key(b)) {
+        Ordering::Less => return 0,
+        Ordering::Greater => return 1,
+        Ordering::Equal => {}
+    }
+    // Step 4: the lower MED from the same neighbouring AS.
+    if a.attrs.neighbor_as() == b.attrs.neighbor_as() {
+        let (ma, mb) = (a.attrs.med.unwrap_or(0), b.attrs.med.unwrap_or(0));
+        if ma != mb {
+            return if ma < mb { 0 } else { 1 };
+        }
+    }
+    // Step 5.
+    match (a.ibgp, b.ibgp) {
+        (false, true) => return 0,
+        (true, false) => return 1,
+        _ => {}
+    }
+    // Steps 7-9; the first of equals.
+    let tie = |c: &CandRef<'_>| {
+        (
+            c.attrs.originator_id.unwrap_or(c.peer_id),
+            c.attrs.cluster_list.len(),
+            c.peer_addr(),
+        )
+    };
+    if tie(b) < tie(a) { 1 } else { 0 }
+}
+
+/// [`best_of`] for more than 64 routes.
+fn best_of_many(cands: &[CandRef<'_>], default_local_pref: u32) -> Option<usize> {
     if cands.is_empty() {
         return None;
     }
@@ -222,8 +387,7 @@ pub fn best(cands: &[Candidate], default_local_pref: u32) -> Option<usize> {
         return Some(i);
     }
     let mut set: Vec<usize> = (0..cands.len()).collect();
-    // Steps 1-3: keep the routes tied on the best (lp, path length, origin).
-    let key = |c: &Candidate| {
+    let key = |c: &CandRef<'_>| {
         (
             std::cmp::Reverse(c.local_pref(default_local_pref)),
             as_path_len(&c.attrs.as_path),
@@ -232,9 +396,7 @@ pub fn best(cands: &[Candidate], default_local_pref: u32) -> Option<usize> {
     };
     let top = set.iter().map(|&i| key(&cands[i])).min()?;
     set.retain(|&i| key(&cands[i]) == top);
-    // Step 4: drop a route if another from the same neighbouring AS has a
-    // lower MED.
-    let med = |c: &Candidate| c.attrs.med.unwrap_or(0);
+    let med = |c: &CandRef<'_>| c.attrs.med.unwrap_or(0);
     let snapshot = set.clone();
     set.retain(|&i| {
         let c = &cands[i];
@@ -242,15 +404,13 @@ pub fn best(cands: &[Candidate], default_local_pref: u32) -> Option<usize> {
             cands[j].attrs.neighbor_as() == c.attrs.neighbor_as() && med(&cands[j]) < med(c)
         })
     });
-    // Step 5.
     if set.iter().any(|&i| !cands[i].ibgp) {
         set.retain(|&i| !cands[i].ibgp);
     }
-    // Steps 7-9.
     set.into_iter().min_by_key(|&i| {
         let c = &cands[i];
         (
-            c.id_for_tiebreak(),
+            c.attrs.originator_id.unwrap_or(c.peer_id),
             c.attrs.cluster_list.len(),
             c.peer_addr(),
         )
@@ -344,6 +504,56 @@ mod tests {
         });
         assert_eq!(best(&[c1b, c1], 100), Some(1));
         assert_eq!(best(&[], 100), None);
+    }
+
+    #[test]
+    fn two_routes_decide_as_many_do() {
+        // Every combination of the attributes the steps look at.
+        let mut cands = Vec::new();
+        for lp in [None, Some(100), Some(200)] {
+            for path in [vec![], vec![65001], vec![65002], vec![65001, 65003]] {
+                for med in [None, Some(0), Some(5)] {
+                    for ibgp in [true, false] {
+                        for (peer, orig) in [(1, None), (2, None), (3, Some(ip(2)))] {
+                            let mut c = cand(peer, |a| {
+                                a.local_pref = lp;
+                                for asn in path.iter().rev() {
+                                    a.prepend(*asn);
+                                }
+                                a.med = med;
+                                a.originator_id = orig;
+                            });
+                            c.ibgp = ibgp;
+                            cands.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        fn refs(c: &[Candidate]) -> Vec<CandRef<'_>> {
+            c.iter()
+                .map(|c| CandRef {
+                    source: c.source,
+                    attrs: &c.attrs,
+                    ibgp: c.ibgp,
+                    peer_id: c.peer_id,
+                })
+                .collect()
+        }
+        for (i, a) in cands.iter().enumerate() {
+            for b in cands.iter().skip(i + 1).step_by(7) {
+                if a.source == b.source {
+                    continue;
+                }
+                let pair = [a.clone(), b.clone()];
+                let r = refs(&pair);
+                assert_eq!(
+                    Some(best_of_two(&r[0], &r[1], 100)),
+                    best_of_many(&r, 100),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,34 @@
 //! transport (a byte stream per peer) and the timers (`SetTimer` asks to be
 //! handed `Input::Timer` back at that time; a new `SetTimer` of the same
 //! peer and kind replaces the old one).
+//!
+//! # Storage
+//!
+//! The routing table is one map from prefix to every path for it (each
+//! neighbour's Adj-RIB-In entry, whether this speaker originates it, and
+//! which is best): [`Speaker::adj_rib_in`] and [`Speaker::loc_rib`] are
+//! views of it. Paths hold their attributes by `Arc`, and an UPDATE's
+//! attribute bytes seen before are not decoded again but mapped to the
+//! attributes they decoded to ([`AttrPool`], which a fabric shares among
+//! its speakers: a reflector's clients all hold one copy of each reflected
+//! route's attributes).
+//!
+//! There is no Adj-RIB-Out per neighbour (BIRD keeps none by default
+//! either). Neighbours alike in everything export depends on (iBGP or not,
+//! route-reflector client or not, next-hop handling, local address, export
+//! policy) form an export group, and each group keeps what its members are
+//! advertised for each prefix: the rewritten attributes of the current best
+//! route, and the UPDATE announcing it, encoded once for all members and
+//! for every later session's initial table dump. A member is advertised
+//! exactly that, except the routes it is itself the source of. What was
+//! last advertised to a neighbour ([`Speaker::adj_rib_out`]) is therefore
+//! what its group says, which is what the original per-neighbour table
+//! held: a session's Adj-RIB-Out starts empty, the initial dump (and a
+//! route refresh) makes it whole, and every change of a best route is sent
+//! to every established session. During a session's initial dump, and in
+//! the one case where a route's exported attributes change without a new
+//! best route (a restarting neighbour coming back with another BGP
+//! identifier), what was sent is recorded explicitly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -19,14 +47,22 @@ use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::bgp::{
     AFI_IPV4, AsSegment, BgpContext, BgpError, BgpMessage, Capability, GrFamily,
     GracefulRestartCap, HEADER_LEN, MAX_MESSAGE_LEN, NotificationRepr, OpenRepr, OptParam,
-    SAFI_UNICAST, UpdateRepr, prefix_len_on_wire,
+    SAFI_UNICAST, UpdateRepr, msg_type, prefix_len_on_wire,
 };
 
-use super::config::{GracefulRestart, Neighbor, SpeakerConfig};
-use super::rib::{Candidate, PathAttrs, Source, best};
+use super::config::{GracefulRestart, Neighbor, PrefixList, SpeakerConfig};
+use super::pool::AttrPool;
+use super::rib::{CandRef, PathAttrs, Source, best_of};
 
 /// A neighbour, by its address (the key of every input and output).
 pub type PeerAddr = Ipv4Addr;
+
+/// The bytes of one whole BGP message, shared: a reflector sends the same
+/// UPDATE to all its clients.
+pub type Wire = Arc<[u8]>;
+
+/// The most neighbours a speaker may have.
+pub const MAX_NEIGHBORS: usize = LOCAL as usize;
 
 /// The timers a speaker asks its host to run, per peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,6 +79,22 @@ pub enum TimerKind {
     /// RFC 4724's restart timer: a restarting peer's stale routes go when
     /// it fires.
     GracefulRestart,
+}
+
+impl TimerKind {
+    /// Every kind, in order.
+    pub const ALL: [TimerKind; 5] = [
+        TimerKind::ConnectRetry,
+        TimerKind::Hold,
+        TimerKind::Keepalive,
+        TimerKind::IdleHold,
+        TimerKind::GracefulRestart,
+    ];
+
+    /// Its position in [`TimerKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// What happens to a speaker.
@@ -94,7 +146,7 @@ pub enum Output {
     /// Open a connection to the peer, from the neighbour's local address.
     Connect(PeerAddr),
     /// Send these bytes (one whole BGP message) on the peer's connection.
-    Send(PeerAddr, Vec<u8>),
+    Send(PeerAddr, Wire),
     /// Close the peer's connection (or abandon a pending connect).
     Close(PeerAddr),
     /// Hand `Input::Timer(peer, kind)` back at this time, replacing any
@@ -155,8 +207,54 @@ pub struct Best {
     pub attrs: Arc<PathAttrs>,
 }
 
+/// A peer index that is no peer: no best route.
+const NONE: u16 = u16::MAX;
+/// The best route is this speaker's own.
+const LOCAL: u16 = u16::MAX - 1;
+
+/// `Entry::flags`: the inline paths' stale bits, origination, and whether
+/// more paths are in `Speaker::extra`.
+const STALE: [u8; 2] = [1, 2];
+const ORIGINATED: u8 = 4;
+const EXTRA: u8 = 8;
+
+/// Every path for one prefix: up to two inline (a Calico client has one
+/// path per reflector), the rest in `Speaker::extra`; and which is best.
+#[derive(Clone, Debug)]
+struct Entry {
+    attrs: [Option<Arc<PathAttrs>>; 2],
+    peer: [u16; 2],
+    flags: u8,
+    /// The best route as last decided: a peer index, `LOCAL` or `NONE`.
+    best: u16,
+}
+
+impl Entry {
+    fn new() -> Self {
+        Entry {
+            attrs: [None, None],
+            peer: [NONE, NONE],
+            flags: 0,
+            best: NONE,
+        }
+    }
+
+    fn slot(&self, peer: u16) -> Option<usize> {
+        (0..2).find(|&i| self.peer[i] == peer && self.attrs[i].is_some())
+    }
+}
+
+/// A path beyond an entry's inline two.
+#[derive(Clone, Debug)]
+struct ExtraPath {
+    peer: u16,
+    attrs: Arc<PathAttrs>,
+    stale: bool,
+}
+
 #[derive(Clone)]
 struct Peer {
+    addr: PeerAddr,
     cfg: Neighbor,
     ibgp: bool,
     state: State,
@@ -165,10 +263,16 @@ struct Peer {
     session: Option<Session>,
     /// The last BGP identifier the peer sent (kept for tie-breaking its stale routes).
     peer_id: Ipv4Addr,
-    adj_in: BTreeMap<Ipv4Net, InRoute>,
-    adj_out: BTreeMap<Ipv4Net, Arc<PathAttrs>>,
-    /// Deadlines of the armed timers (a `Timer` input for another time is stale).
-    timers: BTreeMap<TimerKind, SimTime>,
+    /// Routes in its Adj-RIB-In.
+    routes: usize,
+    /// Its export group.
+    group: usize,
+    /// What was advertised to it, while its session's initial dump (or a
+    /// route refresh) is being sent; `None` once it has the whole table.
+    partial_out: Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>>,
+    /// Deadlines of the armed timers, by [`TimerKind::index`] (a `Timer`
+    /// input for another time is stale).
+    timers: [Option<SimTime>; 5],
     /// BIRD's startup delay after errors (0: none).
     startup_delay: SimDuration,
     last_error: Option<SimTime>,
@@ -178,6 +282,31 @@ struct Peer {
     /// the next OPEN to this peer sets the Restart State bit, and the
     /// Forwarding State bit for IPv4 unicast.
     recovering: bool,
+}
+
+/// What an export group advertises for a prefix.
+#[derive(Clone, Debug)]
+struct GroupOut {
+    attrs: Arc<PathAttrs>,
+    /// The best route's source (a peer index, or `LOCAL`): that member is
+    /// not advertised it.
+    src: u16,
+    /// Other prefixes of the group have equal attributes (a table dump
+    /// announces them in one UPDATE).
+    shared: bool,
+    /// The UPDATE announcing this prefix alone, 4-octet AS numbers.
+    wire: Option<Wire>,
+}
+
+/// Neighbours alike in everything export depends on; see the module docs.
+#[derive(Clone)]
+struct Group {
+    /// A member (the first): its configuration is the group's.
+    rep: usize,
+    /// What the members are advertised, by prefix.
+    out: BTreeMap<Ipv4Net, GroupOut>,
+    /// `out`'s prefixes by their attributes (to find equal ones).
+    by_attrs: BTreeSet<(Arc<PathAttrs>, Ipv4Net)>,
 }
 
 /// Why a session ends.
@@ -190,19 +319,146 @@ struct Down {
     error: bool,
 }
 
+/// A prefix whose best route changed: the new best and its source.
+struct Change {
+    prefix: Ipv4Net,
+    new: Option<(Best, u16)>,
+}
+
+/// The UPDATEs for one peer: withdrawals, then announcements grouped by
+/// attributes.
+#[derive(Debug, Default)]
+struct Plan {
+    withdraw: Vec<Ipv4Net>,
+    announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.withdraw.is_empty() && self.announce.is_empty()
+    }
+}
+
+impl PartialEq for Plan {
+    fn eq(&self, o: &Plan) -> bool {
+        self.withdraw == o.withdraw
+            && self.announce.len() == o.announce.len()
+            && self
+                .announce
+                .iter()
+                .zip(&o.announce)
+                .all(|((a, x), (b, y))| x == y && (Arc::ptr_eq(a, b) || **a == **b))
+    }
+}
+
+/// Builds a [`Plan`] from (prefix, advertised before, to advertise now), in
+/// prefix order, as the original per-peer Adj-RIB-Out comparison did.
+#[derive(Default)]
+struct PlanBuilder {
+    plan: Plan,
+    /// Announce groups by attributes (the last one is tried first: runs of
+    /// one route's prefixes).
+    groups: BTreeMap<Arc<PathAttrs>, usize>,
+}
+
+impl PlanBuilder {
+    /// Adds one prefix; says whether it is sent (announced or withdrawn).
+    fn add(
+        &mut self,
+        prefix: Ipv4Net,
+        old: Option<&Arc<PathAttrs>>,
+        new: Option<&Arc<PathAttrs>>,
+    ) -> Sent {
+        match (new, old) {
+            (Some(n), Some(o)) if Arc::ptr_eq(o, n) || **o == **n => Sent::Same,
+            (Some(n), _) => {
+                let announce = &mut self.plan.announce;
+                match announce.last_mut() {
+                    Some((a, v)) if Arc::ptr_eq(a, n) || **a == **n => v.push(prefix),
+                    _ => match self.groups.get(n) {
+                        Some(&i) => announce[i].1.push(prefix),
+                        None => {
+                            self.groups.insert(n.clone(), announce.len());
+                            announce.push((n.clone(), vec![prefix]));
+                        }
+                    },
+                }
+                Sent::Announced
+            }
+            (None, Some(_)) => {
+                self.plan.withdraw.push(prefix);
+                Sent::Withdrawn
+            }
+            (None, None) => Sent::Same,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Same,
+    Announced,
+    Withdrawn,
+}
+
+/// Encoded plans of one export pass: peers with the same plan get the same
+/// bytes.
+#[derive(Default)]
+struct PlanCache {
+    plans: Vec<(Plan, bool, Vec<Wire>)>,
+}
+
 /// One BGP speaker; see the [module docs](self).
 #[derive(Clone)]
 pub struct Speaker {
     cfg: SpeakerConfig,
     rng: SimRng,
-    peers: BTreeMap<PeerAddr, Peer>,
+    /// In address order.
+    peers: Vec<Peer>,
+    /// `peers`' addresses (as numbers), for lookups.
+    addrs: Vec<u32>,
+    groups: Vec<Group>,
     local: BTreeSet<Ipv4Net>,
-    loc_rib: BTreeMap<Ipv4Net, Best>,
+    /// The attributes of the routes this speaker originates.
+    local_attrs: Arc<PathAttrs>,
+    /// Every prefix with a path or origination.
+    rib: BTreeMap<Ipv4Net, Entry>,
+    /// Paths beyond an entry's inline two, in peer order.
+    extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
+    /// What was advertised to an established member, where it differs from
+    /// its group's `out` (see the module docs): (prefix, peer index).
+    pinned: BTreeMap<(Ipv4Net, u16), Arc<PathAttrs>>,
     started: bool,
     now: SimTime,
     out: Vec<Output>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
     logging: bool,
+    /// The attribute pool [`Speaker::handle`] uses (a fabric passes its own).
+    pool: AttrPool,
+    /// Scratch space for decoding UPDATEs.
+    scratch: Vec<Ipv4Net>,
+    /// Scratch space for exports.
+    export_scratch: ExportScratch,
+}
+
+/// Per group and change: what it advertised, and advertises now
+/// (attributes and the best route's source).
+type Adv = Option<(Arc<PathAttrs>, u16)>;
+
+/// Buffers [`Speaker::export`] reuses.
+#[derive(Clone, Default)]
+struct ExportScratch {
+    res: Vec<(Adv, Adv)>,
+    special: Vec<u16>,
+    generic: Vec<Option<Vec<Wire>>>,
+}
+
+/// The parts of a speaker the decision process reads.
+struct RibCx<'a> {
+    peers: &'a [Peer],
+    extra: &'a BTreeMap<Ipv4Net, Vec<ExtraPath>>,
+    local_attrs: &'a Arc<PathAttrs>,
+    default_local_pref: u32,
 }
 
 impl fmt::Debug for Speaker {
@@ -211,50 +467,211 @@ impl fmt::Debug for Speaker {
             .field("router_id", &self.cfg.router_id)
             .field("local_as", &self.cfg.local_as)
             .field("peers", &self.peers.len())
-            .field("loc_rib", &self.loc_rib.len())
+            .field("loc_rib", &self.rib.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A speaker's Loc-RIB: the best route for each prefix (see
+/// [`Speaker::loc_rib`]).
+#[derive(Clone, Copy)]
+pub struct LocRib<'a> {
+    s: &'a Speaker,
+}
+
+impl<'a> LocRib<'a> {
+    pub fn len(&self) -> usize {
+        self.s.rib.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.s.rib.is_empty()
+    }
+
+    pub fn get(&self, prefix: &Ipv4Net) -> Option<Best> {
+        let e = self.s.rib.get(prefix)?;
+        self.s.best_view(prefix, e, e.best)
+    }
+
+    pub fn contains_key(&self, prefix: &Ipv4Net) -> bool {
+        self.s.rib.contains_key(prefix)
+    }
+
+    /// Prefixes and their best routes, in prefix order.
+    pub fn iter(self) -> impl Iterator<Item = (Ipv4Net, Best)> + 'a {
+        let s = self.s;
+        s.rib
+            .iter()
+            .filter_map(move |(p, e)| Some((*p, s.best_view(p, e, e.best)?)))
+    }
+
+    pub fn keys(self) -> impl Iterator<Item = Ipv4Net> + 'a {
+        self.s.rib.keys().copied()
+    }
+
+    pub fn values(self) -> impl Iterator<Item = Best> + 'a {
+        self.iter().map(|(_, b)| b)
+    }
+}
+
+impl<'a> IntoIterator for LocRib<'a> {
+    type Item = (Ipv4Net, Best);
+    type IntoIter = Box<dyn Iterator<Item = (Ipv4Net, Best)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl fmt::Debug for LocRib<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A neighbour's Adj-RIB-In (see [`Speaker::adj_rib_in`]).
+#[derive(Clone, Copy)]
+pub struct AdjRibIn<'a> {
+    s: &'a Speaker,
+    peer: u16,
+}
+
+impl<'a> AdjRibIn<'a> {
+    pub fn len(&self) -> usize {
+        self.s.peers[self.peer as usize].routes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, prefix: &Ipv4Net) -> Option<InRoute> {
+        let e = self.s.rib.get(prefix)?;
+        let (attrs, stale) = self.s.path(prefix, e, self.peer)?;
+        Some(InRoute {
+            attrs: attrs.clone(),
+            stale,
+        })
+    }
+
+    pub fn contains_key(&self, prefix: &Ipv4Net) -> bool {
+        self.get(prefix).is_some()
+    }
+
+    /// Its routes, in prefix order.
+    pub fn iter(self) -> impl Iterator<Item = (Ipv4Net, InRoute)> + 'a {
+        let (s, peer) = (self.s, self.peer);
+        s.rib.iter().filter_map(move |(p, e)| {
+            let (attrs, stale) = s.path(p, e, peer)?;
+            Some((
+                *p,
+                InRoute {
+                    attrs: attrs.clone(),
+                    stale,
+                },
+            ))
+        })
+    }
+
+    pub fn keys(self) -> impl Iterator<Item = Ipv4Net> + 'a {
+        self.iter().map(|(p, _)| p)
+    }
+}
+
+impl<'a> IntoIterator for AdjRibIn<'a> {
+    type Item = (Ipv4Net, InRoute);
+    type IntoIter = Box<dyn Iterator<Item = (Ipv4Net, InRoute)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl fmt::Debug for AdjRibIn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl Speaker {
     /// A speaker with this configuration; `rng` draws the timers' jitter
     /// (give it a named stream of the run's seed, e.g. `bgp:node1`).
+    ///
+    /// # Panics
+    /// With more than [`MAX_NEIGHBORS`] neighbours.
     pub fn new(cfg: SpeakerConfig, rng: SimRng) -> Self {
-        let peers = cfg
-            .neighbors
-            .iter()
-            .map(|n| {
-                (
-                    n.address,
-                    Peer {
-                        ibgp: n.remote_as == cfg.local_as,
-                        cfg: n.clone(),
-                        state: State::Idle,
-                        transport: false,
-                        rx: Vec::new(),
-                        session: None,
-                        peer_id: Ipv4Addr::UNSPECIFIED,
-                        adj_in: BTreeMap::new(),
-                        adj_out: BTreeMap::new(),
-                        timers: BTreeMap::new(),
-                        startup_delay: SimDuration::ZERO,
-                        last_error: None,
-                        gr_pending: false,
-                        recovering: false,
-                    },
-                )
-            })
-            .collect();
+        // By address; a repeated address keeps its last configuration.
+        let by_addr: BTreeMap<PeerAddr, &Neighbor> =
+            cfg.neighbors.iter().map(|n| (n.address, n)).collect();
+        assert!(
+            by_addr.len() <= MAX_NEIGHBORS,
+            "a speaker takes at most {MAX_NEIGHBORS} neighbours"
+        );
+        // Export groups: alike in everything export depends on.
+        let mut exports: Vec<&PrefixList> = Vec::new();
+        let mut keys: BTreeMap<(bool, bool, bool, bool, Ipv4Addr, usize), usize> = BTreeMap::new();
+        let mut groups = Vec::new();
+        let mut peers = Vec::with_capacity(by_addr.len());
+        for (i, (addr, n)) in by_addr.iter().enumerate() {
+            let ibgp = n.remote_as == cfg.local_as;
+            let export = match exports.iter().position(|e| **e == n.export) {
+                Some(e) => e,
+                None => {
+                    exports.push(&n.export);
+                    exports.len() - 1
+                }
+            };
+            let key = (
+                ibgp,
+                n.rr_client,
+                n.next_hop_self,
+                n.next_hop_keep,
+                n.local_address.unwrap_or(cfg.address),
+                export,
+            );
+            let group = *keys.entry(key).or_insert_with(|| {
+                groups.push(Group {
+                    rep: i,
+                    out: BTreeMap::new(),
+                    by_attrs: BTreeSet::new(),
+                });
+                groups.len() - 1
+            });
+            peers.push(Peer {
+                addr: *addr,
+                cfg: (*n).clone(),
+                ibgp,
+                state: State::Idle,
+                transport: false,
+                rx: Vec::new(),
+                session: None,
+                peer_id: Ipv4Addr::UNSPECIFIED,
+                routes: 0,
+                group,
+                partial_out: None,
+                timers: [None; 5],
+                startup_delay: SimDuration::ZERO,
+                last_error: None,
+                gr_pending: false,
+                recovering: false,
+            });
+        }
         Speaker {
+            addrs: peers.iter().map(|p| p.addr.to_bits()).collect(),
+            peers,
+            groups,
+            local_attrs: Arc::new(PathAttrs::local(cfg.address)),
             cfg,
             rng,
-            peers,
             local: BTreeSet::new(),
-            loc_rib: BTreeMap::new(),
+            rib: BTreeMap::new(),
+            extra: BTreeMap::new(),
+            pinned: BTreeMap::new(),
             started: false,
             now: SimTime::ZERO,
             out: Vec::new(),
             logging: true,
+            pool: AttrPool::new(),
+            scratch: Vec::new(),
+            export_scratch: ExportScratch::default(),
         }
     }
 
@@ -266,7 +683,7 @@ impl Speaker {
     /// End-of-RIB is not modelled.)
     pub fn restarting(cfg: SpeakerConfig, rng: SimRng) -> Self {
         let mut s = Speaker::new(cfg, rng);
-        for p in s.peers.values_mut() {
+        for p in &mut s.peers {
             p.recovering = true;
         }
         s
@@ -284,14 +701,18 @@ impl Speaker {
         &self.cfg
     }
 
+    fn ix(&self, addr: PeerAddr) -> Option<usize> {
+        self.addrs.binary_search(&addr.to_bits()).ok()
+    }
+
     /// The session state with a peer (`None` for an unknown address).
     pub fn state(&self, peer: PeerAddr) -> Option<State> {
-        self.peers.get(&peer).map(|p| p.state)
+        self.ix(peer).map(|m| self.peers[m].state)
     }
 
     /// What was negotiated with an established (or opening) peer.
     pub fn session(&self, peer: PeerAddr) -> Option<&Session> {
-        self.peers.get(&peer)?.session.as_ref()
+        self.peers[self.ix(peer)?].session.as_ref()
     }
 
     /// Whether the speaker takes a new connection from this peer now (it is
@@ -301,24 +722,51 @@ impl Speaker {
     pub fn accepts(&self, peer: PeerAddr) -> bool {
         self.started
             && self
-                .peers
-                .get(&peer)
-                .is_some_and(|p| matches!(p.state, State::Active | State::Connect))
+                .ix(peer)
+                .is_some_and(|m| matches!(self.peers[m].state, State::Active | State::Connect))
     }
 
     /// The Loc-RIB: the best route for each prefix.
-    pub fn loc_rib(&self) -> &BTreeMap<Ipv4Net, Best> {
-        &self.loc_rib
+    pub fn loc_rib(&self) -> LocRib<'_> {
+        LocRib { s: self }
     }
 
     /// A peer's Adj-RIB-In (after import policy and loop checks).
-    pub fn adj_rib_in(&self, peer: PeerAddr) -> Option<&BTreeMap<Ipv4Net, InRoute>> {
-        self.peers.get(&peer).map(|p| &p.adj_in)
+    pub fn adj_rib_in(&self, peer: PeerAddr) -> Option<AdjRibIn<'_>> {
+        Some(AdjRibIn {
+            s: self,
+            peer: self.ix(peer)? as u16,
+        })
     }
 
-    /// A peer's Adj-RIB-Out: what was last advertised to it.
-    pub fn adj_rib_out(&self, peer: PeerAddr) -> Option<&BTreeMap<Ipv4Net, Arc<PathAttrs>>> {
-        self.peers.get(&peer).map(|p| &p.adj_out)
+    /// A peer's Adj-RIB-Out: what was last advertised to it (and not
+    /// withdrawn since).
+    pub fn adj_rib_out(&self, peer: PeerAddr) -> Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>> {
+        let m = self.ix(peer)?;
+        let p = &self.peers[m];
+        if p.state != State::Established {
+            return Some(BTreeMap::new());
+        }
+        if let Some(partial) = &p.partial_out {
+            return Some(partial.clone());
+        }
+        let mut out: BTreeMap<Ipv4Net, Arc<PathAttrs>> = self.groups[p.group]
+            .out
+            .iter()
+            .filter(|(_, o)| o.src != m as u16)
+            .map(|(k, o)| (*k, o.attrs.clone()))
+            .collect();
+        for ((prefix, x), a) in &self.pinned {
+            if *x == m as u16 {
+                out.insert(*prefix, a.clone());
+            }
+        }
+        Some(out)
+    }
+
+    /// The number of routes in a peer's Adj-RIB-Out.
+    pub fn adj_rib_out_len(&self, peer: PeerAddr) -> Option<usize> {
+        self.adj_rib_out(peer).map(|m| m.len())
     }
 
     /// The prefixes this speaker originates.
@@ -329,29 +777,72 @@ impl Speaker {
     /// Processes one input at `now`.
     pub fn handle(&mut self, now: SimTime, input: Input) -> Vec<Output> {
         self.now = now;
+        self.input(input);
+        std::mem::take(&mut self.out)
+    }
+
+    /// [`handle`](Self::handle), appending the outputs to `out` and sharing
+    /// decoded attributes through `pool` (see [`AttrPool`]).
+    pub fn handle_with(
+        &mut self,
+        now: SimTime,
+        input: Input,
+        pool: &mut AttrPool,
+        out: &mut Vec<Output>,
+    ) {
+        self.now = now;
+        std::mem::swap(&mut self.pool, pool);
+        std::mem::swap(&mut self.out, out);
+        self.input(input);
+        std::mem::swap(&mut self.out, out);
+        std::mem::swap(&mut self.pool, pool);
+    }
+
+    /// `Input::TransportBytes(peer, bytes.to_vec())` through
+    /// [`handle_with`](Self::handle_with), without the copy.
+    pub fn receive_with(
+        &mut self,
+        now: SimTime,
+        peer: PeerAddr,
+        bytes: &[u8],
+        pool: &mut AttrPool,
+        out: &mut Vec<Output>,
+    ) {
+        self.now = now;
+        std::mem::swap(&mut self.pool, pool);
+        std::mem::swap(&mut self.out, out);
+        self.bytes(peer, bytes);
+        std::mem::swap(&mut self.out, out);
+        std::mem::swap(&mut self.pool, pool);
+    }
+
+    fn input(&mut self, input: Input) {
         match input {
             Input::Start => self.start(),
             Input::TransportConnected(p) => self.connected(p),
-            Input::TransportBytes(p, bytes) => self.bytes(p, bytes),
+            Input::TransportBytes(p, bytes) => self.bytes(p, &bytes),
             Input::TransportClosed(p) => self.closed(p),
             Input::Timer(p, kind) => self.timer(p, kind),
             Input::Originate(prefix) => {
                 let prefix = prefix.network();
                 if self.local.insert(prefix) {
                     self.log(None, format!("originate {prefix}"));
-                    self.decide(BTreeSet::from([prefix]));
+                    let mut touched = Vec::new();
+                    self.set_local(prefix, true, &mut touched);
+                    self.decide(touched);
                 }
             }
             Input::WithdrawOrigin(prefix) => {
                 let prefix = prefix.network();
                 if self.local.remove(&prefix) {
                     self.log(None, format!("stop originating {prefix}"));
-                    self.decide(BTreeSet::from([prefix]));
+                    let mut touched = Vec::new();
+                    self.set_local(prefix, false, &mut touched);
+                    self.decide(touched);
                 }
             }
             Input::AdminReset(p) => self.admin_reset(p),
         }
-        std::mem::take(&mut self.out)
     }
 
     // ---- helpers ----------------------------------------------------------
@@ -362,59 +853,58 @@ impl Speaker {
         }
     }
 
-    fn peer(&mut self, addr: PeerAddr) -> &mut Peer {
-        self.peers.get_mut(&addr).expect("a configured peer")
-    }
-
-    fn set_state(&mut self, addr: PeerAddr, state: State) {
-        let p = self.peer(addr);
+    fn set_state(&mut self, m: usize, state: State) {
+        let p = &mut self.peers[m];
         let old = std::mem::replace(&mut p.state, state);
         if old != state && self.logging {
+            let addr = p.addr;
             self.log(Some(addr), format!("{old:?} -> {state:?}"));
         }
     }
 
     /// Arms a timer `d` from now, shortened by up to a quarter at random
     /// when `jitter` (BIRD's `bgp_start_timer`, RFC 4271 §10).
-    fn arm(&mut self, addr: PeerAddr, kind: TimerKind, d: SimDuration, jitter: bool) {
+    fn arm(&mut self, m: usize, kind: TimerKind, d: SimDuration, jitter: bool) {
         let cut = if jitter {
             self.rng.below(d.as_nanos() / 4 + 1)
         } else {
             0
         };
         let at = self.now + SimDuration::from_nanos(d.as_nanos() - cut);
-        self.peer(addr).timers.insert(kind, at);
-        self.out.push(Output::SetTimer(addr, kind, at));
+        let p = &mut self.peers[m];
+        p.timers[kind.index()] = Some(at);
+        self.out.push(Output::SetTimer(p.addr, kind, at));
     }
 
-    fn disarm(&mut self, addr: PeerAddr, kind: TimerKind) {
-        if self.peer(addr).timers.remove(&kind).is_some() {
-            self.out.push(Output::CancelTimer(addr, kind));
+    fn disarm(&mut self, m: usize, kind: TimerKind) {
+        let p = &mut self.peers[m];
+        if p.timers[kind.index()].take().is_some() {
+            self.out.push(Output::CancelTimer(p.addr, kind));
         }
     }
 
-    fn send(&mut self, addr: PeerAddr, msg: &BgpMessage) {
-        let cx = self
-            .peers
-            .get(&addr)
-            .and_then(|p| p.session.as_ref())
-            .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
-        let bytes = msg.to_bytes(cx);
+    fn cx(&self, m: usize) -> BgpContext {
+        self.peers[m]
+            .session
+            .as_ref()
+            .map_or(BgpContext::FOUR_OCTET, |s| s.cx)
+    }
+
+    fn send(&mut self, m: usize, msg: &BgpMessage) {
+        let bytes = msg.to_bytes(self.cx(m));
+        let addr = self.peers[m].addr;
         if self.logging {
             self.log(Some(addr), format!("sent {msg}"));
         }
-        self.out.push(Output::Send(addr, bytes));
+        self.out.push(Output::Send(addr, bytes.into()));
     }
 
-    fn local_address(&self, addr: PeerAddr) -> Ipv4Addr {
-        self.peers[&addr]
-            .cfg
-            .local_address
-            .unwrap_or(self.cfg.address)
+    fn local_address(&self, m: usize) -> Ipv4Addr {
+        self.peers[m].cfg.local_address.unwrap_or(self.cfg.address)
     }
 
-    fn our_open(&self, addr: PeerAddr) -> OpenRepr {
-        let recovering = self.peers[&addr].recovering;
+    fn our_open(&self, m: usize) -> OpenRepr {
+        let recovering = self.peers[m].recovering;
         let mut caps = vec![
             Capability::Multiprotocol {
                 afi: AFI_IPV4,
@@ -461,24 +951,23 @@ impl Speaker {
         }
         self.started = true;
         self.out.push(Output::Listen);
-        let addrs: Vec<PeerAddr> = self.peers.keys().copied().collect();
-        for a in addrs {
-            self.start_peer(a);
+        for m in 0..self.peers.len() {
+            self.start_peer(m);
         }
     }
 
     /// Idle -> Active: wait for the peer, and (unless passive) connect
     /// after the connect delay (BIRD's `bgp_active`).
-    fn start_peer(&mut self, addr: PeerAddr) {
-        self.set_state(addr, State::Active);
-        if !self.peers[&addr].cfg.passive {
+    fn start_peer(&mut self, m: usize) {
+        self.set_state(m, State::Active);
+        if !self.peers[m].cfg.passive {
             let delay = self.cfg.timers.connect_delay.max(SimDuration::from_secs(1));
-            self.arm(addr, TimerKind::ConnectRetry, delay, true);
+            self.arm(m, TimerKind::ConnectRetry, delay, true);
         }
     }
 
     fn connected(&mut self, addr: PeerAddr) {
-        let Some(p) = self.peers.get(&addr) else {
+        let Some(m) = self.ix(addr) else {
             self.log(
                 Some(addr),
                 "connection from an unconfigured address: closed".into(),
@@ -486,17 +975,17 @@ impl Speaker {
             self.out.push(Output::Close(addr));
             return;
         };
-        match p.state {
+        match self.peers[m].state {
             State::Active | State::Connect if self.started => {
-                let p = self.peer(addr);
+                let p = &mut self.peers[m];
                 p.transport = true;
                 p.rx.clear();
-                self.disarm(addr, TimerKind::ConnectRetry);
-                let open = BgpMessage::Open(self.our_open(addr));
-                self.send(addr, &open);
+                self.disarm(m, TimerKind::ConnectRetry);
+                let open = BgpMessage::Open(self.our_open(m));
+                self.send(m, &open);
                 let hold = self.cfg.timers.startup_hold;
-                self.arm(addr, TimerKind::Hold, hold, true);
-                self.set_state(addr, State::OpenSent);
+                self.arm(m, TimerKind::Hold, hold, true);
+                self.set_state(m, State::OpenSent);
             }
             State::Idle | State::Active | State::Connect => {
                 self.log(Some(addr), "connection refused while idle".into());
@@ -512,29 +1001,30 @@ impl Speaker {
     }
 
     fn closed(&mut self, addr: PeerAddr) {
-        let Some(p) = self.peers.get_mut(&addr) else {
+        let Some(m) = self.ix(addr) else {
             return;
         };
+        let p = &mut self.peers[m];
         p.transport = false;
         match p.state {
             State::Connect => {
                 // The connect failed; ConnectRetry will try again.
                 self.log(Some(addr), "connection failed".into());
-                self.set_state(addr, State::Active);
+                self.set_state(m, State::Active);
             }
             State::OpenSent => {
                 self.log(Some(addr), "connection closed in OpenSent".into());
-                self.disarm(addr, TimerKind::Hold);
-                self.set_state(addr, State::Active);
-                if !self.peers[&addr].cfg.passive {
+                self.disarm(m, TimerKind::Hold);
+                self.set_state(m, State::Active);
+                if !self.peers[m].cfg.passive {
                     let d = self.cfg.timers.connect_retry;
-                    self.arm(addr, TimerKind::ConnectRetry, d, true);
+                    self.arm(m, TimerKind::ConnectRetry, d, true);
                 }
             }
             State::OpenConfirm | State::Established => {
                 self.log(Some(addr), "connection closed".into());
                 self.session_down(
-                    addr,
+                    m,
                     Down {
                         graceful: true,
                         error: true,
@@ -546,12 +1036,13 @@ impl Speaker {
     }
 
     fn timer(&mut self, addr: PeerAddr, kind: TimerKind) {
-        let Some(p) = self.peers.get_mut(&addr) else {
+        let Some(m) = self.ix(addr) else {
             return;
         };
-        match p.timers.get(&kind) {
-            Some(&at) if at <= self.now => {
-                p.timers.remove(&kind);
+        let p = &mut self.peers[m];
+        match p.timers[kind.index()] {
+            Some(at) if at <= self.now => {
+                p.timers[kind.index()] = None;
             }
             _ => return, // cancelled or re-armed: a stale timer
         }
@@ -562,19 +1053,19 @@ impl Speaker {
                     self.log(Some(addr), "connect timed out".into());
                     self.out.push(Output::Close(addr));
                 }
-                self.set_state(addr, State::Connect);
+                self.set_state(m, State::Connect);
                 self.out.push(Output::Connect(addr));
                 let d = self.cfg.timers.connect_retry;
-                self.arm(addr, TimerKind::ConnectRetry, d, true);
+                self.arm(m, TimerKind::ConnectRetry, d, true);
             }
             (TimerKind::Hold, State::OpenSent | State::OpenConfirm | State::Established) => {
                 self.log(Some(addr), "hold timer expired".into());
                 self.send(
-                    addr,
+                    m,
                     &BgpMessage::Notification(NotificationRepr::hold_timer_expired()),
                 );
                 self.session_down(
-                    addr,
+                    m,
                     Down {
                         graceful: false,
                         error: true,
@@ -582,35 +1073,35 @@ impl Speaker {
                 );
             }
             (TimerKind::Keepalive, State::OpenConfirm | State::Established) => {
-                self.send(addr, &BgpMessage::Keepalive);
-                if let Some(k) = self.peers[&addr].session.as_ref().and_then(|s| s.keepalive) {
-                    self.arm(addr, TimerKind::Keepalive, k, true);
+                self.send(m, &BgpMessage::Keepalive);
+                if let Some(k) = self.peers[m].session.as_ref().and_then(|s| s.keepalive) {
+                    self.arm(m, TimerKind::Keepalive, k, true);
                 }
             }
-            (TimerKind::IdleHold, State::Idle) => self.start_peer(addr),
+            (TimerKind::IdleHold, State::Idle) => self.start_peer(m),
             (TimerKind::GracefulRestart, _) => {
                 self.log(Some(addr), "restart timer expired".into());
-                self.flush_stale(addr);
+                self.flush_stale(m);
             }
             _ => {}
         }
     }
 
     fn admin_reset(&mut self, addr: PeerAddr) {
-        let Some(p) = self.peers.get(&addr) else {
+        let Some(m) = self.ix(addr) else {
             return;
         };
         if !self.started {
             return;
         }
         if matches!(
-            p.state,
+            self.peers[m].state,
             State::OpenSent | State::OpenConfirm | State::Established
         ) {
-            self.send(addr, &BgpMessage::Notification(NotificationRepr::cease(4)));
+            self.send(m, &BgpMessage::Notification(NotificationRepr::cease(4)));
         }
         self.session_down(
-            addr,
+            m,
             Down {
                 graceful: false,
                 error: false,
@@ -620,13 +1111,13 @@ impl Speaker {
 
     /// Ends the session: close, drop (or, for a graceful restart, keep as
     /// stale) the peer's routes, and start again after the error wait.
-    fn session_down(&mut self, addr: PeerAddr, why: Down) {
+    fn session_down(&mut self, m: usize, why: Down) {
         for k in [
             TimerKind::Hold,
             TimerKind::Keepalive,
             TimerKind::ConnectRetry,
         ] {
-            self.disarm(addr, k);
+            self.disarm(m, k);
         }
         let gr_local = self.cfg.graceful_restart;
         let now = self.now;
@@ -635,33 +1126,35 @@ impl Speaker {
             self.cfg.timers.error_wait_min,
             self.cfg.timers.error_wait_max,
         );
-        let p = self.peer(addr);
+        let p = &mut self.peers[m];
+        let addr = p.addr;
         let was_established = p.state == State::Established;
         let close = std::mem::replace(&mut p.transport, false);
         p.rx.clear();
-        p.adj_out.clear();
+        p.partial_out = None;
         let session = p.session.take();
         let restart_time = session
             .as_ref()
             .and_then(|s| s.peer_gr.as_ref())
             .map(|g| g.restart_time)
             .filter(|_| gr_local.enabled());
-        let mut changed = BTreeSet::new();
+        let mut touched = Vec::new();
         let mut arm_gr = None;
         match restart_time {
-            Some(t) if was_established && why.graceful && t > 0 && !p.adj_in.is_empty() => {
-                for r in p.adj_in.values_mut() {
-                    r.stale = true;
-                }
+            Some(t) if was_established && why.graceful && t > 0 && p.routes > 0 => {
                 p.gr_pending = true;
-                arm_gr = Some((p.adj_in.len(), t));
+                arm_gr = Some((p.routes, t));
+                self.mark_stale(m);
             }
             _ => {
                 p.gr_pending = false;
-                changed.extend(p.adj_in.keys().copied());
-                p.adj_in.clear();
+                for prefix in self.prefixes_of(m, false) {
+                    self.remove_path(prefix, m, &mut touched);
+                }
             }
         }
+        self.drop_pins(m);
+        let p = &mut self.peers[m];
         if why.error {
             // BIRD's bgp_update_startup_delay.
             if p.last_error
@@ -687,49 +1180,46 @@ impl Speaker {
                     format!("graceful restart: keeping {n} routes as stale for {t}s"),
                 );
                 self.arm(
-                    addr,
+                    m,
                     TimerKind::GracefulRestart,
                     SimDuration::from_secs(t as u64),
                     false,
                 );
             }
-            None => self.disarm(addr, TimerKind::GracefulRestart),
+            None => self.disarm(m, TimerKind::GracefulRestart),
         }
-        self.set_state(addr, State::Idle);
+        self.set_state(m, State::Idle);
         if delay > SimDuration::ZERO {
-            self.arm(addr, TimerKind::IdleHold, delay, true);
+            self.arm(m, TimerKind::IdleHold, delay, true);
         } else {
-            self.start_peer(addr);
+            self.start_peer(m);
         }
-        self.decide(changed);
+        self.decide(touched);
     }
 
     /// Drops a peer's stale routes (restart timer, End-of-RIB, or a new
     /// session without graceful restart for IPv4 unicast).
-    fn flush_stale(&mut self, addr: PeerAddr) {
-        self.disarm(addr, TimerKind::GracefulRestart);
-        let p = self.peer(addr);
-        p.gr_pending = false;
-        let stale: Vec<Ipv4Net> = p
-            .adj_in
-            .iter()
-            .filter(|(_, r)| r.stale)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in &stale {
-            p.adj_in.remove(k);
+    fn flush_stale(&mut self, m: usize) {
+        self.disarm(m, TimerKind::GracefulRestart);
+        self.peers[m].gr_pending = false;
+        let stale = self.prefixes_of(m, true);
+        let mut touched = Vec::new();
+        for &k in &stale {
+            self.remove_path(k, m, &mut touched);
         }
         if !stale.is_empty() {
+            let addr = self.peers[m].addr;
             self.log(Some(addr), format!("dropped {} stale routes", stale.len()));
         }
-        self.decide(stale.into_iter().collect());
+        self.decide(touched);
     }
 
-    fn protocol_error(&mut self, addr: PeerAddr, e: &BgpError) {
+    fn protocol_error(&mut self, m: usize, e: &BgpError) {
+        let addr = self.peers[m].addr;
         self.log(Some(addr), format!("error: {e}"));
-        self.send(addr, &BgpMessage::Notification(e.notification()));
+        self.send(m, &BgpMessage::Notification(e.notification()));
         self.session_down(
-            addr,
+            m,
             Down {
                 graceful: false,
                 error: true,
@@ -737,16 +1227,17 @@ impl Speaker {
         );
     }
 
-    fn fsm_error(&mut self, addr: PeerAddr, state: State, msg: &BgpMessage) {
+    fn fsm_error(&mut self, m: usize, state: State, msg: &BgpMessage) {
         // RFC 6608 subcodes: unexpected message in OpenSent, OpenConfirm, Established.
         let subcode = match state {
             State::OpenSent => 1,
             State::OpenConfirm => 2,
             _ => 3,
         };
+        let addr = self.peers[m].addr;
         self.log(Some(addr), format!("unexpected {msg} in {state:?}"));
         self.send(
-            addr,
+            m,
             &BgpMessage::Notification(NotificationRepr {
                 code: 5,
                 subcode,
@@ -754,7 +1245,7 @@ impl Speaker {
             }),
         );
         self.session_down(
-            addr,
+            m,
             Down {
                 graceful: false,
                 error: true,
@@ -762,42 +1253,130 @@ impl Speaker {
         );
     }
 
-    fn bytes(&mut self, addr: PeerAddr, bytes: Vec<u8>) {
-        let Some(p) = self.peers.get_mut(&addr) else {
+    /// Bytes from a peer's connection: every whole message in them (and in
+    /// what was left over before), in order.
+    fn bytes(&mut self, addr: PeerAddr, bytes: &[u8]) {
+        let Some(m) = self.ix(addr) else {
             return;
         };
-        if !p.transport {
+        if !self.peers[m].transport {
             return;
         }
-        p.rx.extend_from_slice(&bytes);
-        loop {
-            let p = self.peer(addr);
-            if !p.transport {
-                return;
+        if self.peers[m].rx.is_empty() {
+            let used = self.frames(m, bytes);
+            if self.peers[m].transport {
+                self.peers[m].rx.extend_from_slice(&bytes[used..]);
             }
-            let len = match BgpMessage::frame_len(&p.rx) {
-                Ok(Some(len)) => len,
-                Ok(None) => return,
-                Err(e) => return self.protocol_error(addr, &e),
-            };
-            let frame: Vec<u8> = p.rx.drain(..len).collect();
-            let cx = p.session.as_ref().map_or(BgpContext::FOUR_OCTET, |s| s.cx);
-            match BgpMessage::parse(&frame, cx) {
-                Ok((m, _)) => self.receive(addr, m),
-                Err(e) => return self.protocol_error(addr, &e),
+        } else {
+            let mut buf = std::mem::take(&mut self.peers[m].rx);
+            buf.extend_from_slice(bytes);
+            let used = self.frames(m, &buf);
+            if self.peers[m].transport {
+                buf.drain(..used);
+                self.peers[m].rx = buf;
             }
         }
     }
 
-    fn receive(&mut self, addr: PeerAddr, msg: BgpMessage) {
+    /// Handles the whole messages at the start of `buf` while the
+    /// connection lasts; returns how many bytes they took.
+    fn frames(&mut self, m: usize, buf: &[u8]) -> usize {
+        let mut at = 0;
+        while self.peers[m].transport {
+            let len = match BgpMessage::frame_len(&buf[at..]) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => {
+                    self.protocol_error(m, &e);
+                    break;
+                }
+            };
+            self.frame(m, &buf[at..at + len]);
+            at += len;
+        }
+        at
+    }
+
+    /// One whole message.
+    fn frame(&mut self, m: usize, frame: &[u8]) {
+        let p = &self.peers[m];
+        let cx = p.session.as_ref().map_or(BgpContext::FOUR_OCTET, |s| s.cx);
+        if !self.logging
+            && frame[18] == msg_type::UPDATE
+            && p.state == State::Established
+            && self.update_fast(m, frame, cx)
+        {
+            return;
+        }
+        match BgpMessage::parse(frame, cx) {
+            Ok((msg, _)) => self.receive(m, msg, attribute_field(frame)),
+            Err(e) => self.protocol_error(m, &e),
+        }
+    }
+
+    /// An UPDATE in Established whose attribute bytes were decoded and
+    /// checked before (by any speaker sharing the pool): handled without
+    /// decoding them, exactly as [`receive`](Self::receive) would. Says
+    /// whether it was (else it takes the general way).
+    fn update_fast(&mut self, m: usize, frame: &[u8], cx: BgpContext) -> bool {
+        let body = &frame[HEADER_LEN..];
+        if body.len() < 4 {
+            return false;
+        }
+        let wlen = be16(body, 0);
+        if 2 + wlen + 2 > body.len() {
+            return false;
+        }
+        let alen = be16(body, 2 + wlen);
+        let astart = 4 + wlen;
+        if astart + alen > body.len() {
+            return false;
+        }
+        let attr_bytes = &body[astart..astart + alen];
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let ok = prefixes_into(&body[2..2 + wlen], &mut scratch);
+        let nw = scratch.len();
+        let ok = ok && prefixes_into(&body[astart + alen..], &mut scratch);
+        let attrs = if !ok {
+            None
+        } else if scratch.len() > nw {
+            self.pool
+                .decoded(cx.four_octet_as, attr_bytes)
+                .cloned()
+                .map(Some)
+        } else if attr_bytes.is_empty() {
+            Some(None)
+        } else {
+            None
+        };
+        let Some(attrs) = attrs else {
+            self.scratch = scratch;
+            return false;
+        };
+        self.restart_hold(m);
+        if scratch.is_empty() {
+            // End-of-RIB.
+            if self.peers[m].gr_pending {
+                self.flush_stale(m);
+            }
+        } else {
+            self.import_routes(m, &scratch[..nw], attrs, &scratch[nw..]);
+        }
+        self.scratch = scratch;
+        true
+    }
+
+    fn receive(&mut self, m: usize, msg: BgpMessage, attr_bytes: Option<&[u8]>) {
+        let addr = self.peers[m].addr;
         if self.logging {
             self.log(Some(addr), format!("received {msg}"));
         }
-        let state = self.peers[&addr].state;
+        let state = self.peers[m].state;
         if let BgpMessage::Notification(n) = &msg {
             let error = n.code != 6;
             return self.session_down(
-                addr,
+                m,
                 Down {
                     graceful: false,
                     error,
@@ -805,63 +1384,60 @@ impl Speaker {
             );
         }
         match (state, msg) {
-            (State::OpenSent, BgpMessage::Open(o)) => match self.check_open(addr, &o) {
+            (State::OpenSent, BgpMessage::Open(o)) => match self.check_open(m, &o) {
                 Ok(s) => {
                     let (hold, keepalive) = (s.hold_time, s.keepalive);
-                    let p = self.peer(addr);
-                    p.peer_id = s.peer_id;
-                    p.session = Some(s);
-                    self.send(addr, &BgpMessage::Keepalive);
+                    self.set_peer_id(m, s.peer_id);
+                    self.peers[m].session = Some(s);
+                    self.send(m, &BgpMessage::Keepalive);
                     if hold > 0 {
                         self.arm(
-                            addr,
+                            m,
                             TimerKind::Hold,
                             SimDuration::from_secs(hold as u64),
                             true,
                         );
                     } else {
-                        self.disarm(addr, TimerKind::Hold);
+                        self.disarm(m, TimerKind::Hold);
                     }
                     if let Some(k) = keepalive {
-                        self.arm(addr, TimerKind::Keepalive, k, true);
+                        self.arm(m, TimerKind::Keepalive, k, true);
                     }
-                    self.set_state(addr, State::OpenConfirm);
+                    self.set_state(m, State::OpenConfirm);
                 }
-                Err(e) => self.protocol_error(addr, &e),
+                Err(e) => self.protocol_error(m, &e),
             },
             (State::OpenConfirm, BgpMessage::Keepalive) => {
-                self.restart_hold(addr);
-                self.set_state(addr, State::Established);
-                self.established(addr);
+                self.restart_hold(m);
+                self.set_state(m, State::Established);
+                self.established(m);
             }
-            (State::Established, BgpMessage::Keepalive) => self.restart_hold(addr),
+            (State::Established, BgpMessage::Keepalive) => self.restart_hold(m),
             (State::Established, BgpMessage::Update(u)) => {
-                self.restart_hold(addr);
-                self.import(addr, u);
+                self.restart_hold(m);
+                self.import(m, u, attr_bytes);
             }
             (State::Established, BgpMessage::RouteRefresh(r)) => {
-                self.restart_hold(addr);
+                self.restart_hold(m);
                 if (r.afi, r.safi, r.subtype) == (AFI_IPV4, SAFI_UNICAST, 0) {
-                    self.peer(addr).adj_out.clear();
-                    let all: Vec<Ipv4Net> = self.loc_rib.keys().copied().collect();
-                    self.export_to(addr, &all);
+                    // The whole table again, as to a new session.
+                    self.drop_pins(m);
+                    self.peers[m].partial_out = Some(BTreeMap::new());
+                    self.dump(m);
                 }
             }
-            (State::OpenSent | State::OpenConfirm | State::Established, m) => {
-                self.fsm_error(addr, state, &m)
+            (State::OpenSent | State::OpenConfirm | State::Established, m2) => {
+                self.fsm_error(m, state, &m2)
             }
             _ => {}
         }
     }
 
-    fn restart_hold(&mut self, addr: PeerAddr) {
-        let hold = self.peers[&addr]
-            .session
-            .as_ref()
-            .map_or(0, |s| s.hold_time);
+    fn restart_hold(&mut self, m: usize) {
+        let hold = self.peers[m].session.as_ref().map_or(0, |s| s.hold_time);
         if hold > 0 {
             self.arm(
-                addr,
+                m,
                 TimerKind::Hold,
                 SimDuration::from_secs(hold as u64),
                 true,
@@ -870,8 +1446,8 @@ impl Speaker {
     }
 
     /// RFC 4271 §6.2's checks, in its order.
-    fn check_open(&self, addr: PeerAddr, o: &OpenRepr) -> Result<Session, BgpError> {
-        let p = &self.peers[&addr];
+    fn check_open(&self, m: usize, o: &OpenRepr) -> Result<Session, BgpError> {
+        let p = &self.peers[m];
         if o.version != 4 {
             return Err(BgpError::UnsupportedVersion { version: o.version });
         }
@@ -895,7 +1471,7 @@ impl Speaker {
                 param_type: *param_type,
             });
         }
-        let ours = self.our_open(addr).hold_time;
+        let ours = self.our_open(m).hold_time;
         let hold_time = ours.min(o.hold_time);
         let keepalive = (hold_time > 0).then(|| {
             self.cfg
@@ -917,9 +1493,12 @@ impl Speaker {
 
     /// OpenConfirm -> Established: the whole table to the peer, then
     /// End-of-RIB if it does graceful restart.
-    fn established(&mut self, addr: PeerAddr) {
-        self.peer(addr).recovering = false;
-        let p = &self.peers[&addr];
+    fn established(&mut self, m: usize) {
+        let p = &mut self.peers[m];
+        p.recovering = false;
+        p.partial_out = Some(BTreeMap::new());
+        self.drop_pins(m);
+        let p = &self.peers[m];
         if p.gr_pending {
             // RFC 4724 §4.2: stale routes stay only if the new session
             // keeps IPv4 unicast with forwarding preserved (F bit).
@@ -933,47 +1512,69 @@ impl Speaker {
                         .any(|f| f.afi == AFI_IPV4 && f.safi == SAFI_UNICAST && f.flags & 0x80 != 0)
                 });
             if !keeps {
-                self.flush_stale(addr);
+                self.flush_stale(m);
             }
         }
-        let all: Vec<Ipv4Net> = self.loc_rib.keys().copied().collect();
-        self.export_to(addr, &all);
-        if self.peers[&addr]
+        self.dump(m);
+        if self.peers[m]
             .session
             .as_ref()
             .is_some_and(|s| s.peer_gr.is_some())
         {
-            self.send(addr, &BgpMessage::Update(UpdateRepr::end_of_rib()));
+            self.send(m, &BgpMessage::Update(UpdateRepr::end_of_rib()));
         }
     }
 
     // ---- routes -----------------------------------------------------------
 
-    fn import(&mut self, addr: PeerAddr, u: UpdateRepr) {
+    fn import(&mut self, m: usize, u: UpdateRepr, attr_bytes: Option<&[u8]>) {
         if u.is_end_of_rib() {
-            if self.peers[&addr].gr_pending {
-                self.flush_stale(addr);
+            if self.peers[m].gr_pending {
+                self.flush_stale(m);
             }
             return;
         }
         if let Err(e) = u.validate() {
-            return self.protocol_error(addr, &e);
+            return self.protocol_error(m, &e);
         }
+        let attrs = if u.nlri.is_empty() {
+            None
+        } else {
+            let a = PathAttrs::from_update(&u).expect("validated");
+            let four = self.cx(m).four_octet_as;
+            Some(match attr_bytes {
+                Some(w) => self.pool.remember(four, w, a),
+                None => Arc::new(a),
+            })
+        };
+        self.import_routes(m, &u.withdrawn, attrs, &u.nlri);
+    }
+
+    /// An UPDATE's withdrawals and announcements (with its attributes if it
+    /// announces any) into the peer's Adj-RIB-In; then the decision.
+    fn import_routes(
+        &mut self,
+        m: usize,
+        withdrawn: &[Ipv4Net],
+        attrs: Option<Arc<PathAttrs>>,
+        nlri: &[Ipv4Net],
+    ) {
         let local_as = self.cfg.local_as;
         let router_id = self.cfg.router_id;
         let cluster_id = self.cfg.effective_cluster_id();
         let logging = self.logging;
-        let mut changed = BTreeSet::new();
+        // One prefix: changed and decided at once.
+        let one = withdrawn.len() + nlri.len() == 1;
+        let mut touched = Vec::new();
         let mut notes = Vec::new();
-        let p = self.peer(addr);
-        for w in &u.withdrawn {
-            let w = w.network();
-            if p.adj_in.remove(&w).is_some() {
-                changed.insert(w);
+        for w in withdrawn {
+            if one {
+                return self.update_one(m, w.network(), None);
             }
+            self.remove_path(w.network(), m, &mut touched);
         }
-        if !u.nlri.is_empty() {
-            let attrs = PathAttrs::from_update(&u).expect("validated");
+        if let Some(attrs) = attrs {
+            let p = &self.peers[m];
             let reject = if !p.ibgp && attrs.path_contains(local_as) {
                 Some(format!("AS_PATH loop (contains {local_as})"))
             } else if p.ibgp && attrs.originator_id == Some(router_id) {
@@ -989,149 +1590,385 @@ impl Speaker {
             } else {
                 None
             };
-            let attrs = Arc::new(attrs);
-            for n in &u.nlri {
+            for n in nlri {
                 let n = n.network();
                 let refused = reject.clone().or_else(|| {
-                    (!p.cfg.import.allows(n)).then(|| "denied by import policy".to_string())
+                    (!self.peers[m].cfg.import.allows(n))
+                        .then(|| "denied by import policy".to_string())
                 });
                 match refused {
                     Some(why) => {
                         if logging {
                             notes.push(format!("ignored {n}: {why}"));
                         }
-                        if p.adj_in.remove(&n).is_some() {
-                            changed.insert(n);
+                        if one {
+                            let addr = self.peers[m].addr;
+                            for n in notes {
+                                self.log(Some(addr), n);
+                            }
+                            return self.update_one(m, n, None);
                         }
+                        self.remove_path(n, m, &mut touched);
                     }
-                    None => {
-                        p.adj_in.insert(
-                            n,
-                            InRoute {
-                                attrs: attrs.clone(),
-                                stale: false,
-                            },
-                        );
-                        changed.insert(n);
-                    }
+                    None if one => return self.update_one(m, n, Some(attrs)),
+                    None => self.set_path(n, m, attrs.clone(), &mut touched),
                 }
             }
         }
+        let addr = self.peers[m].addr;
         for n in notes {
             self.log(Some(addr), n);
         }
-        self.decide(changed);
+        self.decide(touched);
     }
 
-    fn candidates(&self, prefix: Ipv4Net) -> Vec<Candidate> {
-        let mut c = Vec::new();
-        if self.local.contains(&prefix) {
-            c.push(Candidate {
-                source: Source::Local,
-                attrs: Arc::new(PathAttrs::local(self.cfg.address)),
-                ibgp: false,
-                peer_id: self.cfg.router_id,
-                stale: false,
-            });
+    fn rcx(&self) -> RibCx<'_> {
+        RibCx {
+            peers: &self.peers,
+            extra: &self.extra,
+            local_attrs: &self.local_attrs,
+            default_local_pref: self.cfg.default_local_pref,
         }
-        for (addr, p) in &self.peers {
-            if let Some(r) = p.adj_in.get(&prefix) {
-                c.push(Candidate {
-                    source: Source::Peer(*addr),
-                    attrs: r.attrs.clone(),
-                    ibgp: p.ibgp,
-                    peer_id: p.peer_id,
-                    stale: r.stale,
-                });
-            }
-        }
-        c
     }
 
-    /// Runs the decision process for these prefixes; installs, uninstalls
-    /// and advertises what changed.
-    fn decide(&mut self, prefixes: BTreeSet<Ipv4Net>) {
-        let mut changed = Vec::new();
-        for prefix in prefixes {
-            let cands = self.candidates(prefix);
-            let new = best(&cands, self.cfg.default_local_pref).map(|i| Best {
-                source: cands[i].source,
-                attrs: cands[i].attrs.clone(),
-            });
-            let old = self.loc_rib.get(&prefix);
-            if old == new.as_ref() {
-                continue;
-            }
-            let was_bgp = matches!(old, Some(b) if b.source != Source::Local);
-            match &new {
-                Some(b) => {
-                    if let Source::Peer(peer) = b.source {
-                        if self.logging {
-                            self.log(
-                                None,
-                                format!(
-                                    "best route for {prefix}: via {} from {peer}, as-path {:?}",
-                                    b.attrs.next_hop,
-                                    b.attrs.path_asns()
-                                ),
-                            );
-                        }
-                        self.out.push(Output::Install {
-                            prefix,
-                            next_hop: b.attrs.next_hop,
-                            peer,
-                            as_path: b.attrs.as_path.clone(),
-                        });
-                    } else if was_bgp {
-                        self.out.push(Output::Uninstall { prefix });
-                    }
-                    self.loc_rib.insert(prefix, b.clone());
-                }
-                None => {
-                    if self.logging {
-                        self.log(None, format!("no route for {prefix}"));
-                    }
-                    if was_bgp {
-                        self.out.push(Output::Uninstall { prefix });
-                    }
-                    self.loc_rib.remove(&prefix);
-                }
-            }
-            changed.push(prefix);
-        }
-        if changed.is_empty() {
+    /// The path a peer gave for a prefix, and whether it is stale.
+    fn path<'a>(
+        &'a self,
+        prefix: &Ipv4Net,
+        e: &'a Entry,
+        peer: u16,
+    ) -> Option<(&'a Arc<PathAttrs>, bool)> {
+        self.rcx().path(prefix, e, peer)
+    }
+
+    /// The best route of an entry by its index.
+    fn best_view(&self, prefix: &Ipv4Net, e: &Entry, best: u16) -> Option<Best> {
+        self.rcx().best_view(prefix, e, best)
+    }
+
+    /// Notes the prefix's best route before its paths change.
+    fn touch(&self, prefix: Ipv4Net, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
+        let old = self
+            .rib
+            .get(&prefix)
+            .and_then(|e| self.best_view(&prefix, e, e.best));
+        touched.push((prefix, old));
+    }
+
+    fn set_path(
+        &mut self,
+        prefix: Ipv4Net,
+        m: usize,
+        attrs: Arc<PathAttrs>,
+        touched: &mut Vec<(Ipv4Net, Option<Best>)>,
+    ) {
+        self.touch(prefix, touched);
+        let peer = m as u16;
+        let e = self.rib.entry(prefix).or_insert_with(Entry::new);
+        if let Some(i) = e.slot(peer) {
+            e.attrs[i] = Some(attrs);
+            e.flags &= !STALE[i];
             return;
         }
-        let up: Vec<PeerAddr> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.state == State::Established)
-            .map(|(a, _)| *a)
-            .collect();
-        let mut cache = ExportCache::default();
-        for a in up {
-            self.export_to_with(a, &changed, &mut cache);
+        if e.flags & EXTRA != 0
+            && let Some(x) = self
+                .extra
+                .get_mut(&prefix)
+                .and_then(|v| v.iter_mut().find(|x| x.peer == peer))
+        {
+            x.attrs = attrs;
+            x.stale = false;
+            return;
+        }
+        self.peers[m].routes += 1;
+        if let Some(i) = (0..2).find(|&i| e.attrs[i].is_none()) {
+            e.attrs[i] = Some(attrs);
+            e.peer[i] = peer;
+            e.flags &= !STALE[i];
+        } else {
+            e.flags |= EXTRA;
+            let v = self.extra.entry(prefix).or_default();
+            let at = v.partition_point(|x| x.peer < peer);
+            v.insert(
+                at,
+                ExtraPath {
+                    peer,
+                    attrs,
+                    stale: false,
+                },
+            );
         }
     }
 
-    /// The attributes to advertise `prefix` with to `addr`, or `None` if it
-    /// is not advertised to that peer. Peers alike in what the rewrite
-    /// depends on share one `Arc` through `cache` (a reflector sends the same
-    /// route to hundreds of clients).
-    fn export_attrs(
-        &self,
-        addr: PeerAddr,
+    /// Removes a peer's path for a prefix; says whether it had one.
+    fn remove_path(
+        &mut self,
         prefix: Ipv4Net,
-        cache: &mut ExportCache,
-    ) -> Option<Arc<PathAttrs>> {
-        let best = self.loc_rib.get(&prefix)?;
-        let to = &self.peers[&addr];
-        if best.source == Source::Peer(addr) || !to.cfg.export.allows(prefix) {
+        m: usize,
+        touched: &mut Vec<(Ipv4Net, Option<Best>)>,
+    ) -> bool {
+        let peer = m as u16;
+        match self.rib.get(&prefix) {
+            Some(e) if self.path(&prefix, e, peer).is_some() => {}
+            _ => return false,
+        }
+        self.touch(prefix, touched);
+        let e = self.rib.get_mut(&prefix).expect("present");
+        if let Some(i) = e.slot(peer) {
+            e.attrs[i] = None;
+            e.peer[i] = NONE;
+            e.flags &= !STALE[i];
+        } else {
+            let v = self.extra.get_mut(&prefix).expect("an extra path");
+            v.retain(|x| x.peer != peer);
+            if v.is_empty() {
+                self.extra.remove(&prefix);
+                e.flags &= !EXTRA;
+            }
+        }
+        self.peers[m].routes -= 1;
+        true
+    }
+
+    fn set_local(&mut self, prefix: Ipv4Net, on: bool, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
+        self.touch(prefix, touched);
+        let e = self.rib.entry(prefix).or_insert_with(Entry::new);
+        if on {
+            e.flags |= ORIGINATED;
+        } else {
+            e.flags &= !ORIGINATED;
+        }
+    }
+
+    /// The prefixes a peer has a path for (only stale ones if `stale`).
+    fn prefixes_of(&self, m: usize, stale: bool) -> Vec<Ipv4Net> {
+        if self.peers[m].routes == 0 {
+            return Vec::new();
+        }
+        self.rib
+            .iter()
+            .filter(|(p, e)| self.path(p, e, m as u16).is_some_and(|(_, s)| s || !stale))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Marks every path of the peer stale.
+    fn mark_stale(&mut self, m: usize) {
+        let peer = m as u16;
+        for (p, e) in self.rib.iter_mut() {
+            if let Some(i) = e.slot(peer) {
+                e.flags |= STALE[i];
+            } else if e.flags & EXTRA != 0
+                && let Some(x) = self
+                    .extra
+                    .get_mut(p)
+                    .and_then(|v| v.iter_mut().find(|x| x.peer == peer))
+            {
+                x.stale = true;
+            }
+        }
+    }
+
+    fn compute_best(&self, prefix: &Ipv4Net, e: &Entry) -> u16 {
+        self.rcx().compute_best(prefix, e)
+    }
+
+    /// Runs the decision process for the prefixes whose paths changed
+    /// (each with its best route before the first change); installs,
+    /// uninstalls and advertises what changed.
+    fn decide(&mut self, mut touched: Vec<(Ipv4Net, Option<Best>)>) {
+        if touched.is_empty() {
+            return;
+        }
+        if touched.len() > 1 {
+            // Prefix order; the first note of a prefix has its old best.
+            touched.sort_by_key(|t| t.0);
+            touched.dedup_by_key(|t| t.0);
+        }
+        let mut changes = Vec::new();
+        for (prefix, old) in touched {
+            let Some(e) = self.rib.get(&prefix) else {
+                continue;
+            };
+            let ix = self.compute_best(&prefix, e);
+            let new = self.best_view(&prefix, e, ix);
+            if old == new {
+                if ix == NONE {
+                    self.rib.remove(&prefix);
+                }
+                continue;
+            }
+            self.decided(prefix, &old, &new);
+            if ix == NONE {
+                self.rib.remove(&prefix);
+            } else {
+                self.rib.get_mut(&prefix).expect("present").best = ix;
+            }
+            changes.push(Change {
+                prefix,
+                new: new.map(|b| (b, ix)),
+            });
+        }
+        self.export(changes);
+    }
+
+    /// A new best route for a prefix (or none): into the kernel.
+    fn decided(&mut self, prefix: Ipv4Net, old: &Option<Best>, new: &Option<Best>) {
+        let was_bgp = matches!(old, Some(b) if b.source != Source::Local);
+        match new {
+            Some(b) => {
+                if let Source::Peer(peer) = b.source {
+                    if self.logging {
+                        self.log(
+                            None,
+                            format!(
+                                "best route for {prefix}: via {} from {peer}, as-path {:?}",
+                                b.attrs.next_hop,
+                                b.attrs.path_asns()
+                            ),
+                        );
+                    }
+                    self.out.push(Output::Install {
+                        prefix,
+                        next_hop: b.attrs.next_hop,
+                        peer,
+                        as_path: b.attrs.as_path.clone(),
+                    });
+                } else if was_bgp {
+                    self.out.push(Output::Uninstall { prefix });
+                }
+            }
+            None => {
+                if self.logging {
+                    self.log(None, format!("no route for {prefix}"));
+                }
+                if was_bgp {
+                    self.out.push(Output::Uninstall { prefix });
+                }
+            }
+        }
+    }
+
+    /// One prefix's path from a peer set (or removed), then decided: what
+    /// `set_path`/`remove_path` and `decide` do, with one lookup.
+    fn update_one(&mut self, m: usize, prefix: Ipv4Net, path: Option<Arc<PathAttrs>>) {
+        use std::collections::btree_map::Entry as MapEntry;
+        let peer = m as u16;
+        let rcx = RibCx {
+            peers: &self.peers,
+            extra: &self.extra,
+            local_attrs: &self.local_attrs,
+            default_local_pref: self.cfg.default_local_pref,
+        };
+        let mut routes = 0isize;
+        enum Done {
+            Decided(Option<Best>, Option<Best>, u16),
+            Nothing,
+            /// More than two paths: the general way.
+            General(Option<Arc<PathAttrs>>),
+        }
+        let done = match self.rib.entry(prefix) {
+            MapEntry::Vacant(v) => match path {
+                None => Done::Nothing,
+                Some(a) => {
+                    let mut e = Entry::new();
+                    e.attrs[0] = Some(a.clone());
+                    e.peer[0] = peer;
+                    e.best = peer;
+                    v.insert(e);
+                    routes = 1;
+                    let new = Best {
+                        source: Source::Peer(rcx.peers[m].addr),
+                        attrs: a,
+                    };
+                    Done::Decided(None, Some(new), peer)
+                }
+            },
+            MapEntry::Occupied(mut o) => {
+                let e = o.get_mut();
+                let slot = e.slot(peer);
+                if e.flags & EXTRA != 0
+                    || (slot.is_none() && path.is_some() && e.attrs.iter().all(Option::is_some))
+                {
+                    Done::General(path)
+                } else {
+                    let old = rcx.best_view(&prefix, e, e.best);
+                    let mut changed = true;
+                    match (slot, path) {
+                        (None, None) => changed = false,
+                        (Some(i), None) => {
+                            e.attrs[i] = None;
+                            e.peer[i] = NONE;
+                            e.flags &= !STALE[i];
+                            routes = -1;
+                        }
+                        (Some(i), Some(a)) => {
+                            e.attrs[i] = Some(a);
+                            e.flags &= !STALE[i];
+                        }
+                        (None, Some(a)) => {
+                            let i = if e.attrs[0].is_none() { 0 } else { 1 };
+                            e.attrs[i] = Some(a);
+                            e.peer[i] = peer;
+                            e.flags &= !STALE[i];
+                            routes = 1;
+                        }
+                    }
+                    if changed {
+                        let ix = rcx.compute_best(&prefix, e);
+                        let new = rcx.best_view(&prefix, e, ix);
+                        if ix == NONE {
+                            o.remove();
+                        } else {
+                            e.best = ix;
+                        }
+                        Done::Decided(old, new, ix)
+                    } else {
+                        Done::Nothing
+                    }
+                }
+            }
+        };
+        let (old, new, ix) = match done {
+            Done::Nothing => return,
+            Done::General(path) => {
+                let mut touched = Vec::new();
+                match path {
+                    Some(a) => self.set_path(prefix, m, a, &mut touched),
+                    None => {
+                        self.remove_path(prefix, m, &mut touched);
+                    }
+                }
+                return self.decide(touched);
+            }
+            Done::Decided(old, new, ix) => (old, new, ix),
+        };
+        let p = &mut self.peers[m];
+        p.routes = (p.routes as isize + routes) as usize;
+        if old == new {
+            return;
+        }
+        self.decided(prefix, &old, &new);
+        self.export(vec![Change {
+            prefix,
+            new: new.map(|b| (b, ix)),
+        }]);
+    }
+
+    // ---- export -------------------------------------------------------------
+
+    /// The attributes group `g` advertises the best route `best` of
+    /// `prefix` with (to its members other than the route's source), or
+    /// `None` if it is not advertised to them.
+    fn group_export(&self, g: usize, prefix: Ipv4Net, best: &Best, src: u16) -> Option<PathAttrs> {
+        let rep = self.groups[g].rep;
+        let to = &self.peers[rep];
+        if !to.cfg.export.allows(prefix) {
             return None;
         }
-        let from = match best.source {
-            Source::Local => None,
-            Source::Peer(s) => Some(&self.peers[&s]),
+        let from = match src {
+            LOCAL => None,
+            s => Some(&self.peers[s as usize]),
         };
         let from_ibgp = from.is_some_and(|f| f.ibgp);
         let reflecting = to.ibgp && from_ibgp;
@@ -1153,17 +1990,7 @@ impl Speaker {
                 return None;
             }
         }
-        let local = self.local_address(addr);
-        let key = ExportKey {
-            prefix,
-            ibgp: to.ibgp,
-            next_hop_self: to.cfg.next_hop_self,
-            next_hop_keep: to.cfg.next_hop_keep,
-            local,
-        };
-        if let Some(a) = cache.attrs.get(&key) {
-            return Some(a.clone());
-        }
+        let local = self.local_address(rep);
         let mut a = (*best.attrs).clone();
         if from.is_some() {
             a.propagate_unknown();
@@ -1201,149 +2028,534 @@ impl Speaker {
                 a.cluster_list.insert(0, self.cfg.effective_cluster_id());
             }
         }
-        let a = Arc::new(a);
-        cache.attrs.insert(key, a.clone());
         Some(a)
     }
 
-    /// Brings the peer's Adj-RIB-Out up to date for these prefixes and
-    /// sends the UPDATEs that takes.
-    fn export_to(&mut self, addr: PeerAddr, prefixes: &[Ipv4Net]) {
-        let mut cache = ExportCache::default();
-        self.export_to_with(addr, prefixes, &mut cache);
+    /// Sets what group `g` advertises for `prefix`; returns the attributes
+    /// it keeps (the old `Arc` if they are equal).
+    fn set_group_out(
+        &mut self,
+        g: usize,
+        prefix: Ipv4Net,
+        new: Option<(PathAttrs, u16)>,
+    ) -> Option<Arc<PathAttrs>> {
+        let grp = &mut self.groups[g];
+        let Some((attrs, src)) = new else {
+            if let Some(o) = grp.out.remove(&prefix) {
+                grp.unindex(&o.attrs, prefix);
+            }
+            return None;
+        };
+        if let Some(o) = grp.out.get_mut(&prefix) {
+            if *o.attrs == attrs {
+                o.src = src;
+                return Some(o.attrs.clone());
+            }
+            let old = o.attrs.clone();
+            grp.out.remove(&prefix);
+            grp.unindex(&old, prefix);
+        }
+        let attrs = Arc::new(attrs);
+        let shared = grp.index(&attrs, prefix);
+        grp.out.insert(
+            prefix,
+            GroupOut {
+                attrs: attrs.clone(),
+                src,
+                shared,
+                wire: None,
+            },
+        );
+        Some(attrs)
     }
 
-    fn export_to_with(&mut self, addr: PeerAddr, prefixes: &[Ipv4Net], cache: &mut ExportCache) {
-        let mut withdraw = Vec::new();
-        let mut announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
-        // Groups by attributes: the last one first (runs of one route's
-        // prefixes), else an index.
-        let mut groups: BTreeMap<Arc<PathAttrs>, usize> = BTreeMap::new();
-        for &prefix in prefixes {
-            let new = self.export_attrs(addr, prefix, cache);
-            let p = self.peer(addr);
-            match (new, p.adj_out.get(&prefix)) {
-                (Some(n), Some(o)) if Arc::ptr_eq(o, &n) || **o == *n => {}
-                (Some(n), _) => {
-                    p.adj_out.insert(prefix, n.clone());
-                    match announce.last_mut() {
-                        Some((a, v)) if Arc::ptr_eq(a, &n) || **a == *n => v.push(prefix),
-                        _ => match groups.get(&n) {
-                            Some(&i) => announce[i].1.push(prefix),
-                            None => {
-                                groups.insert(n.clone(), announce.len());
-                                announce.push((n, vec![prefix]));
-                            }
-                        },
+    /// Advertises the changed best routes to every established session
+    /// (and keeps the groups' tables).
+    fn export(&mut self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let n = changes.len();
+        let ng = self.groups.len();
+        let mut scratch = std::mem::take(&mut self.export_scratch);
+        let (mut res, mut special) = (
+            std::mem::take(&mut scratch.res),
+            std::mem::take(&mut scratch.special),
+        );
+        let mut any = false;
+        for g in 0..ng {
+            for c in &changes {
+                let old = self.groups[g]
+                    .out
+                    .get(&c.prefix)
+                    .map(|o| (o.attrs.clone(), o.src));
+                let new = c
+                    .new
+                    .as_ref()
+                    .and_then(|(b, src)| Some((self.group_export(g, c.prefix, b, *src)?, *src)));
+                let new = if old.is_none() && new.is_none() {
+                    None
+                } else {
+                    let src = new.as_ref().map(|x| x.1);
+                    self.set_group_out(g, c.prefix, new).zip(src)
+                };
+                // The sources are advertised something else than the rest.
+                special.extend(old.as_ref().map(|x| x.1));
+                special.extend(new.as_ref().map(|x| x.1));
+                any |= old.is_some() || new.is_some();
+                res.push((old, new));
+            }
+        }
+        if !any && self.pinned.is_empty() {
+            // Nothing was advertised or is to be: nothing to send.
+            res.clear();
+            special.clear();
+            self.export_scratch = ExportScratch {
+                res,
+                special,
+                ..scratch
+            };
+            return;
+        }
+        if !self.pinned.is_empty() {
+            for c in &changes {
+                special.extend(
+                    self.pinned
+                        .range((c.prefix, 0)..=(c.prefix, u16::MAX))
+                        .map(|((_, x), _)| *x),
+                );
+            }
+        }
+        special.sort_unstable();
+        special.dedup();
+        let mut cache = PlanCache::default();
+        // The generic plan's UPDATEs per group and AS-number width.
+        let mut generic = std::mem::take(&mut scratch.generic);
+        generic.clear();
+        generic.resize(2 * ng, None);
+        for m in 0..self.peers.len() {
+            let p = &self.peers[m];
+            if p.state != State::Established {
+                continue;
+            }
+            let g = p.group;
+            let res = &res[g * n..(g + 1) * n];
+            let me = m as u16;
+            let not_mine = |x: &Adv| -> Option<Arc<PathAttrs>> {
+                x.as_ref().filter(|x| x.1 != me).map(|x| x.0.clone())
+            };
+            if let Some(mut partial) = self.peers[m].partial_out.take() {
+                // Its initial dump is being sent: what it was advertised
+                // is recorded.
+                let mut b = PlanBuilder::default();
+                for (c, (_, new)) in changes.iter().zip(res) {
+                    let new = not_mine(new);
+                    match b.add(c.prefix, partial.get(&c.prefix), new.as_ref()) {
+                        Sent::Announced => {
+                            partial.insert(c.prefix, new.expect("announced"));
+                        }
+                        Sent::Withdrawn => {
+                            partial.remove(&c.prefix);
+                        }
+                        Sent::Same => {}
                     }
                 }
-                (None, Some(_)) => {
-                    p.adj_out.remove(&prefix);
-                    withdraw.push(prefix);
+                self.peers[m].partial_out = Some(partial);
+                self.send_plan(m, &b.plan, &mut cache);
+            } else if special.binary_search(&me).is_ok() {
+                let mut b = PlanBuilder::default();
+                for (c, (old, new)) in changes.iter().zip(res) {
+                    let pin = if self.pinned.is_empty() {
+                        None
+                    } else {
+                        self.pinned.remove(&(c.prefix, me))
+                    };
+                    let old = pin.or_else(|| not_mine(old));
+                    b.add(c.prefix, old.as_ref(), not_mine(new).as_ref());
                 }
-                (None, None) => {}
+                self.send_plan(m, &b.plan, &mut cache);
+            } else if self.logging {
+                let mut b = PlanBuilder::default();
+                for (c, (old, new)) in changes.iter().zip(res) {
+                    b.add(
+                        c.prefix,
+                        old.as_ref().map(|x| &x.0),
+                        new.as_ref().map(|x| &x.0),
+                    );
+                }
+                self.send_plan(m, &b.plan, &mut cache);
+            } else {
+                let four = self.cx(m).four_octet_as;
+                let k = 2 * g + four as usize;
+                if generic[k].is_none() {
+                    let mut b = PlanBuilder::default();
+                    for (c, (old, new)) in changes.iter().zip(res) {
+                        b.add(
+                            c.prefix,
+                            old.as_ref().map(|x| &x.0),
+                            new.as_ref().map(|x| &x.0),
+                        );
+                    }
+                    generic[k] = Some(self.plan_wires(&b.plan, g, four, &mut cache));
+                }
+                let addr = self.peers[m].addr;
+                for w in generic[k].as_ref().expect("computed") {
+                    self.out.push(Output::Send(addr, w.clone()));
+                }
             }
         }
-        if withdraw.is_empty() && announce.is_empty() {
+        res.clear();
+        special.clear();
+        generic.clear();
+        self.export_scratch = ExportScratch {
+            res,
+            special,
+            generic,
+        };
+    }
+
+    /// Sends a plan's UPDATEs to a peer.
+    fn send_plan(&mut self, m: usize, plan: &Plan, cache: &mut PlanCache) {
+        if plan.is_empty() {
             return;
         }
-        let cx = self.peers[&addr]
-            .session
-            .as_ref()
-            .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
-        if !self.logging {
-            // The same UPDATEs for another peer: send the same bytes.
-            let plan = Plan {
-                four_octet: cx.four_octet_as,
-                withdraw,
-                announce,
-            };
-            let i = match cache.plans.iter().position(|(p, _)| *p == plan) {
-                Some(i) => i,
-                None => {
-                    let msgs = encode(&plan.withdraw, &plan.announce, cx);
-                    cache.plans.push((plan, msgs));
-                    cache.plans.len() - 1
-                }
-            };
-            for m in &cache.plans[i].1 {
-                self.out.push(Output::Send(addr, m.clone()));
-            }
-            return;
-        }
-        let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
-        for chunk in chunks(&withdraw, room) {
-            let u = UpdateRepr {
-                withdrawn: chunk,
-                ..Default::default()
-            };
-            self.send(addr, &BgpMessage::Update(u));
-        }
-        for (attrs, nlri) in announce {
-            let attributes = attrs.to_attributes();
-            let empty = UpdateRepr {
-                attributes: attributes.clone(),
-                ..Default::default()
-            };
-            let room = MAX_MESSAGE_LEN - HEADER_LEN - empty.body_len(cx);
-            for chunk in chunks(&nlri, room) {
+        if self.logging {
+            let cx = self.cx(m);
+            let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
+            for chunk in chunks(&plan.withdraw, room) {
                 let u = UpdateRepr {
-                    withdrawn: Vec::new(),
-                    attributes: attributes.clone(),
-                    nlri: chunk,
+                    withdrawn: chunk,
+                    ..Default::default()
                 };
-                self.send(addr, &BgpMessage::Update(u));
+                self.send(m, &BgpMessage::Update(u));
             }
+            for (attrs, nlri) in &plan.announce {
+                let attributes = attrs.to_attributes();
+                let empty = UpdateRepr {
+                    attributes: attributes.clone(),
+                    ..Default::default()
+                };
+                let room = MAX_MESSAGE_LEN - HEADER_LEN - empty.body_len(cx);
+                for chunk in chunks(nlri, room) {
+                    let u = UpdateRepr {
+                        withdrawn: Vec::new(),
+                        attributes: attributes.clone(),
+                        nlri: chunk,
+                    };
+                    self.send(m, &BgpMessage::Update(u));
+                }
+            }
+            return;
+        }
+        let g = self.peers[m].group;
+        let four = self.cx(m).four_octet_as;
+        let addr = self.peers[m].addr;
+        for w in self.plan_wires(plan, g, four, cache) {
+            self.out.push(Output::Send(addr, w));
+        }
+    }
+
+    /// A plan's UPDATEs, encoded once per pass (and a lone announcement
+    /// once per route: the group keeps it).
+    fn plan_wires(
+        &mut self,
+        plan: &Plan,
+        g: usize,
+        four: bool,
+        cache: &mut PlanCache,
+    ) -> Vec<Wire> {
+        if plan.is_empty() {
+            return Vec::new();
+        }
+        if four
+            && plan.withdraw.is_empty()
+            && let [(a, ps)] = &plan.announce[..]
+            && let [p] = &ps[..]
+            && let Some(o) = self.groups[g].out.get_mut(p)
+            && Arc::ptr_eq(&o.attrs, a)
+        {
+            return vec![o.wire.get_or_insert_with(|| lone_update(a, *p)).clone()];
+        }
+        let i = match cache
+            .plans
+            .iter()
+            .position(|(p, f, _)| *f == four && p == plan)
+        {
+            Some(i) => i,
+            None => {
+                let cx = BgpContext {
+                    four_octet_as: four,
+                };
+                let msgs = encode(&plan.withdraw, &plan.announce, cx);
+                let copy = Plan {
+                    withdraw: plan.withdraw.clone(),
+                    announce: plan.announce.clone(),
+                };
+                cache.plans.push((copy, four, msgs));
+                cache.plans.len() - 1
+            }
+        };
+        cache.plans[i].2.clone()
+    }
+
+    /// The whole table to a peer whose session just came up (or asked for a
+    /// route refresh): what its group advertises, less the routes it is the
+    /// source of, less what it was already sent.
+    fn dump(&mut self, m: usize) {
+        let partial = self.peers[m].partial_out.take().unwrap_or_default();
+        let g = self.peers[m].group;
+        let me = m as u16;
+        let cx = self.cx(m);
+        if self.logging || !partial.is_empty() || !cx.four_octet_as {
+            let mut b = PlanBuilder::default();
+            let grp = &self.groups[g];
+            for prefix in self.rib.keys() {
+                let new = grp
+                    .out
+                    .get(prefix)
+                    .filter(|o| o.src != me)
+                    .map(|o| &o.attrs);
+                b.add(*prefix, partial.get(prefix), new);
+            }
+            let mut cache = PlanCache::default();
+            self.send_plan(m, &b.plan, &mut cache);
+            return;
+        }
+        // Every route alone in its UPDATE unless its attributes are shared.
+        enum Item {
+            Wire(Wire),
+            Group(usize),
+        }
+        let mut items = Vec::new();
+        let mut shared: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
+        let mut index: BTreeMap<Arc<PathAttrs>, usize> = BTreeMap::new();
+        for (p, o) in self.groups[g].out.iter_mut() {
+            if o.src == me {
+                continue;
+            }
+            if !o.shared {
+                let attrs = &o.attrs;
+                let w = o.wire.get_or_insert_with(|| lone_update(attrs, *p));
+                items.push(Item::Wire(w.clone()));
+                continue;
+            }
+            match index.get(&o.attrs) {
+                Some(&i) => shared[i].1.push(*p),
+                None => {
+                    index.insert(o.attrs.clone(), shared.len());
+                    items.push(Item::Group(shared.len()));
+                    shared.push((o.attrs.clone(), vec![*p]));
+                }
+            }
+        }
+        let addr = self.peers[m].addr;
+        self.out.reserve(items.len());
+        for item in items {
+            match item {
+                Item::Wire(w) => self.out.push(Output::Send(addr, w)),
+                Item::Group(i) => {
+                    for w in encode(&[], &shared[i..i + 1], cx) {
+                        self.out.push(Output::Send(addr, w));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A peer's new BGP identifier. The routes it is the source of keep
+    /// what was advertised for them, computed with the old one: recorded
+    /// for each established member that got them, where it differs.
+    fn set_peer_id(&mut self, m: usize, id: Ipv4Addr) {
+        let old = std::mem::replace(&mut self.peers[m].peer_id, id);
+        if old == id || self.peers[m].routes == 0 {
+            return;
+        }
+        let me = m as u16;
+        let mine: Vec<(Ipv4Net, Best)> = self
+            .rib
+            .iter()
+            .filter(|(_, e)| e.best == me)
+            .filter_map(|(p, e)| Some((*p, self.best_view(p, e, e.best)?)))
+            .collect();
+        for g in 0..self.groups.len() {
+            for (prefix, best) in &mine {
+                let Some(o) = self.groups[g].out.get(prefix) else {
+                    continue;
+                };
+                let sent = o.attrs.clone();
+                let new = self.group_export(g, *prefix, best, me);
+                if new.as_ref() == Some(&*sent) {
+                    continue;
+                }
+                for x in 0..self.peers.len() {
+                    let p = &self.peers[x];
+                    if x != m
+                        && p.group == g
+                        && p.state == State::Established
+                        && p.partial_out.is_none()
+                    {
+                        self.pinned
+                            .entry((*prefix, x as u16))
+                            .or_insert_with(|| sent.clone());
+                    }
+                }
+                self.set_group_out(g, *prefix, new.map(|a| (a, me)));
+            }
+        }
+    }
+
+    /// Forgets what was recorded as advertised to a peer.
+    fn drop_pins(&mut self, m: usize) {
+        if !self.pinned.is_empty() {
+            let me = m as u16;
+            self.pinned.retain(|(_, x), _| *x != me);
         }
     }
 }
 
-/// What an export's attributes depend on besides the Loc-RIB entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct ExportKey {
-    prefix: Ipv4Net,
-    ibgp: bool,
-    next_hop_self: bool,
-    next_hop_keep: bool,
-    local: Ipv4Addr,
-}
+impl<'r> RibCx<'r> {
+    /// The path a peer gave for a prefix, and whether it is stale.
+    fn path<'a>(
+        &self,
+        prefix: &Ipv4Net,
+        e: &'a Entry,
+        peer: u16,
+    ) -> Option<(&'a Arc<PathAttrs>, bool)>
+    where
+        'r: 'a,
+    {
+        if let Some(i) = e.slot(peer) {
+            return Some((e.attrs[i].as_ref()?, e.flags & STALE[i] != 0));
+        }
+        if e.flags & EXTRA == 0 {
+            return None;
+        }
+        self.extra
+            .get(prefix)?
+            .iter()
+            .find(|x| x.peer == peer)
+            .map(|x| (&x.attrs, x.stale))
+    }
 
-/// The UPDATEs for one peer: withdrawals, then announcements grouped by
-/// attributes.
-#[derive(Debug)]
-struct Plan {
-    four_octet: bool,
-    withdraw: Vec<Ipv4Net>,
-    announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)>,
-}
+    /// The best route of an entry by its index.
+    fn best_view(&self, prefix: &Ipv4Net, e: &Entry, best: u16) -> Option<Best> {
+        match best {
+            NONE => None,
+            LOCAL => Some(Best {
+                source: Source::Local,
+                attrs: self.local_attrs.clone(),
+            }),
+            i => Some(Best {
+                source: Source::Peer(self.peers[i as usize].addr),
+                attrs: self.path(prefix, e, i)?.0.clone(),
+            }),
+        }
+    }
 
-impl PartialEq for Plan {
-    fn eq(&self, o: &Plan) -> bool {
-        self.four_octet == o.four_octet
-            && self.withdraw == o.withdraw
-            && self.announce.len() == o.announce.len()
-            && self
-                .announce
-                .iter()
-                .zip(&o.announce)
-                .all(|((a, x), (b, y))| x == y && (Arc::ptr_eq(a, b) || **a == **b))
+    fn cand<'a>(&self, peer: u16, attrs: &'a PathAttrs) -> CandRef<'a> {
+        let p = &self.peers[peer as usize];
+        CandRef {
+            source: Source::Peer(p.addr),
+            attrs,
+            ibgp: p.ibgp,
+            peer_id: p.peer_id,
+        }
+    }
+
+    /// The decision among an entry's paths: a peer index, `LOCAL` or `NONE`.
+    fn compute_best(&self, prefix: &Ipv4Net, e: &Entry) -> u16 {
+        if e.flags & ORIGINATED != 0 {
+            return LOCAL;
+        }
+        let lp = self.default_local_pref;
+        if e.flags & EXTRA == 0 {
+            return match (&e.attrs[0], &e.attrs[1]) {
+                (None, None) => NONE,
+                (Some(_), None) => e.peer[0],
+                (None, Some(_)) => e.peer[1],
+                (Some(a), Some(b)) => {
+                    let c = [self.cand(e.peer[0], a), self.cand(e.peer[1], b)];
+                    match best_of(&c, lp) {
+                        Some(i) => e.peer[i],
+                        None => NONE,
+                    }
+                }
+            };
+        }
+        let mut peers = Vec::new();
+        let mut cands = Vec::new();
+        for i in 0..2 {
+            if let Some(a) = &e.attrs[i] {
+                peers.push(e.peer[i]);
+                cands.push(self.cand(e.peer[i], a));
+            }
+        }
+        for x in self.extra.get(prefix).into_iter().flatten() {
+            peers.push(x.peer);
+            cands.push(self.cand(x.peer, &x.attrs));
+        }
+        best_of(&cands, lp).map_or(NONE, |i| peers[i])
     }
 }
 
-/// Shared across the peers of one export pass: rewritten attributes, and
-/// encoded UPDATEs.
-#[derive(Default)]
-struct ExportCache {
-    attrs: BTreeMap<ExportKey, Arc<PathAttrs>>,
-    plans: Vec<(Plan, Vec<Vec<u8>>)>,
+impl Group {
+    /// Records `prefix` under its attributes; says whether another prefix
+    /// has equal ones (and marks that one shared too).
+    fn index(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) -> bool {
+        let others: Vec<Ipv4Net> = self
+            .by_attrs
+            .range((attrs.clone(), Ipv4Net::DEFAULT)..)
+            .take_while(|(a, _)| **a == **attrs)
+            .take(2)
+            .map(|(_, p)| *p)
+            .collect();
+        self.by_attrs.insert((attrs.clone(), prefix));
+        if let [q] = others[..]
+            && let Some(o) = self.out.get_mut(&q)
+        {
+            o.shared = true;
+        }
+        !others.is_empty()
+    }
+
+    /// Forgets `prefix` under its attributes (the one left with equal
+    /// attributes, if any, is not shared any more).
+    fn unindex(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) {
+        self.by_attrs.remove(&(attrs.clone(), prefix));
+        let others: Vec<Ipv4Net> = self
+            .by_attrs
+            .range((attrs.clone(), Ipv4Net::DEFAULT)..)
+            .take_while(|(a, _)| **a == **attrs)
+            .take(2)
+            .map(|(_, p)| *p)
+            .collect();
+        if let [q] = others[..]
+            && let Some(o) = self.out.get_mut(&q)
+        {
+            o.shared = false;
+        }
+    }
 }
 
-/// The UPDATE messages of a plan, as `export_to` sends them one by one.
+/// The UPDATE announcing one prefix with these attributes (4-octet AS
+/// numbers).
+fn lone_update(attrs: &PathAttrs, prefix: Ipv4Net) -> Wire {
+    let u = UpdateRepr {
+        withdrawn: Vec::new(),
+        attributes: attrs.to_attributes(),
+        nlri: vec![prefix],
+    };
+    BgpMessage::Update(u)
+        .to_bytes(BgpContext::FOUR_OCTET)
+        .into()
+}
+
+/// The UPDATE messages of a plan, as they are sent one by one.
 fn encode(
     withdraw: &[Ipv4Net],
     announce: &[(Arc<PathAttrs>, Vec<Ipv4Net>)],
     cx: BgpContext,
-) -> Vec<Vec<u8>> {
+) -> Vec<Wire> {
     let mut out = Vec::new();
     let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
     for chunk in chunks(withdraw, room) {
@@ -1351,7 +2563,7 @@ fn encode(
             withdrawn: chunk,
             ..Default::default()
         };
-        out.push(BgpMessage::Update(u).to_bytes(cx));
+        out.push(BgpMessage::Update(u).to_bytes(cx).into());
     }
     for (attrs, nlri) in announce {
         let attributes = attrs.to_attributes();
@@ -1366,7 +2578,7 @@ fn encode(
                 attributes: attributes.clone(),
                 nlri: chunk,
             };
-            out.push(BgpMessage::Update(u).to_bytes(cx));
+            out.push(BgpMessage::Update(u).to_bytes(cx).into());
         }
     }
     out
@@ -1386,4 +2598,41 @@ fn chunks(prefixes: &[Ipv4Net], room: usize) -> Vec<Vec<Ipv4Net>> {
         used += n;
     }
     out
+}
+
+fn be16(b: &[u8], at: usize) -> usize {
+    u16::from_be_bytes([b[at], b[at + 1]]) as usize
+}
+
+/// Decodes a withdrawn-routes or NLRI field into `out`, as the codec does;
+/// `false` if it is malformed.
+fn prefixes_into(mut b: &[u8], out: &mut Vec<Ipv4Net>) -> bool {
+    while let Some((&len, rest)) = b.split_first() {
+        if len > 32 {
+            return false;
+        }
+        let n = (len as usize).div_ceil(8);
+        if rest.len() < n {
+            return false;
+        }
+        let mut octets = [0u8; 4];
+        octets[..n].copy_from_slice(&rest[..n]);
+        out.push(Ipv4Net {
+            addr: Ipv4Addr::from(octets),
+            len,
+        });
+        b = &rest[n..];
+    }
+    true
+}
+
+/// The path-attribute field of an UPDATE frame, if its lengths hold.
+fn attribute_field(frame: &[u8]) -> Option<&[u8]> {
+    if frame.get(18) != Some(&msg_type::UPDATE) {
+        return None;
+    }
+    let body = frame.get(HEADER_LEN..)?;
+    let wlen = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
+    let alen = u16::from_be_bytes([*body.get(2 + wlen)?, *body.get(3 + wlen)?]) as usize;
+    body.get(4 + wlen..4 + wlen + alen)
 }

@@ -336,7 +336,7 @@ fn six_clients_and_one_route_reflector() {
         for j in (1..=6u8).filter(|j| *j != i) {
             // Learned from the reflector, next hop kept: the originating node.
             assert_eq!(n.fib(&name)[&block(j)], (ip(10, 0, 0, j), rr));
-            let r = &s.adj_rib_in(rr).unwrap()[&block(j)];
+            let r = s.adj_rib_in(rr).unwrap().get(&block(j)).unwrap();
             assert_eq!(r.attrs.originator_id, Some(ip(10, 0, 0, j)));
             assert_eq!(r.attrs.cluster_list, vec![ip(244, 0, 0, 1)]);
             assert_eq!(r.attrs.local_pref, Some(100));
@@ -366,9 +366,12 @@ fn two_reflectors_one_cluster_survive_losing_one() {
     for (me, other) in [("rr100", rr2), ("rr101", rr1)] {
         let s = n.speaker(me);
         for j in 1..=4u8 {
-            let r = &s.adj_rib_in(other).unwrap()[&block(j)];
+            let r = s.adj_rib_in(other).unwrap().get(&block(j)).unwrap();
             assert_eq!(r.attrs.cluster_list, vec![ip(244, 0, 0, 1)]);
-            assert_eq!(s.loc_rib()[&block(j)].source, Source::Peer(ip(10, 0, 0, j)));
+            assert_eq!(
+                s.loc_rib().get(&block(j)).unwrap().source,
+                Source::Peer(ip(10, 0, 0, j))
+            );
         }
         // ... and never passes it on: not to its clients (their cluster id
         // is in the CLUSTER_LIST), not back to a non-client.
@@ -462,7 +465,7 @@ fn ebgp_leaf_spine() {
     for t in 1..=4u8 {
         let name = format!("tor{t}");
         for o in (1..=4u8).filter(|o| *o != t) {
-            let best = &n.speaker(&name).loc_rib()[&rack(o)];
+            let best = n.speaker(&name).loc_rib().get(&rack(o)).unwrap();
             // Next hop rewritten to the spine's end of the link; the spines
             // tie, and spine1 has the lower router id.
             assert_eq!(best.attrs.next_hop, ip(172, 16, 1, 2 * t));
@@ -472,13 +475,13 @@ fn ebgp_leaf_spine() {
     for s in 1..=2u8 {
         let sp = n.speaker(&format!("spine{s}"));
         for t in 1..=4u8 {
-            let best = &sp.loc_rib()[&rack(t)];
+            let best = sp.loc_rib().get(&rack(t)).unwrap();
             assert_eq!(best.attrs.next_hop, ip(172, 16, s, 2 * t + 1));
             assert_eq!(best.attrs.path_asns(), vec![65100 + t as u32]);
             // AS_PATH loop prevention: what a ToR learned through spine1
             // and passes on carries 65000, and spine2 drops it.
             let from_tor = sp.adj_rib_in(ip(172, 16, s, 2 * t + 1)).unwrap();
-            assert_eq!(from_tor.keys().copied().collect::<Vec<_>>(), vec![rack(t)]);
+            assert_eq!(from_tor.keys().collect::<Vec<_>>(), vec![rack(t)]);
         }
     }
     assert!(
@@ -572,7 +575,12 @@ fn graceful_restart_keeps_stale_routes_until_the_restart_timer() {
         n.fib("node1")[&block(2)],
         (ip(10, 0, 0, 2), ip(10, 0, 0, 2))
     );
-    let r = &n.speaker("node1").adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
+    let r = n
+        .speaker("node1")
+        .adj_rib_in(ip(10, 0, 0, 2))
+        .unwrap()
+        .get(&block(2))
+        .unwrap();
     assert!(r.stale);
     n.run_until(secs(10 + 121));
     assert!(!n.fib("node1").contains_key(&block(2)));
@@ -590,7 +598,12 @@ fn graceful_restart_across_a_restart_keeps_forwarding() {
     n.kill("node2", true);
     n.run_until(secs(20));
     for other in ["node1", "node3"] {
-        let r = &n.speaker(other).adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
+        let r = n
+            .speaker(other)
+            .adj_rib_in(ip(10, 0, 0, 2))
+            .unwrap()
+            .get(&block(2))
+            .unwrap();
         assert!(r.stale);
     }
     n.revive("node2", true);
@@ -598,7 +611,12 @@ fn graceful_restart_across_a_restart_keeps_forwarding() {
     assert!(n.all_established());
     n.assert_reachable();
     for other in ["node1", "node3"] {
-        let r = &n.speaker(other).adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
+        let r = n
+            .speaker(other)
+            .adj_rib_in(ip(10, 0, 0, 2))
+            .unwrap()
+            .get(&block(2))
+            .unwrap();
         assert!(!r.stale, "refreshed by the new session");
         // The route never left the kernel.
         assert!(n.node(other).uninstalls().is_empty());
@@ -676,7 +694,7 @@ fn partial_messages_are_buffered() {
     let take = |outs: Vec<Output>, buf: &mut Vec<u8>| {
         for o in outs {
             if let Output::Send(_, bytes) = o {
-                buf.extend(bytes);
+                buf.extend_from_slice(&bytes);
             }
         }
     };
@@ -704,14 +722,17 @@ fn partial_messages_are_buffered() {
     }
     assert_eq!(a.state(ip(10, 0, 0, 2)), Some(State::Established));
     assert_eq!(b.state(ip(10, 0, 0, 1)), Some(State::Established));
-    assert_eq!(b.loc_rib()[&block(1)].attrs.next_hop, ip(10, 0, 0, 1));
+    assert_eq!(
+        b.loc_rib().get(&block(1)).unwrap().attrs.next_hop,
+        ip(10, 0, 0, 1)
+    );
 
     // Garbage: Connection Not Synchronized, and the session goes.
     let outs = b.handle(t, Input::TransportBytes(ip(10, 0, 0, 1), vec![0; 19]));
     let sent: Vec<Vec<u8>> = outs
         .iter()
         .filter_map(|o| match o {
-            Output::Send(_, b) => Some(b.clone()),
+            Output::Send(_, b) => Some(b.to_vec()),
             _ => None,
         })
         .collect();
@@ -814,7 +835,7 @@ mod robustness {
                 }
                 for (p, b) in s.loc_rib() {
                     if b.source == Source::Local {
-                        prop_assert!(s.originated().contains(p));
+                        prop_assert!(s.originated().contains(&p));
                     }
                 }
             }

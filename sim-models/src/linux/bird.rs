@@ -473,7 +473,7 @@ impl World {
                 self.bgp_count(&bytes);
                 if let Some(c) = self.bird(app).conns.get(&peer) {
                     let s = c.sock;
-                    self.tcp_write(cx, s, Some(bytes), 0);
+                    self.tcp_write(cx, s, Some(bytes.to_vec()), 0);
                 }
             }
             Output::Close(peer) => {
@@ -1006,7 +1006,7 @@ impl World {
                             writeln!(s, "    Keepalive timer:  {}", k.as_nanos() / 1_000_000_000);
                     }
                     let imported = b.speaker.adj_rib_in(nb.address).map_or(0, |m| m.len());
-                    let exported = b.speaker.adj_rib_out(nb.address).map_or(0, |m| m.len());
+                    let exported = b.speaker.adj_rib_out_len(nb.address).unwrap_or(0);
                     let preferred = b
                         .speaker
                         .loc_rib()
@@ -1045,11 +1045,10 @@ impl World {
         let sp = &b.speaker;
         let cfg = sp.config();
         let mut s = String::from("BIRD 2.0.12 ready.\nTable master4:\n");
-        let mut prefixes: std::collections::BTreeSet<Ipv4Net> =
-            sp.loc_rib().keys().copied().collect();
+        let mut prefixes: std::collections::BTreeSet<Ipv4Net> = sp.loc_rib().keys().collect();
         for n in &cfg.neighbors {
             if let Some(m) = sp.adj_rib_in(n.address) {
-                prefixes.extend(m.keys().copied());
+                prefixes.extend(m.keys());
             }
         }
         if let Some(f) = for_addr {
@@ -1076,7 +1075,7 @@ impl World {
             // (source, attrs, stale, best?)
             let mut rows: Vec<(crate::bgp::Source, Arc<crate::bgp::PathAttrs>, bool, bool)> =
                 Vec::new();
-            if let Some(bst) = best {
+            if let Some(bst) = &best {
                 let stale = match bst.source {
                     crate::bgp::Source::Peer(a) => sp
                         .adj_rib_in(a)
@@ -1087,7 +1086,10 @@ impl World {
                 rows.push((bst.source, bst.attrs.clone(), stale, true));
             }
             for n in &cfg.neighbors {
-                if best.is_some_and(|x| x.source == crate::bgp::Source::Peer(n.address)) {
+                if best
+                    .as_ref()
+                    .is_some_and(|x| x.source == crate::bgp::Source::Peer(n.address))
+                {
                     continue;
                 }
                 if let Some(r) = sp.adj_rib_in(n.address).and_then(|m| m.get(&p)) {

@@ -191,7 +191,7 @@ fn leaf_spine_ebgp_paths() {
     let w = &r.sim.world;
     let tor1 = w.bird_of(w.host_by_name["tor1"]).unwrap();
     let p: Ipv4Net = "10.244.8.0/26".parse().unwrap();
-    let best = &tor1.speaker.loc_rib()[&p];
+    let best = tor1.speaker.loc_rib().get(&p).unwrap();
     let path: Vec<u32> = best
         .attrs
         .as_path

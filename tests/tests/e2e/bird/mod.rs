@@ -182,7 +182,7 @@ fn podpath_routes(cluster: &CalicoCluster) -> (Tables<Route>, Tables<lab::TableE
         }
         for nb in &n.config.neighbors {
             for p in sp.adj_rib_in(nb.address).into_iter().flat_map(|r| r.keys()) {
-                t.entry(*p).or_default().1.insert(nb.name.clone());
+                t.entry(p).or_default().1.insert(nb.name.clone());
             }
         }
         for (p, b) in c.loc_rib(i) {
@@ -193,7 +193,7 @@ fn podpath_routes(cluster: &CalicoCluster) -> (Tables<Route>, Tables<lab::TableE
                     .neighbor(a)
                     .map_or(a.to_string(), |nb| nb.name.clone()),
             };
-            t.entry(*p).or_default().0 = Some(proto);
+            t.entry(p).or_default().0 = Some(proto);
         }
         table.insert(n.name.clone(), t);
     }
