@@ -596,7 +596,7 @@ impl World {
     /// through the kernel's own route to the next hop (`gateway
     /// recursive`), else `unreachable`.
     fn bird_kernel_route(
-        &self,
+        &mut self,
         ns: NsId,
         setup: &BirdSetup,
         prefix: Ipv4Net,
@@ -624,9 +624,17 @@ impl World {
         } else {
             path_text
         };
-        let origin: Arc<str> = Arc::from(format!(
-            "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
-        ));
+        // The text is the same on every node that learned the route from
+        // the same peer (all clients of a reflector): one copy for all.
+        let origin = self
+            .route_origins
+            .entry((peer, next_hop, name.clone(), path_text.clone()))
+            .or_insert_with(|| {
+                Arc::from(format!(
+                    "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
+                ))
+            })
+            .clone();
         let mut route = Route {
             table: TABLE_MAIN,
             rtype: RouteType::Unicast,

@@ -120,6 +120,12 @@ impl Table {
             .position(|o| o.metric > r.metric)
             .unwrap_or(slot.len());
         let len = r.prefix.len;
+        // Most prefixes hold one route: room for exactly one (a Vec's first
+        // growth would make room for four, 288 bytes, in every slot of a
+        // table of thousands).
+        if slot.capacity() == 0 {
+            slot.reserve_exact(1);
+        }
         slot.insert(pos, r);
         self.lens |= 1 << len;
         self.count += 1;

@@ -126,6 +126,12 @@ pub struct World {
     /// BGP as converged by the fabric (the scenario's BGP engine `fabric`),
     /// installed by `BirdCmd::FabricInstall` steps.
     pub bgp_fabric: Option<std::sync::Arc<bird::FabricBgp>>,
+    /// The texts of BIRD's routes' origins (peer, next hop, peer's name, AS
+    /// path), shared by every node holding such a route.
+    pub(crate) route_origins: std::collections::BTreeMap<
+        (std::net::Ipv4Addr, std::net::Ipv4Addr, String, String),
+        std::sync::Arc<str>,
+    >,
 }
 
 impl World {
@@ -151,6 +157,7 @@ impl World {
             bgp_changes: Vec::new(),
             bgp_counters: Default::default(),
             bgp_fabric: None,
+            route_origins: Default::default(),
         }
     }
 
