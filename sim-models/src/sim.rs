@@ -97,11 +97,7 @@ impl Simulation {
             if failure.is_some() {
                 return;
             }
-            let mut cx = Cx {
-                now,
-                sched,
-                sink: &mut *sink,
-            };
+            let mut cx = Cx::new(now, sched, &mut *sink);
             if let Some(index) = world.handle(&mut cx, ev) {
                 let step = &steps[index];
                 let out = world.exec(&mut cx, step.host, &step.cmd);
@@ -143,11 +139,7 @@ impl Simulation {
     /// and the TUI).
     pub fn exec_now(&mut self, host: HostId, cmd: &Command, sink: &mut dyn TraceSink) -> CmdOutput {
         let now = self.sched.now();
-        let mut cx = Cx {
-            now,
-            sched: &mut self.sched,
-            sink,
-        };
+        let mut cx = Cx::new(now, &mut self.sched, sink);
         self.world.exec(&mut cx, host, cmd)
     }
 }

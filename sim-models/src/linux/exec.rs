@@ -57,6 +57,9 @@ const KNOWN_MODULES: &[&str] = &[
 impl World {
     /// Runs one parsed command on `host`.
     pub fn exec(&mut self, cx: &mut Cx, host: HostId, cmd: &Command) -> CmdOutput {
+        // Commands change routes, rules and devices: no cached route
+        // lookup of the host outlives one (see touch_host).
+        self.fib_invalidate_host(host);
         let ns = match &cmd.netns {
             None => self.hosts[host.ix()].root,
             Some(name) => match self.hosts[host.ix()].namespaces.get(name) {
@@ -157,6 +160,15 @@ impl World {
             g.config += 1;
             g.neigh += 1;
             g.fdb += 1;
+        }
+        self.fib_invalidate_host(host);
+    }
+
+    /// Forgets the cached route lookups of every namespace of `host`.
+    fn fib_invalidate_host(&mut self, host: HostId) {
+        let h = &self.hosts[host.ix()];
+        for ns in std::iter::once(h.root).chain(h.namespaces.values().copied()) {
+            self.namespaces[ns.ix()].fib.invalidate();
         }
     }
 
@@ -593,6 +605,7 @@ impl World {
                 let node = self.devices[d.ix()].node;
                 let nsnode = self.namespaces[ns.ix()].node;
                 self.topo.move_device(node, nsnode, name);
+                self.rerender_routes(ns, d);
             }
         }
         if let Some(t) = target_ns {
@@ -681,6 +694,9 @@ impl World {
         }
         self.devices[d.ix()].admin_up = true;
         self.veth_link_event(d);
+        self.namespaces[self.devices[d.ix()].ns.ix()]
+            .fib
+            .invalidate();
         let ns = self.devices[d.ix()].ns;
         // inetdev gives the loopback device 127.0.0.1/8 (scope host) when it comes up.
         if matches!(self.devices[d.ix()].kind, DevKind::Loopback)
@@ -720,6 +736,9 @@ impl World {
         }
         self.devices[d.ix()].admin_up = false;
         self.veth_link_event(d);
+        self.namespaces[self.devices[d.ix()].ns.ix()]
+            .fib
+            .invalidate();
         let ns = self.devices[d.ix()].ns;
         self.flush_dev_routes(ns, d, false);
         self.flush_dev_neigh(ns, d);
@@ -765,6 +784,7 @@ impl World {
     }
 
     fn flush_dev_routes(&mut self, ns: NsId, d: DevId, including_local: bool) {
+        self.namespaces[ns.ix()].fib.invalidate();
         for (_, t) in self.namespaces[ns.ix()].fib.tables.iter_mut() {
             t.retain(|r| !(r.uses_dev(d) && (including_local || r.rtype != RouteType::Local)));
         }
@@ -804,6 +824,8 @@ impl World {
         }
         let ifindex = self.devices[d.ix()].ifindex;
         self.insert_dev(to, &name, d, ifindex);
+        self.namespaces[from.ix()].fib.invalidate();
+        self.namespaces[to.ix()].fib.invalidate();
         let conf = self.namespaces[to.ix()].sysctl.conf_default;
         self.devices[d.ix()].ns = to;
         self.devices[d.ix()].conf = conf;
@@ -841,6 +863,7 @@ impl World {
         let name = self.devices[d.ix()].name.clone();
         self.namespaces[ns.ix()].devs.shift_remove(&name);
         self.devices[d.ix()].alive = false;
+        self.namespaces[ns.ix()].fib.invalidate();
         let node = self.devices[d.ix()].node;
         self.topo.remove(node);
     }
@@ -942,10 +965,12 @@ impl World {
             }],
             mtu: None,
             origin: None,
+            text: Default::default(),
         }
     }
 
-    fn put_route_once(&mut self, ns: NsId, r: Route) {
+    fn put_route_once(&mut self, ns: NsId, mut r: Route) {
+        r.text = self.route_text_up(&r).into();
         let t = self.namespaces[ns.ix()].fib.table_mut(r.table);
         if !t
             .exact(r.prefix)
@@ -954,6 +979,20 @@ impl World {
         {
             t.insert(r);
         }
+    }
+
+    /// Renders again the stored text of the routes through `d` (renamed).
+    fn rerender_routes(&mut self, ns: NsId, d: DevId) {
+        let mut fib = std::mem::take(&mut self.namespaces[ns.ix()].fib);
+        fib.invalidate();
+        for t in fib.tables.values_mut() {
+            t.for_each_mut(|r| {
+                if r.uses_dev(d) {
+                    r.text = self.route_text_up(r).into();
+                }
+            });
+        }
+        self.namespaces[ns.ix()].fib = fib;
     }
 
     /// fib_add_ifaddr: the local route always; the prefix and broadcast routes when the device is up.
@@ -1020,6 +1059,7 @@ impl World {
             .addrs
             .iter()
             .any(|o| o.local == a.local);
+        self.namespaces[ns.ix()].fib.invalidate();
         let fib = &mut self.namespaces[ns.ix()].fib;
         for (_, t) in fib.tables.iter_mut() {
             t.retain(|r| {
@@ -1108,6 +1148,7 @@ impl World {
             nexthops,
             mtu: spec.mtu,
             origin: None,
+            text: Default::default(),
         })
     }
 
@@ -1215,7 +1256,8 @@ impl World {
     fn exec_route(&mut self, ns: NsId, c: &RouteCmd) -> R {
         match c {
             RouteCmd::Add(spec) | RouteCmd::Replace(spec) => {
-                let r = self.resolve_route(ns, spec)?;
+                let mut r = self.resolve_route(ns, spec)?;
+                r.text = self.route_text_up(&r).into();
                 let replace = matches!(c, RouteCmd::Replace(_));
                 let t = self.namespaces[ns.ix()].fib.table_mut(r.table);
                 let clash = t.exact(r.prefix).iter().any(|o| o.metric == r.metric);
@@ -1265,6 +1307,7 @@ impl World {
             RouteCmd::Flush { table, dev } => {
                 let d = dev.as_deref().map(|n| self.dev_named(ns, n)).transpose()?;
                 let tid = table.unwrap_or(TABLE_MAIN);
+                self.namespaces[ns.ix()].fib.invalidate();
                 for (id, t) in self.namespaces[ns.ix()].fib.tables.iter_mut() {
                     if tid == 0 || *id == tid {
                         t.retain(|r| !d.is_none_or(|d| r.uses_dev(d)));
@@ -1304,9 +1347,9 @@ impl World {
         let flow = Flow {
             dst,
             src: from,
-            iif: iif.map(str::to_string),
+            iif,
             oif: oif_dev,
-            oif_name: oif.map(str::to_string),
+            oif_name: oif,
             mark,
             hash: crate::linux::fib::l3_hash(from.unwrap_or(Ipv4Addr::UNSPECIFIED), dst),
         };
@@ -1402,6 +1445,7 @@ impl World {
                     (None, Some(t)) => RuleAction::Lookup(t),
                     (None, None) => RuleAction::Lookup(TABLE_MAIN),
                 };
+                self.namespaces[ns.ix()].fib.invalidate();
                 let rules = &mut self.namespaces[ns.ix()].fib.rules;
                 // Without a priority, the kernel picks one below the first non-zero rule.
                 let prio = s.priority.unwrap_or_else(|| {
@@ -1433,6 +1477,7 @@ impl World {
                 Ok(String::new())
             }
             RuleCmd::Del(s) => {
+                self.namespaces[ns.ix()].fib.invalidate();
                 let rules = &mut self.namespaces[ns.ix()].fib.rules;
                 let pos = rules.iter().position(|r| {
                     s.priority.is_none_or(|p| p == r.priority)

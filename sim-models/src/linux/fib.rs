@@ -8,6 +8,7 @@
 //! prohibit). Multipath routes pick a nexthop by a deterministic hash of the
 //! flow and the nexthop weights.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -60,6 +61,10 @@ pub struct Route {
     pub mtu: Option<u32>,
     /// Which control plane or peer installed it (shown in traces).
     pub origin: Option<Arc<str>>,
+    /// The route as `ip route` prints it with every nexthop device up,
+    /// rendered when it is installed (and again when a nexthop device is
+    /// renamed), for the trace's route steps. Empty until then.
+    pub text: Arc<str>,
 }
 
 impl Route {
@@ -75,22 +80,36 @@ impl Route {
     }
 }
 
-/// One routing table: a map per prefix length, so a lookup costs at most 33
-/// ordered-map probes whatever the table size.
+/// One routing table: a map per prefix length, so a lookup costs one
+/// ordered-map probe per prefix length in use, whatever the table size.
+/// Routes are shared (`Arc`): a lookup's result refers to the table's route.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
-    by_len: Vec<BTreeMap<u32, Vec<Route>>>,
+    by_len: Vec<BTreeMap<u32, Vec<Arc<Route>>>>,
+    /// Bit `len` set: some route has a prefix of that length.
+    lens: u64,
     count: usize,
 }
 
 impl Table {
-    fn slot(&mut self, p: Ipv4Net) -> &mut Vec<Route> {
+    fn slot(&mut self, p: Ipv4Net) -> &mut Vec<Arc<Route>> {
         if self.by_len.is_empty() {
             self.by_len = vec![BTreeMap::new(); 33];
         }
+        self.lens |= 1 << p.len;
         self.by_len[p.len as usize]
             .entry(u32::from(p.addr))
             .or_default()
+    }
+
+    /// Recomputes the prefix lengths in use.
+    fn refresh_lens(&mut self) {
+        self.lens = self
+            .by_len
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_empty())
+            .fold(0, |acc, (len, _)| acc | 1 << len);
     }
 
     pub fn len(&self) -> usize {
@@ -101,7 +120,7 @@ impl Table {
     }
 
     /// Routes of exactly this prefix, in metric order.
-    pub fn exact(&self, p: Ipv4Net) -> &[Route] {
+    pub fn exact(&self, p: Ipv4Net) -> &[Arc<Route>] {
         self.by_len
             .get(p.len as usize)
             .and_then(|m| m.get(&u32::from(p.addr)))
@@ -110,6 +129,7 @@ impl Table {
     }
 
     pub fn insert(&mut self, r: Route) {
+        let r = Arc::new(r);
         let slot = self.slot(r.prefix);
         // Keep metric order; equal metrics keep insertion order (appended after).
         let pos = slot
@@ -132,6 +152,9 @@ impl Table {
         let n = before - v.len();
         if v.is_empty() {
             m.remove(&key);
+            if m.is_empty() {
+                self.lens &= !(1 << p.len);
+            }
         }
         self.count -= n;
         n
@@ -143,13 +166,26 @@ impl Table {
         for m in &mut self.by_len {
             m.retain(|_, v| {
                 let before = v.len();
-                v.retain(&mut keep);
+                v.retain(|r| keep(r));
                 removed += before - v.len();
                 !v.is_empty()
             });
         }
         self.count -= removed;
+        self.refresh_lens();
         removed
+    }
+
+    /// Every route, mutably (copied on write where a lookup result still
+    /// shares it).
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Route)) {
+        for m in &mut self.by_len {
+            for v in m.values_mut() {
+                for r in v {
+                    f(Arc::make_mut(r));
+                }
+            }
+        }
     }
 
     /// All routes in `ip route show` order: by prefix address, then length
@@ -158,23 +194,29 @@ impl Table {
         let mut v: Vec<&Route> = self
             .by_len
             .iter()
-            .flat_map(|m| m.values().flatten())
+            .flat_map(|m| m.values().flatten().map(|r| &**r))
             .collect();
         v.sort_by_key(|r| (u32::from(r.prefix.addr), r.prefix.len));
         v
     }
 
-    /// Longest-prefix match: candidate route lists from the longest prefix down.
-    pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Route> {
+    /// Longest-prefix match: candidate route lists from the longest prefix
+    /// down, probing only the prefix lengths in use.
+    pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Arc<Route>> {
         let d = u32::from(dst);
-        self.by_len
-            .iter()
-            .enumerate()
-            .rev()
-            .flat_map(move |(len, m)| {
+        let mut lens = self.lens;
+        std::iter::from_fn(move || {
+            while lens != 0 {
+                let len = 63 - lens.leading_zeros() as usize;
+                lens &= !(1 << len);
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                m.get(&(d & mask)).into_iter().flatten()
-            })
+                if let Some(v) = self.by_len[len].get(&(d & mask)) {
+                    return Some(v.iter());
+                }
+            }
+            None
+        })
+        .flatten()
     }
 }
 
@@ -197,22 +239,22 @@ pub enum RuleAction {
     Type(RouteType),
 }
 
-/// The flow a lookup is for.
+/// The flow a lookup is for (device names borrowed: a lookup allocates nothing).
 #[derive(Clone, Debug)]
-pub struct Flow {
+pub struct Flow<'a> {
     pub dst: Ipv4Addr,
     pub src: Option<Ipv4Addr>,
     /// Input device name (for `iif` rules); None for locally generated packets.
-    pub iif: Option<String>,
+    pub iif: Option<&'a str>,
     /// Output device constraint (`oif`, SO_BINDTODEVICE, ping -I DEV).
     pub oif: Option<DevId>,
-    pub oif_name: Option<String>,
+    pub oif_name: Option<&'a str>,
     pub mark: u32,
     /// Flow hash for multipath selection.
     pub hash: u32,
 }
 
-impl Default for Flow {
+impl Default for Flow<'_> {
     fn default() -> Self {
         Flow {
             dst: Ipv4Addr::UNSPECIFIED,
@@ -229,7 +271,8 @@ impl Default for Flow {
 /// A lookup result.
 #[derive(Clone, Debug)]
 pub struct FibResult {
-    pub route: Route,
+    /// The table's route (shared).
+    pub route: Arc<Route>,
     /// Index of the chosen nexthop.
     pub nh: usize,
     /// Rule priority that selected the table.
@@ -255,7 +298,45 @@ pub enum FibError {
 pub struct Fib {
     pub tables: BTreeMap<TableId, Table>,
     pub rules: Vec<Rule>,
+    /// Recent answers of [`Fib::lookup_cached`] (the kernel keeps routes
+    /// in its sockets and nexthops; this plays that part). Emptied by
+    /// [`Fib::invalidate`], which whatever changes the tables, the rules or
+    /// the state of a device (its being up) calls.
+    cache: RefCell<LookupCache>,
 }
+
+/// The last few lookups and their answers, replaced round-robin.
+#[derive(Clone, Debug, Default)]
+struct LookupCache {
+    entries: Vec<(CacheKey, Result<FibResult, FibError>)>,
+    next: usize,
+}
+
+/// Everything a lookup's answer depends on besides the FIB and the devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CacheKey {
+    dst: Ipv4Addr,
+    src: Option<Ipv4Addr>,
+    iif: Option<String>,
+    oif: Option<DevId>,
+    oif_name: Option<String>,
+    mark: u32,
+    hash: u32,
+}
+
+impl CacheKey {
+    fn matches(&self, f: &Flow) -> bool {
+        self.dst == f.dst
+            && self.src == f.src
+            && self.oif == f.oif
+            && self.mark == f.mark
+            && self.hash == f.hash
+            && self.iif.as_deref() == f.iif
+            && self.oif_name.as_deref() == f.oif_name
+    }
+}
+
+const LOOKUP_CACHE: usize = 8;
 
 impl Default for Fib {
     fn default() -> Self {
@@ -269,6 +350,7 @@ impl Default for Fib {
                 Rule::lookup(32766, TABLE_MAIN),
                 Rule::lookup(32767, TABLE_DEFAULT),
             ],
+            cache: Default::default(),
         }
     }
 }
@@ -295,11 +377,11 @@ impl Rule {
             && self
                 .iif
                 .as_ref()
-                .is_none_or(|i| f.iif.as_ref() == Some(i) || (i == "lo" && f.iif.is_none()))
+                .is_none_or(|i| f.iif == Some(i.as_str()) || (i == "lo" && f.iif.is_none()))
             && self
                 .oif
                 .as_ref()
-                .is_none_or(|o| f.oif_name.as_ref() == Some(o))
+                .is_none_or(|o| f.oif_name == Some(o.as_str()))
             && self.fwmark.is_none_or(|(m, mask)| f.mark & mask == m);
         m != self.not
     }
@@ -310,7 +392,57 @@ impl Fib {
         self.tables.get(&id)
     }
     pub fn table_mut(&mut self, id: TableId) -> &mut Table {
+        self.invalidate();
         self.tables.entry(id).or_default()
+    }
+
+    /// Forgets the cached lookups: call it whenever the tables, the rules
+    /// or a device's state (alive, up) may have changed.
+    pub fn invalidate(&self) {
+        let mut c = self.cache.borrow_mut();
+        c.entries.clear();
+        c.next = 0;
+    }
+
+    /// [`lookup`](Self::lookup) through the cache of recent lookups. Every
+    /// caller must pass the same `dev_up` (the World's: alive and up), and
+    /// whatever changes what it answers must [`invalidate`](Self::invalidate).
+    pub fn lookup_cached(
+        &self,
+        f: &Flow,
+        dev_up: impl Fn(DevId) -> bool,
+    ) -> Result<FibResult, FibError> {
+        if let Some((_, r)) = self
+            .cache
+            .borrow()
+            .entries
+            .iter()
+            .find(|(k, _)| k.matches(f))
+        {
+            return r.clone();
+        }
+        let r = self.lookup(f, dev_up);
+        let mut c = self.cache.borrow_mut();
+        let e = (
+            CacheKey {
+                dst: f.dst,
+                src: f.src,
+                iif: f.iif.map(str::to_string),
+                oif: f.oif,
+                oif_name: f.oif_name.map(str::to_string),
+                mark: f.mark,
+                hash: f.hash,
+            },
+            r.clone(),
+        );
+        if c.entries.len() < LOOKUP_CACHE {
+            c.entries.push(e);
+        } else {
+            let k = c.next;
+            c.entries[k] = e;
+            c.next = (k + 1) % LOOKUP_CACHE;
+        }
+        r
     }
 
     /// Looks up a flow through the rules; `scope` is the widest scope the
@@ -350,24 +482,30 @@ impl Fib {
             {
                 continue;
             }
-            let alive: Vec<usize> = r
-                .nexthops
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| {
-                    dev_up(n.dev)
-                        && f.oif
-                            .is_none_or(|o| o == n.dev || r.rtype == RouteType::Local)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if !r.nexthops.is_empty() && alive.is_empty() {
-                continue;
-            }
-            let nh = if alive.len() > 1 {
-                pick_weighted(r, &alive, f.hash)
+            let usable = |n: &Nexthop| {
+                dev_up(n.dev)
+                    && f.oif
+                        .is_none_or(|o| o == n.dev || r.rtype == RouteType::Local)
+            };
+            let nh = if r.nexthops.len() <= 1 {
+                // The common case, without collecting the live nexthops.
+                if r.nexthops.first().is_some_and(|n| !usable(n)) {
+                    continue;
+                }
+                0
             } else {
-                alive.first().copied().unwrap_or(0)
+                let alive: Vec<usize> = r
+                    .nexthops
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| usable(n))
+                    .map(|(i, _)| i)
+                    .collect();
+                match alive.len() {
+                    0 => continue,
+                    1 => alive[0],
+                    _ => pick_weighted(r, &alive, f.hash),
+                }
             };
             return Some(FibResult {
                 route: r.clone(),
@@ -426,10 +564,11 @@ mod tests {
             }],
             mtu: None,
             origin: None,
+            text: Default::default(),
         }
     }
 
-    fn flow(dst: &str) -> Flow {
+    fn flow(dst: &str) -> Flow<'static> {
         Flow {
             dst: dst.parse().unwrap(),
             ..Default::default()
@@ -456,6 +595,33 @@ mod tests {
             fib.lookup(&flow("8.8.8.8"), up).unwrap().route.dev(),
             Some(DevId(1))
         );
+    }
+
+    #[test]
+    fn removed_prefix_lengths_are_no_longer_probed_and_the_cache_follows() {
+        let mut fib = Fib::default();
+        let t = fib.table_mut(TABLE_MAIN);
+        t.insert(r("0.0.0.0/0", 0, 1));
+        t.insert(r("172.16.2.0/24", 0, 3));
+        let dev = |fib: &Fib| {
+            fib.lookup_cached(&flow("172.16.2.9"), |_| true)
+                .unwrap()
+                .route
+                .dev()
+        };
+        assert_eq!(dev(&fib), Some(DevId(3)));
+        // Removing through table_mut empties the cache; the /24 length goes.
+        let n = fib
+            .table_mut(TABLE_MAIN)
+            .remove_where("172.16.2.0/24".parse().unwrap(), |_| true);
+        assert_eq!(n, 1);
+        assert_eq!(fib.tables[&TABLE_MAIN].lens, 1);
+        assert_eq!(dev(&fib), Some(DevId(1)));
+        fib.table_mut(TABLE_MAIN).insert(r("172.16.0.0/16", 0, 2));
+        assert_eq!(dev(&fib), Some(DevId(2)));
+        fib.table_mut(TABLE_MAIN).retain(|r| r.prefix.len != 16);
+        assert_eq!(fib.tables[&TABLE_MAIN].lens, 1);
+        assert_eq!(dev(&fib), Some(DevId(1)));
     }
 
     #[test]

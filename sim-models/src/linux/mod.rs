@@ -72,6 +72,31 @@ pub struct Cx<'a> {
     pub now: SimTime,
     pub sched: &'a mut Scheduler<Event>,
     pub sink: &'a mut dyn TraceSink,
+    /// `sink.enabled()`, asked once when the context is made rather than at
+    /// every step of every packet.
+    tracing: bool,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(
+        now: SimTime,
+        sched: &'a mut Scheduler<Event>,
+        sink: &'a mut dyn TraceSink,
+    ) -> Cx<'a> {
+        let tracing = sink.enabled();
+        Cx {
+            now,
+            sched,
+            sink,
+            tracing,
+        }
+    }
+
+    /// Whether the sink records steps (build trace events only then).
+    #[inline]
+    pub fn tracing(&self) -> bool {
+        self.tracing
+    }
 }
 
 impl Cx<'_> {
@@ -402,7 +427,7 @@ impl World {
         pkt: PacketId,
         ev: impl FnOnce() -> TraceEvent,
     ) {
-        if cx.sink.enabled() {
+        if cx.tracing {
             cx.sink.record(TraceRecord {
                 time: cx.now,
                 place,
