@@ -46,6 +46,10 @@ pub enum Cmd {
         /// Payload bytes (ICMP data or UDP/TCP payload).
         #[arg(long, default_value_t = 56)]
         size: u32,
+        /// Inject at this simulated time (default: right after setup; in a
+        /// scenario with a bgp section, once BGP has converged).
+        #[arg(long)]
+        at: Option<String>,
         #[command(flatten)]
         run: RunArgs,
         #[arg(long)]
@@ -73,6 +77,55 @@ pub enum Cmd {
         /// Select this packet first.
         #[arg(long)]
         packet: Option<u64>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// BGP: each node's kernel routing table (`ip route`), BIRD's sessions
+    /// (`birdc show protocols`) and BGP table (`birdc show route`), and the
+    /// convergence report for the cold start and each timeline event.
+    Routes {
+        scenario: String,
+        /// Show the tables at this simulated time (default: the end of the run).
+        #[arg(long)]
+        at: Option<String>,
+        /// Only this node's tables.
+        #[arg(long)]
+        node: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Print the commands a `cluster:` scenario generates, node by node, as
+    /// they would be pasted into a hand-written scenario.
+    Expand {
+        scenario: String,
+        /// Only this node (or router).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print RON `segments` and `hosts` entries instead of plain commands.
+        #[arg(long)]
+        ron: bool,
+    },
+    /// All-pairs pod-to-pod reachability after setup: one ICMP echo per pair,
+    /// a matrix per node pair and the first failing step of each failure.
+    Reach {
+        scenario: String,
+        /// Sources: nodes, pods, namespace/pod, HOST:NETNS or addresses, comma-separated, `*` globs (default all).
+        #[arg(long)]
+        from: Option<String>,
+        /// Destinations, as --from (default all).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Pairs whose reachability or path differs between two scenarios.
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod cli;
+mod k8s;
 mod render;
 
 use std::fmt::Write as _;
@@ -51,17 +52,23 @@ pub fn execute(cli: &Cli) -> CliOutput {
             Ok(sc) if !capture::check_names(&sc, false).is_empty() => {
                 CliOutput::input_error(diags(&capture::check_names(&sc, false)))
             }
-            Ok(sc) => CliOutput {
-                stdout: format!(
+            Ok(sc) => {
+                let mut stdout = format!(
                     "{}: ok: {} hosts, {} segments, {} commands, {} expectations\n",
                     scenario,
                     sc.file.hosts.len(),
                     sc.file.segments.len(),
                     sc.commands.len(),
                     sc.file.expect.len()
-                ),
-                ..Default::default()
-            },
+                );
+                for w in sc.cluster.iter().flat_map(|c| &c.warnings) {
+                    let _ = writeln!(stdout, "warning: {w}");
+                }
+                CliOutput {
+                    stdout,
+                    ..Default::default()
+                }
+            }
             Err(d) => CliOutput::input_error(diags(&d)),
         },
         Cmd::Trace {
@@ -71,11 +78,18 @@ pub fn execute(cli: &Cli) -> CliOutput {
             proto,
             dport,
             size,
+            at,
             run,
             json,
-        } => with_scenario(scenario, run, |sc, opts| {
-            render::trace(sc, opts, from, to, *proto, *dport, *size, *json)
-        }),
+        } => {
+            let at = match at.as_deref().map(str::parse::<SimTime>).transpose() {
+                Ok(a) => a,
+                Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
+            };
+            with_scenario(scenario, run, |sc, opts| {
+                render::trace(sc, opts, from, to, *proto, *dport, *size, *json, at)
+            })
+        }
         Cmd::Show {
             scenario,
             place,
@@ -106,6 +120,66 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 Ok(()) => CliOutput::default(),
                 Err(e) => CliOutput::input_error(format!("podpath: tui: {e}\n")),
             }
+        }),
+        Cmd::Routes {
+            scenario,
+            at,
+            node,
+            run,
+        } => {
+            let at = match at.as_deref().map(str::parse::<SimTime>).transpose() {
+                Ok(a) => a,
+                Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
+            };
+            with_scenario(scenario, run, |sc, opts| {
+                if sc.bird.is_empty() {
+                    return CliOutput::input_error(format!(
+                        "podpath: routes: {scenario} has no bgp section: no host runs BIRD\n"
+                    ));
+                }
+                let r = match scenarios::routes::routes(sc, opts, at) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return CliOutput::input_error(format!(
+                            "podpath: routes: {e}\nreproduce with: podpath routes {scenario} --seed {}\n",
+                            sc.seed(opts)
+                        ));
+                    }
+                };
+                match scenarios::routes::render(&r, node.as_deref()) {
+                    Ok(stdout) => CliOutput {
+                        stdout,
+                        ..Default::default()
+                    },
+                    Err(e) => CliOutput::input_error(format!("podpath: routes: --node: {e}\n")),
+                }
+            })
+        }
+        Cmd::Expand {
+            scenario,
+            node,
+            ron,
+        } => match scenarios::load_file(scenario) {
+            Ok(sc) => k8s::expand(&sc, node.as_deref(), *ron),
+            Err(d) => CliOutput::input_error(diags(&d)),
+        },
+        Cmd::Reach {
+            scenario,
+            from,
+            to,
+            run,
+        } => with_scenario(scenario, run, |sc, opts| {
+            k8s::reach(sc, opts, from.as_deref(), to.as_deref())
+        }),
+        Cmd::Diff {
+            a,
+            b,
+            from,
+            to,
+            run,
+        } => with_scenario(a, run, |sa, opts| match scenarios::load_file(b) {
+            Ok(sb) => k8s::diff(sa, &sb, opts, from.as_deref(), to.as_deref()),
+            Err(d) => CliOutput::input_error(diags(&d)),
         }),
         Cmd::Graph {
             scenario,

@@ -58,7 +58,7 @@ pub fn run(
     let mut err = String::new();
     if json {
         for l in &r.sim.log {
-            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": l.line,
+            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": &*l.line,
                 "stdout": l.output.stdout, "stderr": l.output.stderr, "failed": l.output.failed});
             let _ = writeln!(out, "{v}");
         }
@@ -99,6 +99,9 @@ pub fn run(
         let _ = writeln!(out, "{v}");
     } else {
         let _ = writeln!(out, "scenario {} (seed {})", sc.file.name, r.seed);
+        for wn in sc.cluster.iter().flat_map(|c| &c.warnings) {
+            let _ = writeln!(out, "warning: {wn}");
+        }
         let _ = writeln!(out, "--- commands ---");
         for l in &r.sim.log {
             if l.output.stdout.is_empty() && l.output.stderr.is_empty() {
@@ -214,6 +217,7 @@ pub fn trace(
     dport: Option<u16>,
     size: u32,
     json: bool,
+    at: Option<SimTime>,
 ) -> CliOutput {
     let Ok(dst) = to.parse::<Ipv4Addr>() else {
         return CliOutput::input_error(format!("podpath: --to: \"{to}\" is not an IPv4 address\n"));
@@ -227,6 +231,21 @@ pub fn trace(
         Outcome::Limit(m) => return CliOutput::input_error(format!("podpath: {m}\n")),
         _ => {}
     }
+    // Inject at `at`; in a BGP-built cluster by default once BGP has
+    // converged, so that the packet meets the routes BIRD installs.
+    let at = match at {
+        Some(t) => Some(t),
+        None if !sc.bird.is_empty() => match scenarios::routes::settle(&mut r.sim, sc.bird_start) {
+            Ok(t) => Some(t),
+            Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
+        },
+        None => None,
+    };
+    if let Some(t) = at
+        && let Err(e) = r.sim.run_until(t, &mut sim_core::trace::NullSink)
+    {
+        return CliOutput::input_error(format!("podpath: {e:?}\n"));
+    }
     let Some(ns) = r.sim.world.find_ns(from) else {
         return CliOutput::input_error(format!(
             "podpath: --from: no host or namespace \"{from}\" after setup\n"
@@ -237,6 +256,7 @@ pub fn trace(
         Proto::Udp => Probe::Udp(dport.unwrap_or(33434)),
         Proto::Tcp => Probe::Tcp(dport.unwrap_or(80)),
     };
+    let src = r.sim.world.select_source(ns, dst, None);
     let mut sink = VecSink::default();
     let id = {
         let sim = &mut r.sim;
@@ -254,8 +274,38 @@ pub fn trace(
     let w = &r.sim.world;
     let mut out = String::new();
     let steps: Vec<_> = sink.records.iter().filter(|t| t.packet == id).collect();
+    // The reply the packet drew (an echo reply, a RST), followed the same way.
+    let mut reply = steps.iter().find_map(|t| match &t.event {
+        TraceEvent::Reply { reply, what } => Some((*reply, what.clone())),
+        _ => None,
+    });
+    // A socket's answer (a listener's SYN-ACK) is a new packet from the
+    // place the probe was delivered to, back to the probe's source.
+    if reply.is_none()
+        && let Some(d) = steps
+            .iter()
+            .rev()
+            .find(|t| matches!(t.event, TraceEvent::Deliver { .. }))
+    {
+        reply = sink.records.iter().find_map(|t| match &t.event {
+            TraceEvent::Originate { by, dst, summary }
+                if w.topo.path(t.place) == w.topo.path(d.place)
+                    && t.time >= d.time
+                    && src.is_some_and(|s| {
+                        *dst == Some(s) || summary.contains(&format!(" > {s}."))
+                    }) =>
+            {
+                Some((t.packet, format!("sent by {by}").into()))
+            }
+            _ => None,
+        });
+    }
+    let reply_steps: Vec<_> = reply
+        .as_ref()
+        .map(|(r, _)| sink.records.iter().filter(|t| t.packet == *r).collect())
+        .unwrap_or_default();
     if json {
-        for t in &steps {
+        for t in steps.iter().chain(&reply_steps) {
             let _ = writeln!(out, "{}", render_json(&w.topo, t));
         }
     } else {
@@ -265,42 +315,55 @@ pub fn trace(
             id.0,
             format!("{proto:?}").to_lowercase()
         );
-        let mut last_place = None;
-        for (i, t) in steps.iter().enumerate() {
-            if last_place != Some(t.place) {
-                let _ = writeln!(out, "[{}]", w.topo.path(t.place));
-                last_place = Some(t.place);
-            }
-            let _ = writeln!(
-                out,
-                "{:>3}. {} {}",
-                i + 1,
-                t.time.fixed(),
-                sentence(&w.topo, &t.event)
-            );
+        trace_steps(&mut out, w, &steps);
+        if let Some((r, what)) = &reply {
+            let _ = writeln!(out, "\nreply: packet #{} ({what})", r.0);
+            trace_steps(&mut out, w, &reply_steps);
         }
-        let end = steps.iter().rev().find_map(|t| match &t.event {
-            TraceEvent::Drop { reason } => Some(format!(
-                "dropped at {}: {}",
-                w.topo.path(t.place),
-                sim_core::trace::drop_text(reason)
-            )),
-            TraceEvent::Deliver { to } => {
-                Some(format!("delivered at {} to {to}", w.topo.path(t.place)))
-            }
-            _ => None,
-        });
-        let _ = writeln!(
-            out,
-            "=> {}",
-            end.unwrap_or_else(|| "still in flight at the end of the trace window".into())
-        );
     }
     CliOutput {
         stdout: out,
         stderr: String::new(),
         code: 0,
     }
+}
+
+/// Numbered steps of one packet, grouped by place, and how it ended.
+fn trace_steps(
+    out: &mut String,
+    w: &sim_models::linux::World,
+    steps: &[&sim_core::trace::TraceRecord],
+) {
+    let mut last_place = None;
+    for (i, t) in steps.iter().enumerate() {
+        if last_place != Some(t.place) {
+            let _ = writeln!(out, "[{}]", w.topo.path(t.place));
+            last_place = Some(t.place);
+        }
+        let _ = writeln!(
+            out,
+            "{:>3}. {} {}",
+            i + 1,
+            t.time.fixed(),
+            sentence(&w.topo, &t.event)
+        );
+    }
+    let end = steps.iter().rev().find_map(|t| match &t.event {
+        TraceEvent::Drop { reason } => Some(format!(
+            "dropped at {}: {}",
+            w.topo.path(t.place),
+            sim_core::trace::drop_text(reason)
+        )),
+        TraceEvent::Deliver { to } => {
+            Some(format!("delivered at {} to {to}", w.topo.path(t.place)))
+        }
+        _ => None,
+    });
+    let _ = writeln!(
+        out,
+        "=> {}",
+        end.unwrap_or_else(|| "still in flight at the end of the trace window".into())
+    );
 }
 
 /// `podpath show`.

@@ -4,7 +4,7 @@ use sim_core::rng::RootSeed;
 use sim_core::sched::Limits;
 use sim_core::time::SimTime;
 use sim_core::wire::MacAddr;
-use sim_models::cmd::{AddrCmd, Command, CommandKind, LinkCmd, LinkSet};
+use sim_models::cmd::{AddrCmd, BirdCmd, Command, CommandKind, LinkCmd, LinkSet};
 use sim_models::linux::{HostId, LinkParams};
 use sim_models::sim::{Simulation, Step};
 
@@ -101,8 +101,8 @@ impl Scenario {
             sim.add_step(Step {
                 at: SimTime::ZERO,
                 host,
-                cmd,
-                line,
+                cmd: cmd.into(),
+                line: line.into(),
                 origin: usize::MAX,
                 expect_error: None,
             });
@@ -113,7 +113,7 @@ impl Scenario {
             let expect_error = self.file.expect.iter().find_map(|e| match e {
                 ExpectSpec::CommandError { on, command, error }
                     if on.split(':').next() == Some(host_name.as_str())
-                        && command.trim() == c.text =>
+                        && command.trim() == &*c.text =>
                 {
                     Some(Some(error.clone()))
                 }
@@ -126,6 +126,25 @@ impl Scenario {
                 line: c.text.clone(),
                 origin: i,
                 expect_error,
+            });
+        }
+        // BIRD on every BGP host, after the setup scripts.
+        for (h, setup) in &self.bird {
+            let host = HostId(*h as u32);
+            sim.world
+                .bird_setups
+                .insert(host, std::sync::Arc::new(setup.clone()));
+            sim.add_step(Step {
+                at: self.bird_start,
+                host,
+                cmd: Command {
+                    netns: None,
+                    kind: CommandKind::Bird(BirdCmd::Start { recovering: false }),
+                }
+                .into(),
+                line: "bird -c /etc/calico/confd/config/bird.cfg".into(),
+                origin: usize::MAX,
+                expect_error: None,
             });
         }
         sim

@@ -16,6 +16,7 @@ pub struct ScenarioFile {
     /// L2 networks joining the hosts' NICs.
     #[serde(default)]
     pub segments: Vec<SegmentSpec>,
+    #[serde(default)]
     pub hosts: Vec<HostSpec>,
     /// Commands at simulated times after setup.
     #[serde(default)]
@@ -25,6 +26,12 @@ pub struct ScenarioFile {
     /// How long the run may go on, and how many events it may take.
     #[serde(default)]
     pub limits: Option<LimitsSpec>,
+    /// BGP speakers: Calico's resources and plain routers (see `crate::bgp`).
+    #[serde(default)]
+    pub bgp: Option<crate::bgp::BgpSpec>,
+    /// A Kubernetes cluster whose nodes podpath generates (`crate::cluster`).
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +137,16 @@ pub enum ExpectSpec {
     /// The output of commands run on `on` contains this text.
     #[serde(rename = "Output")]
     Output { on: String, contains: String },
+    /// After setup, every selected pod reaches every other selected pod: an
+    /// ICMP echo and its reply (`podpath reach`). Selectors as `--from`/`--to`;
+    /// default every pod.
+    #[serde(rename = "FullReach")]
+    FullReach {
+        #[serde(default)]
+        from: Option<String>,
+        #[serde(default)]
+        to: Option<String>,
+    },
     /// A setup or timeline command fails with this error (the run goes on).
     #[serde(rename = "CommandError")]
     CommandError {

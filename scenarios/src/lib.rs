@@ -2,9 +2,13 @@
 //! with positioned diagnostics, assembly into a simulation, running, and
 //! checking expectations. The bundled scenarios live in `scenarios/files/`.
 
+pub mod bgp;
 pub mod build;
+pub mod cluster;
 pub mod format;
 pub mod load;
+pub mod reach;
+pub mod routes;
 pub mod run;
 pub mod spans;
 

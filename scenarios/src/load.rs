@@ -45,8 +45,9 @@ pub enum CmdSource {
 pub struct LocatedCommand {
     pub host: usize,
     pub at: SimTime,
-    pub text: String,
-    pub cmd: Command,
+    /// Shared with the simulation's step and log (`Arc`s: one copy each).
+    pub text: std::sync::Arc<str>,
+    pub cmd: std::sync::Arc<Command>,
     pub pos: Pos,
     pub source: CmdSource,
 }
@@ -71,6 +72,15 @@ pub struct Scenario {
     pub commands: Vec<LocatedCommand>,
     pub until: Option<SimTime>,
     pub max_events: Option<u64>,
+    /// Each BGP host's BIRD configuration (host index), from the `bgp` section.
+    pub bird: Vec<(usize, sim_models::linux::bird::BirdSetup)>,
+    /// When the BIRDs start.
+    pub bird_start: SimTime,
+    /// The resolved `cluster:` section; its hosts and segments follow the
+    /// file's own in `file.hosts` and `file.segments`.
+    pub cluster: Option<crate::cluster::Cluster>,
+    /// How many of `file.hosts` the file itself lists (the rest are generated).
+    pub file_hosts: usize,
     spans: Option<SpanTree>,
 }
 
@@ -139,6 +149,12 @@ struct Loader<'a> {
     diags: Vec<Diagnostic>,
 }
 
+impl crate::bgp::Report for Loader<'_> {
+    fn report(&mut self, path: &[PathSeg], msg: String) {
+        self.at(path, msg);
+    }
+}
+
 impl Loader<'_> {
     fn at(&mut self, path: &[PathSeg], msg: impl Into<String>) {
         let pos = self
@@ -175,7 +191,7 @@ impl Loader<'_> {
 pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     let opts =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let file: ScenarioFile = match opts.from_str(src) {
+    let mut file: ScenarioFile = match opts.from_str(src) {
         Ok(f) => f,
         Err(e) => {
             let pos = ron_error_pos(src, &e);
@@ -195,6 +211,44 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         spans: SpanTree::parse(src),
         diags: Vec::new(),
     };
+
+    // The cluster: its nodes and routers become hosts after the file's own.
+    let file_hosts = file.hosts.len();
+    let mut cluster = None;
+    if let Some(spec) = &file.cluster {
+        match crate::cluster::resolve(spec) {
+            Ok(c) => {
+                let cpath = [PathSeg::Field("cluster")];
+                for h in c.hosts() {
+                    if file.hosts.iter().any(|o| o.name == h.name) {
+                        l.at(
+                            &cpath,
+                            format!(
+                                "the cluster's host \"{}\" has the name of a host in `hosts`",
+                                h.name
+                            ),
+                        );
+                    }
+                    file.hosts.push(h);
+                }
+                for sg in &c.segments {
+                    if file.segments.iter().any(|o| o.name == sg.name) {
+                        l.at(&cpath, format!("the cluster's segment \"{}\" has the name of a segment in `segments`", sg.name));
+                    }
+                    file.segments.push(sg.clone());
+                }
+                cluster = Some(c);
+            }
+            Err(errs) => {
+                for (p, m) in errs {
+                    l.at(&p, m);
+                }
+            }
+        }
+    }
+    if file.hosts.is_empty() && file.cluster.is_none() {
+        l.at(&[], "a scenario needs `hosts` or a `cluster`");
+    }
 
     // Segments.
     let mut segments = Vec::new();
@@ -339,15 +393,17 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 l.at(&p("name"), format!("duplicate NIC name \"{}\"", nic.name));
             }
         }
-        let path = [
+        let own = [
             PathSeg::Field("hosts"),
             PathSeg::Index(h),
             PathSeg::Field("setup"),
         ];
+        let generated = [PathSeg::Field("cluster")];
+        let path: &[PathSeg] = if h < file_hosts { &own } else { &generated };
         parse_script(
             &mut l,
             &expected_errors,
-            &path,
+            path,
             &host.setup,
             h,
             SimTime::ZERO,
@@ -399,7 +455,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                     let pos = c.pos;
                     l.at_pos(pos, format!("\"ip netns exec\" inside a timeline entry already on namespace \"{ns}\""));
                 }
-                c.cmd.netns = Some(ns.clone());
+                std::sync::Arc::make_mut(&mut c.cmd).netns = Some(ns.clone());
             }
         }
     }
@@ -456,6 +512,8 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 }
             }
             ExpectSpec::Output { on, .. } => check_place(&mut l, "on", on),
+            // Selectors name pods, known after setup (`podpath reach` checks them).
+            ExpectSpec::FullReach { .. } => {}
             ExpectSpec::CommandError { on, command, .. } => {
                 check_place(&mut l, "on", on);
                 let host = on.split(':').next().unwrap_or("");
@@ -490,10 +548,36 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         max_events = lim.max_events;
     }
 
+    let (mut bird, mut bird_start) = (Vec::new(), SimTime::ZERO);
+    let generated_bgp = cluster
+        .as_ref()
+        .and_then(crate::cluster::calico_bgp::bgp_section);
+    if generated_bgp.is_some() && file.bgp.is_some() {
+        l.at(
+            &[PathSeg::Field("bgp")],
+            "a calico-ipip or calico-bgp cluster generates its own bgp section: remove this one (or set its settings in the cluster's `calico: Calico(...)`)",
+        );
+    }
+    if let Some(spec) = file.bgp.as_ref().or(generated_bgp.as_ref()) {
+        let hosts: Vec<String> = file.hosts.iter().map(|h| h.name.clone()).collect();
+        bird = crate::bgp::setups(spec, &hosts, &mut l);
+        if let Some(t) = &spec.start {
+            match t.parse::<SimTime>() {
+                Ok(t) => bird_start = t,
+                Err(e) => l.at(
+                    &[PathSeg::Field("bgp"), PathSeg::Field("start")],
+                    format!("bad time: {e}"),
+                ),
+            }
+        }
+    }
+
     if !l.diags.is_empty() {
         return Err(l.diags);
     }
     Ok(Scenario {
+        bird,
+        bird_start,
         path: path.to_string(),
         source: src.to_string(),
         file,
@@ -501,6 +585,8 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         commands,
         until,
         max_events,
+        cluster,
+        file_hosts,
         spans: l.spans,
     })
 }
@@ -550,12 +636,34 @@ fn parse_script(
     out: &mut Vec<LocatedCommand>,
     source: impl Fn(usize) -> CmdSource,
 ) {
-    let raw: Vec<&str> = script.split('\n').collect();
+    // Every line's position, located in one pass over the string.
+    let lines: Vec<&str> = script
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect();
+    let fallback = l
+        .spans
+        .as_ref()
+        .and_then(|s| s.locate(path))
+        .map(|s| s.start)
+        .unwrap_or(Pos { line: 1, col: 1 });
+    let located = l.spans.as_ref().and_then(|s| s.string_lines(path));
+    let positions: Vec<Pos> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let first = line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
+            located
+                .as_ref()
+                .and_then(|sl| sl.pos(i, first))
+                .unwrap_or(fallback)
+        })
+        .collect();
+    drop(located);
     for sc in sim_models::cmd::parse_script(script) {
         let i = sc.line;
-        let line = raw[i].strip_suffix('\r').unwrap_or(raw[i]);
-        let first = line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
-        let pos = l.str_pos(path, i, first);
+        let line = lines[i];
+        let pos = positions[i];
         match sc.result {
             Ok(cmd) => {
                 if cmd.kind == sim_models::cmd::CommandKind::Noop {
@@ -564,8 +672,8 @@ fn parse_script(
                 out.push(LocatedCommand {
                     host,
                     at,
-                    text: sc.text,
-                    cmd,
+                    text: sc.text.into(),
+                    cmd: cmd.into(),
                     pos,
                     source: source(i),
                 });
@@ -583,15 +691,15 @@ fn parse_script(
                     out.push(LocatedCommand {
                         host,
                         at,
-                        text: sc.text,
-                        cmd,
+                        text: sc.text.into(),
+                        cmd: cmd.into(),
                         pos,
                         source: source(i),
                     });
                     continue;
                 }
                 let p = l.str_pos(path, err_line, e.col);
-                let shown = raw[err_line].strip_suffix('\r').unwrap_or(raw[err_line]);
+                let shown = lines[err_line];
                 l.at_pos(p, format!("{} (in `{}`)", e.message, shown.trim()));
             }
         }

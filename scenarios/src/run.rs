@@ -123,7 +123,10 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
 pub fn check(sc: &Scenario, r: &mut RunResult) {
     let mut results = Vec::new();
     for (i, e) in sc.file.expect.iter().enumerate() {
-        let (what, res) = eval(r, e);
+        let (what, res) = match e {
+            ExpectSpec::FullReach { from, to } => full_reach(sc, r, from.as_deref(), to.as_deref()),
+            _ => eval(r, e),
+        };
         let (passed, detail) = match res {
             Ok(()) => (true, String::new()),
             Err(d) => (false, d),
@@ -146,9 +149,53 @@ pub fn expect_pos(sc: &Scenario, i: usize) -> crate::spans::Pos {
     sc.pos_of(&[PathSeg::Field("expect"), PathSeg::Index(i)])
 }
 
+/// `FullReach`: all-pairs probes on a fresh setup of the scenario.
+fn full_reach(
+    sc: &Scenario,
+    r: &RunResult,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> (String, Result<(), String>) {
+    let what = format!(
+        "FullReach from {} to {}",
+        from.unwrap_or("every pod"),
+        to.unwrap_or("every pod")
+    );
+    let opts = RunOptions {
+        seed: Some(r.seed),
+        ..Default::default()
+    };
+    match crate::reach::reach(sc, &opts, from, to, false) {
+        Err(e) => (what, Err(e)),
+        Ok(rep) => {
+            let bad: Vec<_> = rep.pairs.iter().filter(|p| !p.ok).collect();
+            match bad.first() {
+                None => (what, Ok(())),
+                Some(p) => {
+                    let f = p.failure.as_ref();
+                    (
+                        what,
+                        Err(format!(
+                            "{} of {} pairs unreachable; the first, {} -> {}: {} at {} ({})",
+                            bad.len(),
+                            rep.pairs.len(),
+                            rep.endpoints[p.from].place,
+                            rep.endpoints[p.to].place,
+                            f.map(|f| f.text.as_str()).unwrap_or(""),
+                            f.map(|f| f.place.as_str()).unwrap_or(""),
+                            f.map(|f| f.reason.as_str()).unwrap_or("")
+                        )),
+                    )
+                }
+            }
+        }
+    }
+}
+
 fn eval(r: &RunResult, e: &ExpectSpec) -> (String, Result<(), String>) {
     let w = &r.sim.world;
     match e {
+        ExpectSpec::FullReach { .. } => ("FullReach".into(), Err("evaluated by `check`".into())),
         ExpectSpec::Reach { from, to, ok } => {
             let what = format!(
                 "Reach {from} -> {to}{}",

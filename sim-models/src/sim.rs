@@ -3,6 +3,8 @@
 //! timeline). Setup and timeline commands are events like any other, so
 //! equal-time commands run in the order they were given.
 
+use std::sync::Arc;
+
 use sim_core::rng::RootSeed;
 use sim_core::sched::{LimitError, Limits, RunEnd, Scheduler};
 use sim_core::time::SimTime;
@@ -16,9 +18,10 @@ use crate::linux::{CmdOutput, Cx, Event, HostId, World};
 pub struct Step {
     pub at: SimTime,
     pub host: HostId,
-    pub cmd: Command,
+    /// Shared with the caller's copy (a million-line scenario keeps one).
+    pub cmd: Arc<Command>,
     /// The command line as written (for logs).
-    pub line: String,
+    pub line: Arc<str>,
     /// The caller's reference (e.g. an index into its source positions).
     pub origin: usize,
     /// The command is expected to fail; with Some(text), with that error text.
@@ -30,7 +33,7 @@ pub struct Step {
 pub struct CmdLog {
     pub time: SimTime,
     pub place: String,
-    pub line: String,
+    pub line: Arc<str>,
     pub origin: usize,
     pub output: CmdOutput,
 }
@@ -98,41 +101,35 @@ impl Simulation {
                 return;
             }
             let mut cx = Cx::new(now, sched, &mut *sink);
-            if let Some(index) = world.handle(&mut cx, ev) {
-                let step = &steps[index];
-                let out = world.exec(&mut cx, step.host, &step.cmd);
-                let place = match &step.cmd.netns {
-                    Some(n) => format!("{}:{n}", world.hosts[step.host.ix()].name),
-                    None => world.hosts[step.host.ix()].name.clone(),
-                };
-                let entry = CmdLog {
-                    time: now,
-                    place,
-                    line: step.line.clone(),
-                    origin: step.origin,
-                    output: out,
-                };
-                let ok = match &step.expect_error {
-                    None => !entry.output.failed,
-                    Some(None) => entry.output.failed,
-                    Some(Some(text)) => {
-                        entry.output.failed && error_matches(&entry.output.stderr, text)
-                    }
-                };
-                if !ok {
-                    failure = Some(RunError::Command {
-                        origin: step.origin,
-                        log: Box::new(entry.clone()),
-                        expected: step.expect_error.clone(),
-                    });
-                }
-                log.push(entry);
-            }
+            failure = handle_event(world, steps, log, &mut cx, ev);
         });
         if let Some(f) = failure {
             return Err(f);
         }
         r.map_err(RunError::Limit)
+    }
+
+    /// Handles the next event, if there is one due by `until`: `Ok(false)`
+    /// when there is none (the queue is empty or its next event is later).
+    /// For callers that stop as soon as something happened (`podpath reach`).
+    pub fn step_until(
+        &mut self,
+        until: SimTime,
+        sink: &mut dyn TraceSink,
+    ) -> Result<bool, RunError> {
+        self.schedule_steps();
+        match self.sched.peek_time() {
+            Some(t) if t <= until => {}
+            _ => return Ok(false),
+        }
+        let Some((now, _id, ev)) = self.sched.step().map_err(RunError::Limit)? else {
+            return Ok(false);
+        };
+        let mut cx = Cx::new(now, &mut self.sched, sink);
+        match handle_event(&mut self.world, &self.steps, &mut self.log, &mut cx, ev) {
+            Some(f) => Err(f),
+            None => Ok(true),
+        }
     }
 
     /// Runs one command right now, outside the script (used by `podpath trace`
@@ -142,6 +139,42 @@ impl Simulation {
         let mut cx = Cx::new(now, &mut self.sched, sink);
         self.world.exec(&mut cx, host, cmd)
     }
+}
+
+/// One event: the world handles it, and a command step runs and is logged.
+fn handle_event(
+    world: &mut World,
+    steps: &[Step],
+    log: &mut Vec<CmdLog>,
+    cx: &mut Cx,
+    ev: crate::linux::Event,
+) -> Option<RunError> {
+    let index = world.handle(cx, ev)?;
+    let step = &steps[index];
+    let out = world.exec(cx, step.host, &step.cmd);
+    let place = match &step.cmd.netns {
+        Some(n) => format!("{}:{n}", world.hosts[step.host.ix()].name),
+        None => world.hosts[step.host.ix()].name.clone(),
+    };
+    let entry = CmdLog {
+        time: cx.now,
+        place,
+        line: step.line.clone(),
+        origin: step.origin,
+        output: out,
+    };
+    let ok = match &step.expect_error {
+        None => !entry.output.failed,
+        Some(None) => entry.output.failed,
+        Some(Some(text)) => entry.output.failed && error_matches(&entry.output.stderr, text),
+    };
+    let failure = (!ok).then(|| RunError::Command {
+        origin: step.origin,
+        log: Box::new(entry.clone()),
+        expected: step.expect_error.clone(),
+    });
+    log.push(entry);
+    failure
 }
 
 /// Convenience for callers that only need an output.

@@ -320,6 +320,55 @@ impl CalicoCluster {
     }
 }
 
+/// Synthetic clusters for tests, benches and the comparison with real BIRD:
+/// node `i` (from 0) has address `10.1.0.0 + i + 1` (so all nodes share one
+/// /16, `10.1.0.0/16`) and IPAM block `10.128.0.0 + 64 i`/26, in one pool,
+/// `10.128.0.0/9` (room for 131,072 nodes).
+impl CalicoCluster {
+    fn synthetic_node(i: u32) -> CalicoNode {
+        let addr = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 0)) + i + 1);
+        let block = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 128, 0, 0)) + 64 * i);
+        CalicoNode::new(
+            &format!("node{}", i + 1),
+            addr,
+            vec![Ipv4Net::new(block, 26).expect("a /26")],
+        )
+    }
+
+    /// `n` nodes in Calico's default full mesh.
+    pub fn synthetic_mesh(n: u32) -> CalicoCluster {
+        CalicoCluster {
+            ip_pools: vec![Ipv4Net::new(Ipv4Addr::new(10, 128, 0, 0), 9).expect("a /9")],
+            nodes: (0..n).map(CalicoCluster::synthetic_node).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// `clients` nodes and `rrs` route reflectors (the last nodes, without
+    /// blocks, labelled `route-reflector: true`, cluster id 244.0.0.1), mesh
+    /// off, and Calico's documented BGPPeer peering every node with the
+    /// reflectors.
+    pub fn synthetic_reflectors(clients: u32, rrs: u32) -> CalicoCluster {
+        let mut c = CalicoCluster::synthetic_mesh(clients);
+        c.bgp_configuration.node_to_node_mesh_enabled = false;
+        for r in 0..rrs {
+            let mut n = CalicoCluster::synthetic_node(clients + r);
+            n.name = format!("rr{}", r + 1);
+            n.blocks.clear();
+            n.route_reflector_cluster_id = Some(Ipv4Addr::new(244, 0, 0, 1));
+            n.labels.insert("route-reflector".into(), "true".into());
+            c.nodes.push(n);
+        }
+        c.peers.push(BgpPeer {
+            name: "peer-with-route-reflectors".into(),
+            node_selector: Some(Selector::parse("all()").expect("a selector")),
+            peer_selector: Some(Selector::parse("route-reflector == 'true'").expect("a selector")),
+            ..Default::default()
+        });
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,17 +8,26 @@
 //! | hold time | 240 s | 240 s | BIRD 2 default `hold time 240` (BIRD docs; and every OPEN in the BIRD 2.0.12 capture says 240); Calico's template does not set it |
 //! | keepalive | hold / 3 | hold / 3 | BIRD docs: "default: one third of the hold time" |
 //! | startup hold time | 240 s | 240 s | BIRD docs (`startup hold time 240`), the hold timer in OpenSent |
-//! | connect delay | 5 s | 1 s | BIRD docs `connect delay time 5`; Calico's bird.cfg.template `connect delay time 1` |
-//! | connect retry | 120 s | 3 s | BIRD docs `connect retry time 120`; Calico's template `connect retry time 3` |
-//! | error wait | 60..300 s | 5..60 s | BIRD docs `error wait time 60,300`; Calico's template `error wait time 5,60` |
+//! | connect delay | 5 s | 2 s | BIRD docs `connect delay time 5`; Calico's bird.cfg.template `connect delay time 2` |
+//! | connect retry | 120 s | 5 s | BIRD docs `connect retry time 120`; Calico's template `connect retry time 5` |
+//! | error wait | 60..300 s | 5..30 s | BIRD docs `error wait time 60,300`; Calico's template `error wait time 5,30` |
 //! | error forget | 300 s | 300 s | BIRD docs `error forget time 300` |
 //! | graceful restart | aware, 120 s | on, 120 s | BIRD default `aware` (announces the capability without families, as the capture shows); Calico's template `graceful restart;` and, for mesh peers, `graceful restart time 120` |
 //! | timer jitter | up to 25 % shorter | same | BIRD's `bgp_start_timer` (proto/bgp/bgp.c): `time - random() % (time / 4 + 1)`, RFC 4271 §10; read in BIRD's source |
 //!
 //! Calico's values were read from projectcalico/calico's
-//! `confd/etc/calico/confd/templates/bird.cfg.template` (a recent version;
-//! older Calico releases used `connect retry time 5` and `error wait time
-//! 5,30`, from memory, unverified). BIRD's defaults are from the BIRD 2 user
+//! `confd/etc/calico/confd/templates/bird.cfg.template` (its `template bgp
+//! bgp_template` block) and confirmed by the rendered configurations that
+//! confd's tests compare against (`confd/tests/compiled_templates/mesh/
+//! ipip-off/bird.cfg`, `.../explicit_peering/route_reflector/bird.cfg`):
+//! `connect delay time 2; connect retry time 5; error wait time 5,30;`. One
+//! stored revision of the template (with BFD and an import filter) says
+//! `connect delay time 1; connect retry time 3; error wait time 5,60;`; no
+//! rendered configuration has those, and this model used them until the
+//! agreement test with real BIRD (tests/tests/e2e/bird/) had the template
+//! read again. The mesh's `graceful restart time 120` is confd's rendering
+//! of the default `nodeMeshMaxRestartTime` (120 s) into each `Mesh_`
+//! protocol. BIRD's defaults are from the BIRD 2 user
 //! guide, from memory, and the hold time and graceful-restart time are
 //! confirmed by the capture of BIRD 2.0.12 in sim-core's fixtures.
 
@@ -146,10 +155,10 @@ impl Timers {
     /// BIRD as Calico's `bird.cfg.template` configures it.
     pub fn calico() -> Self {
         Timers {
-            connect_delay: SimDuration::from_secs(1),
-            connect_retry: SimDuration::from_secs(3),
+            connect_delay: SimDuration::from_secs(2),
+            connect_retry: SimDuration::from_secs(5),
             error_wait_min: SimDuration::from_secs(5),
-            error_wait_max: SimDuration::from_secs(60),
+            error_wait_max: SimDuration::from_secs(30),
             ..Timers::bird()
         }
     }

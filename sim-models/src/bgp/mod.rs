@@ -20,11 +20,14 @@
 //! `TransportConnected(peer)` (or `TransportClosed(peer)` if refused),
 //! `Send(peer, bytes)` becomes the peer's `TransportBytes`, `SetTimer` becomes
 //! `Timer` at that time. `Install`/`Uninstall` are the routes for the
-//! kernel. The tests' harness (`tests.rs`) does exactly this over an
-//! in-memory byte pipe.
+//! kernel. [`fabric`] does exactly this over an in-memory byte pipe, for
+//! whole clusters (the unit tests, the agreement test with real BIRD and
+//! the scale benches run on it).
 
+pub mod bird_cfg;
 pub mod calico;
 pub mod config;
+pub mod fabric;
 pub mod rib;
 pub mod speaker;
 
@@ -34,6 +37,10 @@ mod tests;
 pub use calico::{BgpConfiguration, BgpPeer, CalicoCluster, CalicoNode, NodeSpeaker, Selector};
 pub use config::{
     Action, GracefulRestart, Neighbor, PrefixEntry, PrefixList, SpeakerConfig, Timers,
+};
+pub use fabric::{
+    Converged, Fabric, FabricError, FabricNode, FabricOptions, Installed, IntoNodes, KernelRoute,
+    NodeSpec, Stats, converge,
 };
 pub use rib::{Candidate, PathAttrs, Source};
 pub use speaker::{

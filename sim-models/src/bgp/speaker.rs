@@ -155,6 +155,7 @@ pub struct Best {
     pub attrs: Arc<PathAttrs>,
 }
 
+#[derive(Clone)]
 struct Peer {
     cfg: Neighbor,
     ibgp: bool,
@@ -190,6 +191,7 @@ struct Down {
 }
 
 /// One BGP speaker; see the [module docs](self).
+#[derive(Clone)]
 pub struct Speaker {
     cfg: SpeakerConfig,
     rng: SimRng,
@@ -199,6 +201,8 @@ pub struct Speaker {
     started: bool,
     now: SimTime,
     out: Vec<Output>,
+    /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
+    logging: bool,
 }
 
 impl fmt::Debug for Speaker {
@@ -250,6 +254,7 @@ impl Speaker {
             started: false,
             now: SimTime::ZERO,
             out: Vec::new(),
+            logging: true,
         }
     }
 
@@ -265,6 +270,14 @@ impl Speaker {
             p.recovering = true;
         }
         s
+    }
+
+    /// Whether the speaker emits `Output::Log` lines (on by default).
+    /// Formatting every message sent and received is most of the cost of a
+    /// large run: fabrics that do not keep the log turn it off. Only the
+    /// log changes; the speaker behaves the same.
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -344,7 +357,9 @@ impl Speaker {
     // ---- helpers ----------------------------------------------------------
 
     fn log(&mut self, peer: Option<PeerAddr>, text: String) {
-        self.out.push(Output::Log(LogLine { peer, text }));
+        if self.logging {
+            self.out.push(Output::Log(LogLine { peer, text }));
+        }
     }
 
     fn peer(&mut self, addr: PeerAddr) -> &mut Peer {
@@ -354,7 +369,7 @@ impl Speaker {
     fn set_state(&mut self, addr: PeerAddr, state: State) {
         let p = self.peer(addr);
         let old = std::mem::replace(&mut p.state, state);
-        if old != state {
+        if old != state && self.logging {
             self.log(Some(addr), format!("{old:?} -> {state:?}"));
         }
     }
@@ -385,7 +400,9 @@ impl Speaker {
             .and_then(|p| p.session.as_ref())
             .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
         let bytes = msg.to_bytes(cx);
-        self.log(Some(addr), format!("sent {msg}"));
+        if self.logging {
+            self.log(Some(addr), format!("sent {msg}"));
+        }
         self.out.push(Output::Send(addr, bytes));
     }
 
@@ -773,7 +790,9 @@ impl Speaker {
     }
 
     fn receive(&mut self, addr: PeerAddr, msg: BgpMessage) {
-        self.log(Some(addr), format!("received {msg}"));
+        if self.logging {
+            self.log(Some(addr), format!("received {msg}"));
+        }
         let state = self.peers[&addr].state;
         if let BgpMessage::Notification(n) = &msg {
             let error = n.code != 6;
@@ -943,6 +962,7 @@ impl Speaker {
         let local_as = self.cfg.local_as;
         let router_id = self.cfg.router_id;
         let cluster_id = self.cfg.effective_cluster_id();
+        let logging = self.logging;
         let mut changed = BTreeSet::new();
         let mut notes = Vec::new();
         let p = self.peer(addr);
@@ -958,7 +978,13 @@ impl Speaker {
                 Some(format!("AS_PATH loop (contains {local_as})"))
             } else if p.ibgp && attrs.originator_id == Some(router_id) {
                 Some("ORIGINATOR_ID is our router id".to_string())
-            } else if p.ibgp && attrs.cluster_list.contains(&cluster_id) {
+            } else if p.ibgp && p.cfg.rr_client && attrs.cluster_list.contains(&cluster_id) {
+                // BIRD checks the CLUSTER_LIST on receipt only on `rr
+                // client` sessions, against that session's `rr cluster
+                // id` (proto/bgp/attrs.c, bgp_decode_attrs): a reflector
+                // keeps what a fellow reflector of its cluster reflects to
+                // it (as real BIRD did in the agreement test), and drops it
+                // only on export (below).
                 Some(format!("CLUSTER_LIST loop (contains {cluster_id})"))
             } else {
                 None
@@ -971,7 +997,9 @@ impl Speaker {
                 });
                 match refused {
                     Some(why) => {
-                        notes.push(format!("ignored {n}: {why}"));
+                        if logging {
+                            notes.push(format!("ignored {n}: {why}"));
+                        }
                         if p.adj_in.remove(&n).is_some() {
                             changed.insert(n);
                         }
@@ -1038,14 +1066,16 @@ impl Speaker {
             match &new {
                 Some(b) => {
                     if let Source::Peer(peer) = b.source {
-                        self.log(
-                            None,
-                            format!(
-                                "best route for {prefix}: via {} from {peer}, as-path {:?}",
-                                b.attrs.next_hop,
-                                b.attrs.path_asns()
-                            ),
-                        );
+                        if self.logging {
+                            self.log(
+                                None,
+                                format!(
+                                    "best route for {prefix}: via {} from {peer}, as-path {:?}",
+                                    b.attrs.next_hop,
+                                    b.attrs.path_asns()
+                                ),
+                            );
+                        }
                         self.out.push(Output::Install {
                             prefix,
                             next_hop: b.attrs.next_hop,
@@ -1058,7 +1088,9 @@ impl Speaker {
                     self.loc_rib.insert(prefix, b.clone());
                 }
                 None => {
-                    self.log(None, format!("no route for {prefix}"));
+                    if self.logging {
+                        self.log(None, format!("no route for {prefix}"));
+                    }
                     if was_bgp {
                         self.out.push(Output::Uninstall { prefix });
                     }
@@ -1076,14 +1108,22 @@ impl Speaker {
             .filter(|(_, p)| p.state == State::Established)
             .map(|(a, _)| *a)
             .collect();
+        let mut cache = ExportCache::default();
         for a in up {
-            self.export_to(a, &changed);
+            self.export_to_with(a, &changed, &mut cache);
         }
     }
 
     /// The attributes to advertise `prefix` with to `addr`, or `None` if it
-    /// is not advertised to that peer.
-    fn export_attrs(&self, addr: PeerAddr, prefix: Ipv4Net) -> Option<PathAttrs> {
+    /// is not advertised to that peer. Peers alike in what the rewrite
+    /// depends on share one `Arc` through `cache` (a reflector sends the same
+    /// route to hundreds of clients).
+    fn export_attrs(
+        &self,
+        addr: PeerAddr,
+        prefix: Ipv4Net,
+        cache: &mut ExportCache,
+    ) -> Option<Arc<PathAttrs>> {
         let best = self.loc_rib.get(&prefix)?;
         let to = &self.peers[&addr];
         if best.source == Source::Peer(addr) || !to.cfg.export.allows(prefix) {
@@ -1100,8 +1140,31 @@ impl Speaker {
         if reflecting && !(from.is_some_and(|f| f.cfg.rr_client) || to.cfg.rr_client) {
             return None;
         }
-        let mut a = (*best.attrs).clone();
+        if reflecting {
+            // BIRD's export check (bgp_preexport): not to a session whose
+            // cluster id (`rr cluster id` on client sessions, the router id
+            // on others) is already in the CLUSTER_LIST.
+            let to_cluster = if to.cfg.rr_client {
+                self.cfg.effective_cluster_id()
+            } else {
+                self.cfg.router_id
+            };
+            if best.attrs.cluster_list.contains(&to_cluster) {
+                return None;
+            }
+        }
         let local = self.local_address(addr);
+        let key = ExportKey {
+            prefix,
+            ibgp: to.ibgp,
+            next_hop_self: to.cfg.next_hop_self,
+            next_hop_keep: to.cfg.next_hop_keep,
+            local,
+        };
+        if let Some(a) = cache.attrs.get(&key) {
+            return Some(a.clone());
+        }
+        let mut a = (*best.attrs).clone();
         if from.is_some() {
             a.propagate_unknown();
         } else {
@@ -1132,28 +1195,46 @@ impl Speaker {
             if reflecting {
                 let f = from.expect("reflecting a peer's route");
                 a.originator_id.get_or_insert(f.peer_id);
+                // The cluster id of the client side: ours, configured on
+                // client sessions (RFC 4456 §8; what BIRD sent in the
+                // agreement test).
                 a.cluster_list.insert(0, self.cfg.effective_cluster_id());
             }
         }
+        let a = Arc::new(a);
+        cache.attrs.insert(key, a.clone());
         Some(a)
     }
 
     /// Brings the peer's Adj-RIB-Out up to date for these prefixes and
     /// sends the UPDATEs that takes.
     fn export_to(&mut self, addr: PeerAddr, prefixes: &[Ipv4Net]) {
+        let mut cache = ExportCache::default();
+        self.export_to_with(addr, prefixes, &mut cache);
+    }
+
+    fn export_to_with(&mut self, addr: PeerAddr, prefixes: &[Ipv4Net], cache: &mut ExportCache) {
         let mut withdraw = Vec::new();
         let mut announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
+        // Groups by attributes: the last one first (runs of one route's
+        // prefixes), else an index.
+        let mut groups: BTreeMap<Arc<PathAttrs>, usize> = BTreeMap::new();
         for &prefix in prefixes {
-            let new = self.export_attrs(addr, prefix);
+            let new = self.export_attrs(addr, prefix, cache);
             let p = self.peer(addr);
             match (new, p.adj_out.get(&prefix)) {
-                (Some(n), Some(o)) if **o == n => {}
+                (Some(n), Some(o)) if Arc::ptr_eq(o, &n) || **o == *n => {}
                 (Some(n), _) => {
-                    let n = Arc::new(n);
                     p.adj_out.insert(prefix, n.clone());
-                    match announce.iter_mut().find(|(a, _)| **a == *n) {
-                        Some((_, v)) => v.push(prefix),
-                        None => announce.push((n, vec![prefix])),
+                    match announce.last_mut() {
+                        Some((a, v)) if Arc::ptr_eq(a, &n) || **a == *n => v.push(prefix),
+                        _ => match groups.get(&n) {
+                            Some(&i) => announce[i].1.push(prefix),
+                            None => {
+                                groups.insert(n.clone(), announce.len());
+                                announce.push((n, vec![prefix]));
+                            }
+                        },
                     }
                 }
                 (None, Some(_)) => {
@@ -1163,6 +1244,33 @@ impl Speaker {
                 (None, None) => {}
             }
         }
+        if withdraw.is_empty() && announce.is_empty() {
+            return;
+        }
+        let cx = self.peers[&addr]
+            .session
+            .as_ref()
+            .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
+        if !self.logging {
+            // The same UPDATEs for another peer: send the same bytes.
+            let plan = Plan {
+                four_octet: cx.four_octet_as,
+                withdraw,
+                announce,
+            };
+            let i = match cache.plans.iter().position(|(p, _)| *p == plan) {
+                Some(i) => i,
+                None => {
+                    let msgs = encode(&plan.withdraw, &plan.announce, cx);
+                    cache.plans.push((plan, msgs));
+                    cache.plans.len() - 1
+                }
+            };
+            for m in &cache.plans[i].1 {
+                self.out.push(Output::Send(addr, m.clone()));
+            }
+            return;
+        }
         let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
         for chunk in chunks(&withdraw, room) {
             let u = UpdateRepr {
@@ -1171,10 +1279,6 @@ impl Speaker {
             };
             self.send(addr, &BgpMessage::Update(u));
         }
-        let cx = self.peers[&addr]
-            .session
-            .as_ref()
-            .map_or(BgpContext::FOUR_OCTET, |s| s.cx);
         for (attrs, nlri) in announce {
             let attributes = attrs.to_attributes();
             let empty = UpdateRepr {
@@ -1192,6 +1296,80 @@ impl Speaker {
             }
         }
     }
+}
+
+/// What an export's attributes depend on besides the Loc-RIB entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ExportKey {
+    prefix: Ipv4Net,
+    ibgp: bool,
+    next_hop_self: bool,
+    next_hop_keep: bool,
+    local: Ipv4Addr,
+}
+
+/// The UPDATEs for one peer: withdrawals, then announcements grouped by
+/// attributes.
+#[derive(Debug)]
+struct Plan {
+    four_octet: bool,
+    withdraw: Vec<Ipv4Net>,
+    announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)>,
+}
+
+impl PartialEq for Plan {
+    fn eq(&self, o: &Plan) -> bool {
+        self.four_octet == o.four_octet
+            && self.withdraw == o.withdraw
+            && self.announce.len() == o.announce.len()
+            && self
+                .announce
+                .iter()
+                .zip(&o.announce)
+                .all(|((a, x), (b, y))| x == y && (Arc::ptr_eq(a, b) || **a == **b))
+    }
+}
+
+/// Shared across the peers of one export pass: rewritten attributes, and
+/// encoded UPDATEs.
+#[derive(Default)]
+struct ExportCache {
+    attrs: BTreeMap<ExportKey, Arc<PathAttrs>>,
+    plans: Vec<(Plan, Vec<Vec<u8>>)>,
+}
+
+/// The UPDATE messages of a plan, as `export_to` sends them one by one.
+fn encode(
+    withdraw: &[Ipv4Net],
+    announce: &[(Arc<PathAttrs>, Vec<Ipv4Net>)],
+    cx: BgpContext,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
+    for chunk in chunks(withdraw, room) {
+        let u = UpdateRepr {
+            withdrawn: chunk,
+            ..Default::default()
+        };
+        out.push(BgpMessage::Update(u).to_bytes(cx));
+    }
+    for (attrs, nlri) in announce {
+        let attributes = attrs.to_attributes();
+        let empty = UpdateRepr {
+            attributes: attributes.clone(),
+            ..Default::default()
+        };
+        let room = MAX_MESSAGE_LEN - HEADER_LEN - empty.body_len(cx);
+        for chunk in chunks(nlri, room) {
+            let u = UpdateRepr {
+                withdrawn: Vec::new(),
+                attributes: attributes.clone(),
+                nlri: chunk,
+            };
+            out.push(BgpMessage::Update(u).to_bytes(cx));
+        }
+    }
+    out
 }
 
 /// Splits prefixes into runs whose encoding fits in `room` bytes.

@@ -1,29 +1,19 @@
-//! Speakers connected by an in-memory, lossless, in-order byte pipe (not
-//! TCP), driven by `sim_core::sched::Scheduler` in simulated time: the
-//! transport adapter a TCP binding will replace.
-//!
-//! Pipe rules (what the adapter has to guarantee the speaker): at most one
-//! connection per pair of addresses; a `Connect` is refused at once
-//! (`TransportClosed` at the same instant) when a connection already exists
-//! or the other side does not [`Speaker::accepts`] it, and hangs (no
-//! answer: the speaker's ConnectRetry timer gives up) when the link is
-//! down or the other node is dead; both ends see `TransportConnected` one
-//! latency later; bytes arrive one latency later, in order; `Close` reaches
-//! the other end one latency later. A link that is down delivers nothing
-//! and says nothing.
+//! The speaker's tests, mostly whole fabrics of speakers run over the
+//! in-memory pipe of [`super::fabric`] (its rules are documented there),
+//! with snapshots of the converged tables.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::ops::{Deref, DerefMut};
 
 use sim_core::net::Ipv4Net;
 use sim_core::rng::RootSeed;
-use sim_core::sched::{EventId, Scheduler};
 use sim_core::time::{SimDuration, SimTime};
 
+use super::fabric::{Fabric, FabricOptions, Installed};
 use super::*;
-
-const LATENCY: SimDuration = SimDuration::from_micros(100);
 
 fn net(s: &str) -> Ipv4Net {
     s.parse().unwrap()
@@ -37,418 +27,91 @@ fn secs(s: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs(s)
 }
 
-#[derive(Debug)]
-enum ConnEv {
-    Connected,
-    Bytes(Vec<u8>),
-    Closed,
+/// A fabric that keeps its log and records every install, with the
+/// tests' helpers.
+struct Net(Fabric);
+
+impl Deref for Net {
+    type Target = Fabric;
+    fn deref(&self) -> &Fabric {
+        &self.0
+    }
 }
 
-#[derive(Debug)]
-enum Ev {
-    Input {
-        node: usize,
-        input: Input,
-    },
-    Timer {
-        node: usize,
-        peer: PeerAddr,
-        kind: TimerKind,
-    },
-    Arrive {
-        conn: u64,
-        to: usize,
-        /// The pair key of the connection.
-        key: (Ipv4Addr, Ipv4Addr),
-        /// The sender's address (the receiving speaker's peer key).
-        from: Ipv4Addr,
-        ev: ConnEv,
-    },
+impl DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Fabric {
+        &mut self.0
+    }
 }
 
-struct Node {
-    name: String,
-    cfg: SpeakerConfig,
-    originate: Vec<Ipv4Net>,
-    speaker: Speaker,
-    alive: bool,
-    /// What the speaker installed: prefix -> (next hop, peer).
-    fib: BTreeMap<Ipv4Net, (Ipv4Addr, Ipv4Addr)>,
-    uninstalls: Vec<(SimTime, Ipv4Net)>,
-}
-
-struct Net {
-    sched: Scheduler<Ev>,
-    nodes: Vec<Node>,
-    owner: BTreeMap<Ipv4Addr, usize>,
-    /// Open connections by address pair: (id, open). A connection one side
-    /// closed stays until its close reaches the other side, so that what
-    /// was sent before the close (a NOTIFICATION) arrives first, as over TCP.
-    conns: BTreeMap<(Ipv4Addr, Ipv4Addr), (u64, bool)>,
-    next_conn: u64,
-    down: BTreeSet<(usize, usize)>,
-    timers: BTreeMap<(usize, PeerAddr, TimerKind), EventId>,
-    seed: RootSeed,
-    restarts: u32,
-    log: Vec<String>,
-}
-
-fn pair(a: usize, b: usize) -> (usize, usize) {
-    (a.min(b), a.max(b))
-}
-
-fn key(a: Ipv4Addr, b: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
-    (a.min(b), a.max(b))
+fn options() -> FabricOptions {
+    FabricOptions {
+        log: true,
+        record_fib: true,
+        ..Default::default()
+    }
 }
 
 impl Net {
     fn new(seed: u64, nodes: Vec<(String, SpeakerConfig, Vec<Ipv4Net>)>) -> Net {
-        let seed = RootSeed(seed);
-        let mut owner = BTreeMap::new();
-        let nodes: Vec<Node> = nodes
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, cfg, originate))| {
-                owner.insert(cfg.address, i);
-                for n in &cfg.neighbors {
-                    if let Some(a) = n.local_address {
-                        owner.insert(a, i);
-                    }
-                }
-                Node {
-                    speaker: Speaker::new(cfg.clone(), seed.stream(&format!("bgp:{name}"))),
-                    name,
-                    cfg,
-                    originate,
-                    alive: true,
-                    fib: BTreeMap::new(),
-                    uninstalls: Vec::new(),
-                }
-            })
-            .collect();
-        Net {
-            sched: Scheduler::new(),
-            nodes,
-            owner,
-            conns: BTreeMap::new(),
-            next_conn: 0,
-            down: BTreeSet::new(),
-            timers: BTreeMap::new(),
-            seed,
-            restarts: 0,
-            log: Vec::new(),
-        }
+        Net(Fabric::new(nodes, seed, options()))
     }
 
     fn calico(seed: u64, cluster: &CalicoCluster) -> Net {
-        Net::new(
-            seed,
-            cluster
-                .expand()
-                .into_iter()
-                .map(|n| (n.node, n.config, n.originate))
-                .collect(),
-        )
+        Net(Fabric::new(cluster, seed, options()))
     }
 
     fn index(&self, name: &str) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| n.name == name)
-            .unwrap_or_else(|| panic!("no node {name}"))
-    }
-
-    fn now(&self) -> SimTime {
-        self.sched.now()
-    }
-
-    fn input(&mut self, node: usize, input: Input) {
-        let now = self.now();
-        self.sched.schedule_at(now, Ev::Input { node, input });
-    }
-
-    fn start_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.start(i);
-        }
-    }
-
-    fn start(&mut self, i: usize) {
-        self.input(i, Input::Start);
-        for p in self.nodes[i].originate.clone() {
-            self.input(i, Input::Originate(p));
-        }
+        self.0.index(name).unwrap()
     }
 
     fn run_until(&mut self, until: SimTime) {
-        while let Some(t) = self.sched.peek_time() {
-            if t > until {
-                break;
-            }
-            let (now, _, ev) = self.sched.pop().unwrap();
-            self.dispatch(now, ev);
-        }
-        // Nothing is left up to `until`: this only moves the clock there.
-        self.sched
-            .run_until(until, |_, _, _, _| {
-                unreachable!("every event up to `until` ran")
-            })
-            .unwrap();
-    }
-
-    fn local_addr(&self, node: usize, peer: PeerAddr) -> Ipv4Addr {
-        let cfg = self.nodes[node].speaker.config();
-        cfg.neighbor(peer)
-            .and_then(|n| n.local_address)
-            .unwrap_or(cfg.address)
-    }
-
-    fn link_up(&self, a: usize, b: usize) -> bool {
-        !self.down.contains(&pair(a, b)) && self.nodes[a].alive && self.nodes[b].alive
-    }
-
-    fn dispatch(&mut self, now: SimTime, ev: Ev) {
-        let (node, input) = match ev {
-            Ev::Input { node, input } => (node, input),
-            Ev::Timer { node, peer, kind } => {
-                self.timers.remove(&(node, peer, kind));
-                (node, Input::Timer(peer, kind))
-            }
-            Ev::Arrive {
-                conn,
-                to,
-                key,
-                from,
-                ev,
-            } => {
-                let current = self.conns.get(&key).copied();
-                let input = match (ev, current) {
-                    (ConnEv::Connected, Some((id, true))) if id == conn => {
-                        Input::TransportConnected(from)
-                    }
-                    (ConnEv::Bytes(b), Some((id, _))) if id == conn => {
-                        Input::TransportBytes(from, b)
-                    }
-                    (ConnEv::Closed, Some((id, _))) if id == conn => {
-                        self.conns.remove(&key);
-                        Input::TransportClosed(from)
-                    }
-                    // Reset by a node that died.
-                    (ConnEv::Closed, None) => Input::TransportClosed(from),
-                    _ => return,
-                };
-                (to, input)
-            }
-        };
-        if !self.nodes[node].alive {
-            return;
-        }
-        let outs = self.nodes[node].speaker.handle(now, input);
-        for o in outs {
-            self.output(node, o);
-        }
-    }
-
-    fn output(&mut self, x: usize, o: Output) {
-        let now = self.now();
-        match o {
-            Output::Listen => {}
-            Output::Connect(peer) => {
-                let local = self.local_addr(x, peer);
-                let k = key(local, peer);
-                let Some(&y) = self.owner.get(&peer) else {
-                    return; // nobody there: the SYN goes unanswered
-                };
-                if !self.link_up(x, y) {
-                    return;
-                }
-                if self.conns.contains_key(&k) || !self.nodes[y].speaker.accepts(local) {
-                    self.sched.schedule_at(
-                        now,
-                        Ev::Input {
-                            node: x,
-                            input: Input::TransportClosed(peer),
-                        },
-                    );
-                    return;
-                }
-                let id = self.next_conn;
-                self.next_conn += 1;
-                self.conns.insert(k, (id, true));
-                for (to, from) in [(y, local), (x, peer)] {
-                    self.sched.schedule_at(
-                        now + LATENCY,
-                        Ev::Arrive {
-                            conn: id,
-                            to,
-                            key: k,
-                            from,
-                            ev: ConnEv::Connected,
-                        },
-                    );
-                }
-            }
-            Output::Send(peer, bytes) => {
-                let local = self.local_addr(x, peer);
-                let k = key(local, peer);
-                if let (Some(&(id, true)), Some(&y)) = (self.conns.get(&k), self.owner.get(&peer))
-                    && self.link_up(x, y)
-                {
-                    self.sched.schedule_at(
-                        now + LATENCY,
-                        Ev::Arrive {
-                            conn: id,
-                            to: y,
-                            key: k,
-                            from: local,
-                            ev: ConnEv::Bytes(bytes),
-                        },
-                    );
-                }
-            }
-            Output::Close(peer) => {
-                let local = self.local_addr(x, peer);
-                let k = key(local, peer);
-                let Some(&(id, true)) = self.conns.get(&k) else {
-                    return;
-                };
-                let y = self.owner[&peer];
-                if !self.link_up(x, y) {
-                    // Nobody will hear of it.
-                    self.conns.remove(&k);
-                } else {
-                    self.conns.insert(k, (id, false));
-                    self.sched.schedule_at(
-                        now + LATENCY,
-                        Ev::Arrive {
-                            conn: id,
-                            to: y,
-                            key: k,
-                            from: local,
-                            ev: ConnEv::Closed,
-                        },
-                    );
-                }
-            }
-            Output::SetTimer(peer, kind, at) => {
-                if let Some(old) = self.timers.remove(&(x, peer, kind)) {
-                    self.sched.cancel(old);
-                }
-                let id = self.sched.schedule_at(
-                    at,
-                    Ev::Timer {
-                        node: x,
-                        peer,
-                        kind,
-                    },
+        self.0.run_until(until).unwrap();
+        // The recorded installs are what the Loc-RIBs say.
+        for (i, n) in self.nodes().iter().enumerate() {
+            if n.alive() {
+                assert_eq!(
+                    n.speaker().loc_rib().len()
+                        - n.speaker()
+                            .loc_rib()
+                            .values()
+                            .filter(|b| b.source == Source::Local)
+                            .count(),
+                    self.0.installed(i).len()
                 );
-                self.timers.insert((x, peer, kind), id);
-            }
-            Output::CancelTimer(peer, kind) => {
-                if let Some(old) = self.timers.remove(&(x, peer, kind)) {
-                    self.sched.cancel(old);
-                }
-            }
-            Output::Install {
-                prefix,
-                next_hop,
-                peer,
-                ..
-            } => {
-                self.nodes[x].fib.insert(prefix, (next_hop, peer));
-            }
-            Output::Uninstall { prefix } => {
-                self.nodes[x].fib.remove(&prefix);
-                self.nodes[x].uninstalls.push((now, prefix));
-            }
-            Output::Log(l) => {
-                let line = format!("{} {}: {l}", now.fixed(), self.nodes[x].name);
-                self.log.push(line);
+                assert_eq!(
+                    super::fabric::installed_from(n.speaker().loc_rib()),
+                    self.0.installed(i),
+                    "{}",
+                    n.name
+                );
             }
         }
     }
 
-    /// The pipe between two nodes stops delivering (and stops saying so).
     fn cut(&mut self, a: &str, b: &str) {
-        let (a, b) = (self.index(a), self.index(b));
-        self.down.insert(pair(a, b));
+        self.0.cut(a, b).unwrap()
     }
 
     fn mend(&mut self, a: &str, b: &str) {
-        let (a, b) = (self.index(a), self.index(b));
-        self.down.remove(&pair(a, b));
+        self.0.mend(a, b).unwrap()
     }
 
-    /// The node dies: it answers nothing more. With `reset`, its peers see
-    /// its connections close one latency later (the kernel survives and
-    /// resets them: a crashed or restarted BIRD); without, they hear
-    /// nothing (power loss).
     fn kill(&mut self, name: &str, reset: bool) {
-        let i = self.index(name);
-        let now = self.now();
-        let mine: Vec<((Ipv4Addr, Ipv4Addr), (u64, bool))> = self
-            .conns
-            .iter()
-            .filter(|(k, _)| self.owner.get(&k.0) == Some(&i) || self.owner.get(&k.1) == Some(&i))
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        for (k, (id, _)) in mine {
-            self.conns.remove(&k);
-            if !reset {
-                continue;
-            }
-            let (me, other) = if self.owner.get(&k.0) == Some(&i) {
-                (k.0, k.1)
-            } else {
-                (k.1, k.0)
-            };
-            let y = self.owner[&other];
-            if !self.down.contains(&pair(i, y)) {
-                self.sched.schedule_at(
-                    now + LATENCY,
-                    Ev::Arrive {
-                        conn: id,
-                        to: y,
-                        key: k,
-                        from: me,
-                        ev: ConnEv::Closed,
-                    },
-                );
-            }
-        }
-        let timers: Vec<_> = self.timers.keys().filter(|k| k.0 == i).copied().collect();
-        for t in timers {
-            let id = self.timers.remove(&t).unwrap();
-            self.sched.cancel(id);
-        }
-        self.nodes[i].alive = false;
-        self.nodes[i].fib.clear();
+        self.0.kill(name, reset).unwrap()
     }
 
-    /// The node comes back with a fresh speaker (restarting with its
-    /// forwarding state if `recovering`), and starts.
     fn revive(&mut self, name: &str, recovering: bool) {
-        let i = self.index(name);
-        self.restarts += 1;
-        let rng = self
-            .seed
-            .stream(&format!("bgp:{name}:restart{}", self.restarts));
-        let cfg = self.nodes[i].cfg.clone();
-        self.nodes[i].speaker = if recovering {
-            Speaker::restarting(cfg, rng)
-        } else {
-            Speaker::new(cfg, rng)
-        };
-        self.nodes[i].alive = true;
-        self.start(i);
+        self.0.revive(name, recovering).unwrap()
     }
 
-    fn fib(&self, name: &str) -> &BTreeMap<Ipv4Net, (Ipv4Addr, Ipv4Addr)> {
-        &self.nodes[self.index(name)].fib
-    }
-
-    fn speaker(&self, name: &str) -> &Speaker {
-        &self.nodes[self.index(name)].speaker
+    /// What the node installed: prefix -> (next hop, peer).
+    fn fib(&self, name: &str) -> BTreeMap<Ipv4Net, (Ipv4Addr, Ipv4Addr)> {
+        self.0
+            .fib(name)
+            .iter()
+            .map(|(p, Installed { next_hop, peer })| (*p, (*next_hop, *peer)))
+            .collect()
     }
 
     /// Every live node reaches every block originated by another live node,
@@ -456,14 +119,14 @@ impl Net {
     /// originator without a loop.
     fn assert_reachable(&self) {
         let origins: Vec<(usize, Ipv4Net)> = self
-            .nodes
+            .nodes()
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.alive)
-            .flat_map(|(i, n)| n.speaker.originated().iter().map(move |p| (i, *p)))
+            .filter(|(_, n)| n.alive())
+            .flat_map(|(i, n)| n.speaker().originated().iter().map(move |p| (i, *p)))
             .collect();
-        for (i, n) in self.nodes.iter().enumerate() {
-            if !n.alive {
+        for (i, n) in self.nodes().iter().enumerate() {
+            if !n.alive() {
                 continue;
             }
             for &(o, p) in &origins {
@@ -473,18 +136,24 @@ impl Net {
                 let mut at = i;
                 let mut seen = BTreeSet::from([i]);
                 while at != o {
-                    let (nh, _) = self.nodes[at].fib.get(&p).unwrap_or_else(|| {
-                        panic!(
-                            "{} has no route to {p} (from {}'s view, originated by {})",
-                            self.nodes[at].name, n.name, self.nodes[o].name
-                        )
-                    });
-                    at = self.owner[nh];
+                    let Installed { next_hop: nh, .. } = self
+                        .0
+                        .fib(&self.nodes()[at].name)
+                        .get(&p)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{} has no route to {p} (from {}'s view, originated by {})",
+                                self.nodes()[at].name,
+                                n.name,
+                                self.nodes()[o].name
+                            )
+                        });
+                    at = self.owner_of(*nh).unwrap();
                     assert!(
                         seen.insert(at),
                         "next-hop loop for {p} from {}: back at {}",
                         n.name,
-                        self.nodes[at].name
+                        self.nodes()[at].name
                     );
                 }
             }
@@ -493,16 +162,20 @@ impl Net {
 
     /// The prefix is nowhere: no FIB, Loc-RIB or Adj-RIB-In has it.
     fn assert_gone(&self, p: Ipv4Net) {
-        for n in &self.nodes {
-            assert!(!n.fib.contains_key(&p), "{} still installs {p}", n.name);
+        for n in self.nodes() {
             assert!(
-                !n.speaker.loc_rib().contains_key(&p),
+                !self.0.fib(&n.name).contains_key(&p),
+                "{} still installs {p}",
+                n.name
+            );
+            assert!(
+                !n.speaker().loc_rib().contains_key(&p),
                 "{} still has {p} in its Loc-RIB",
                 n.name
             );
-            for nb in &n.cfg.neighbors {
+            for nb in &n.config.neighbors {
                 assert!(
-                    !n.speaker.adj_rib_in(nb.address).unwrap().contains_key(&p),
+                    !n.speaker().adj_rib_in(nb.address).unwrap().contains_key(&p),
                     "{} still has {p} from {}",
                     n.name,
                     nb.address
@@ -511,20 +184,11 @@ impl Net {
         }
     }
 
-    fn all_established(&self) -> bool {
-        self.nodes.iter().filter(|n| n.alive).all(|n| {
-            n.cfg
-                .neighbors
-                .iter()
-                .all(|nb| n.speaker.state(nb.address) == Some(State::Established))
-        })
-    }
-
     /// Each node's sessions and Loc-RIB, for snapshots.
     fn tables(&self) -> String {
         let mut s = String::new();
-        for n in &self.nodes {
-            let c = n.speaker.config();
+        for n in self.nodes() {
+            let c = n.speaker().config();
             writeln!(
                 s,
                 "{} (router id {}, AS {})",
@@ -532,7 +196,7 @@ impl Net {
             )
             .unwrap();
             for nb in &c.neighbors {
-                let st = n.speaker.state(nb.address).unwrap();
+                let st = n.speaker().state(nb.address).unwrap();
                 let role = if nb.rr_client { " rr-client" } else { "" };
                 let passive = if nb.passive { " passive" } else { "" };
                 writeln!(
@@ -542,7 +206,7 @@ impl Net {
                 )
                 .unwrap();
             }
-            for (p, b) in n.speaker.loc_rib() {
+            for (p, b) in n.speaker().loc_rib() {
                 match b.source {
                     Source::Local => writeln!(s, "  {p} local").unwrap(),
                     Source::Peer(from) => {
@@ -641,7 +305,7 @@ fn same_seed_same_run() {
         let mut n = Net::calico(seed, &mesh(3));
         n.start_all();
         n.run_until(secs(200));
-        (n.log.join("\n"), n.tables())
+        (n.log().join("\n"), n.tables())
     };
     let (a, ta) = run(7);
     let (b, tb) = run(7);
@@ -696,12 +360,27 @@ fn two_reflectors_one_cluster_survive_losing_one() {
     assert!(n.all_established());
     n.assert_reachable();
     let (rr1, rr2) = (ip(10, 0, 0, 100), ip(10, 0, 0, 101));
-    // Each reflector drops what the other reflects: its own cluster id is
-    // in the CLUSTER_LIST.
-    assert!(n.speaker("rr101").adj_rib_in(rr1).unwrap().is_empty());
-    assert!(n.speaker("rr100").adj_rib_in(rr2).unwrap().is_empty());
+    // Each reflector keeps what the other reflects to it (as real BIRD
+    // does: the CLUSTER_LIST is checked on receipt only on client
+    // sessions), as a second path behind its client's own...
+    for (me, other) in [("rr100", rr2), ("rr101", rr1)] {
+        let s = n.speaker(me);
+        for j in 1..=4u8 {
+            let r = &s.adj_rib_in(other).unwrap()[&block(j)];
+            assert_eq!(r.attrs.cluster_list, vec![ip(244, 0, 0, 1)]);
+            assert_eq!(s.loc_rib()[&block(j)].source, Source::Peer(ip(10, 0, 0, j)));
+        }
+        // ... and never passes it on: not to its clients (their cluster id
+        // is in the CLUSTER_LIST), not back to a non-client.
+        for c in 1..=4u8 {
+            let out = s.adj_rib_out(ip(10, 0, 0, c)).unwrap();
+            for (p, a) in out {
+                assert!(a.cluster_list.len() == 1, "{me} -> node{c}: {p} {a:?}");
+            }
+        }
+    }
     assert!(
-        n.log
+        !n.log()
             .iter()
             .any(|l| l.contains("CLUSTER_LIST loop (contains 244.0.0.1)"))
     );
@@ -724,7 +403,7 @@ fn two_reflectors_one_cluster_survive_losing_one() {
         n.run_until(secs(t));
         n.assert_reachable();
     }
-    assert!(n.log.iter().any(|l| l.contains("hold timer expired")));
+    assert!(n.log().iter().any(|l| l.contains("hold timer expired")));
     for i in 1..=4u8 {
         let name = format!("node{i}");
         assert_ne!(n.speaker(&name).state(rr1), Some(State::Established));
@@ -732,7 +411,7 @@ fn two_reflectors_one_cluster_survive_losing_one() {
             assert_eq!(n.fib(&name)[&block(j)], (ip(10, 0, 0, j), rr2));
         }
         // No flap: the route moved from one reflector to the other.
-        assert!(n.nodes[n.index(&name)].uninstalls.is_empty());
+        assert!(n.node(&name).uninstalls().is_empty());
     }
 }
 
@@ -803,7 +482,7 @@ fn ebgp_leaf_spine() {
         }
     }
     assert!(
-        n.log
+        n.log()
             .iter()
             .any(|l| l.contains("spine2: ") && l.contains("AS_PATH loop (contains 65000)"))
     );
@@ -852,19 +531,19 @@ fn hold_timer_expires_when_the_pipe_stops_delivering() {
     assert!(!n.fib("node1").contains_key(&block(2)));
     assert!(!n.fib("node2").contains_key(&block(1)));
     let expired: Vec<&String> = n
-        .log
+        .log()
         .iter()
         .filter(|l| l.contains("hold timer expired"))
         .collect();
     assert_eq!(expired.len(), 2, "{expired:#?}");
     // A hold timer expiry is no graceful restart: nothing kept as stale.
     assert!(
-        !n.log
+        !n.log()
             .iter()
             .any(|l| l.contains("graceful restart: keeping"))
     );
-    // The pipe comes back: the sessions come back (error wait 5..60 s,
-    // connect retry 3 s) and so do the routes.
+    // The pipe comes back: the sessions come back (error wait 5..30 s,
+    // connect retry 5 s) and so do the routes.
     n.mend("node1", "node2");
     n.run_until(secs(10 + 241 + 120));
     assert!(n.all_established());
@@ -897,7 +576,7 @@ fn graceful_restart_keeps_stale_routes_until_the_restart_timer() {
     assert!(r.stale);
     n.run_until(secs(10 + 121));
     assert!(!n.fib("node1").contains_key(&block(2)));
-    assert!(n.log.iter().any(|l| l.contains("restart timer expired")));
+    assert!(n.log().iter().any(|l| l.contains("restart timer expired")));
 }
 
 #[test]
@@ -922,7 +601,7 @@ fn graceful_restart_across_a_restart_keeps_forwarding() {
         let r = &n.speaker(other).adj_rib_in(ip(10, 0, 0, 2)).unwrap()[&block(2)];
         assert!(!r.stale, "refreshed by the new session");
         // The route never left the kernel.
-        assert!(n.nodes[n.index(other)].uninstalls.is_empty());
+        assert!(n.node(other).uninstalls().is_empty());
     }
 
     // Without `-R` (F bit clear) the peers drop the stale routes as soon as
@@ -932,7 +611,7 @@ fn graceful_restart_across_a_restart_keeps_forwarding() {
     n.revive("node2", false);
     n.run_until(secs(120));
     n.assert_reachable();
-    let drops = &n.nodes[n.index("node1")].uninstalls;
+    let drops = n.node("node1").uninstalls();
     assert_eq!(drops.len(), 1);
     assert_eq!(drops[0].1, block(2));
 }
@@ -955,19 +634,19 @@ fn open_errors_are_notified() {
     n.run_until(secs(60));
     assert!(!n.all_established());
     assert!(
-        n.log.iter().any(|l| l
+        n.log().iter().any(|l| l
             .contains("node1: 10.0.0.2: sent NOTIFICATION 2/2 (OPEN Message Error, Bad Peer AS)")),
         "{:#?}",
-        &n.log[..40.min(n.log.len())]
+        &n.log()[..40.min(n.log().len())]
     );
     assert!(
-        n.log
+        n.log()
             .iter()
             .any(|l| l.contains("node2: 10.0.0.1: received NOTIFICATION 2/2"))
     );
     // Each error is followed by an error wait, then a new attempt.
     let restarts = n
-        .log
+        .log()
         .iter()
         .filter(|l| l.contains("node1: 10.0.0.2: Idle -> Active"))
         .count();
@@ -1140,5 +819,142 @@ mod robustness {
                 }
             }
         }
+    }
+}
+
+mod converge_api {
+    use super::*;
+    use crate::bgp::fabric::{FabricError, KernelRoute, converge};
+
+    fn same_as_step_by_step(cluster: &CalicoCluster, seed: u64) {
+        let c = converge(cluster, seed, FabricOptions::default()).unwrap();
+        // The same run, logged and recorded, step by step.
+        let mut n = Net::calico(seed, cluster);
+        n.start_all();
+        n.run_until(c.at);
+        assert_eq!(n.tables(), {
+            let mut m = Net(c.fabric);
+            m.0.run_until(c.at).unwrap();
+            m.tables()
+        });
+    }
+
+    #[test]
+    fn converges_to_quiescence_with_the_same_tables_as_step_by_step() {
+        same_as_step_by_step(&mesh(4), 1);
+        same_as_step_by_step(&with_reflectors(6, &[100]), 2);
+        same_as_step_by_step(&with_reflectors(8, &[100, 101]), 3);
+    }
+
+    #[test]
+    fn converged_tables_and_figures() {
+        let c = converge(&with_reflectors(6, &[100]), 2, FabricOptions::default()).unwrap();
+        let rr = ip(10, 0, 0, 100);
+        for i in 0..6 {
+            let k = c.kernel_routes(i);
+            assert_eq!(k.len(), 6);
+            for j in 0..6u8 {
+                let want = if j as usize == i {
+                    KernelRoute::Blackhole
+                } else {
+                    KernelRoute::Via {
+                        next_hop: ip(10, 0, 0, j + 1),
+                        peer: rr,
+                    }
+                };
+                assert_eq!(k[&block(j + 1)], want);
+            }
+            assert!(
+                c.sessions(i)
+                    .iter()
+                    .all(|(_, _, st)| *st == State::Established)
+            );
+        }
+        let s = c.stats;
+        // Each client announces its block to the RR, which reflects each to
+        // the five other clients.
+        assert_eq!(s.announced, 6 + 6 * 5);
+        assert_eq!(s.withdrawn, 0);
+        assert_eq!(s.installs, 6 + 6 * 5);
+        assert_eq!(s.opens, 12);
+        let last = s.last_route_change.unwrap();
+        assert!(last <= c.at && last > SimTime::ZERO);
+        // Connect delay 2 s jittered down by at most a quarter: the last
+        // route change comes after 1.5 s, within a few latencies of the
+        // last session up.
+        assert!(last >= secs(1) + SimDuration::from_millis(500), "{last}");
+        assert!(last < secs(3), "{last}");
+    }
+
+    #[test]
+    fn pair_latency_delays_convergence() {
+        let fast = converge(&mesh(3), 4, FabricOptions::default()).unwrap();
+        let slow = converge(
+            &mesh(3),
+            4,
+            FabricOptions {
+                pair_latency: vec![("node1".into(), "node3".into(), SimDuration::from_millis(50))],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(fast.kernel_routes(0), slow.kernel_routes(0));
+        let (f, s) = (
+            fast.stats.last_route_change.unwrap(),
+            slow.stats.last_route_change.unwrap(),
+        );
+        assert!(s > f, "{f} {s}");
+    }
+
+    #[test]
+    fn bounds_are_errors_naming_them() {
+        // A wrong AS: the sessions never come up.
+        let mut c = mesh(2);
+        c.nodes[1].as_number = Some(64999);
+        let mut nodes: Vec<_> = c
+            .expand()
+            .into_iter()
+            .map(|n| (n.node, n.config, n.originate))
+            .collect();
+        nodes[0].1.neighbors[0].remote_as = 64512;
+        let e = converge(
+            nodes,
+            9,
+            FabricOptions {
+                until: secs(100),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, FabricError::TimeLimit { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("FabricOptions::until"), "{msg}");
+        assert!(msg.contains("0 of 2 session ends established"), "{msg}");
+        let e = converge(
+            &mesh(4),
+            1,
+            FabricOptions {
+                max_events: 50,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("FabricOptions::max_events"), "{e}");
+    }
+
+    #[test]
+    fn peers_outside_the_fabric_do_not_hold_up_quiescence() {
+        // Every node also peers with a ToR that is not simulated: its
+        // connect retries go on, but the fabric is quiescent.
+        let mut c = mesh(3);
+        c.peers.push(BgpPeer {
+            name: "tor".into(),
+            peer_ip: Some(ip(10, 0, 0, 254)),
+            as_number: Some(65000),
+            ..Default::default()
+        });
+        let conv = converge(&c, 5, FabricOptions::default()).unwrap();
+        assert_eq!(conv.installed(0).len(), 2);
+        assert!(conv.at < secs(10));
     }
 }

@@ -71,6 +71,8 @@ pub enum CommandKind {
     Nc(NcCmd),
     /// `iperf3 -s` / `iperf3 -c ADDR ...`: bulk TCP or paced UDP flows.
     Iperf3(Iperf3Cmd),
+    /// `bird`, `birdc`, `pkill bird`: the BGP daemon calico/node runs.
+    Bird(BirdCmd),
     /// `iptables-save [-c] [-t TABLE]`: the tables in iptables-save's format.
     IptablesSave {
         /// `-t TABLE`: one of iptables' tables (checked by the parser).
@@ -437,6 +439,37 @@ pub enum PmtuMode {
 pub enum PingSource {
     Addr(Ipv4Addr),
     Dev(String),
+}
+
+/// BIRD's daemon and control client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BirdCmd {
+    /// `bird [-R]`.
+    Start {
+        recovering: bool,
+    },
+    /// `pkill bird`: the daemon dies; the kernel closes its sockets.
+    Kill,
+    Ctl(BirdcCmd),
+}
+
+/// `birdc` commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BirdcCmd {
+    ShowProtocols {
+        all: bool,
+        name: Option<String>,
+    },
+    ShowRoute {
+        all: bool,
+        for_addr: Option<sim_core::net::Ipv4Net>,
+        protocol: Option<String>,
+    },
+    Restart {
+        name: String,
+    },
+    /// Shut the daemon down: a Cease NOTIFICATION to every peer.
+    Down,
 }
 
 /// `nc` as OpenBSD netcat parses it, plus podpath's `--send`, `--bytes` and

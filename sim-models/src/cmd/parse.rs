@@ -76,6 +76,10 @@ type R<T> = Result<T, ParseError>;
 #[path = "traffic.rs"]
 mod traffic;
 
+/// `bird`, `birdc`, `pkill bird`.
+#[path = "bird.rs"]
+mod bird;
+
 fn perr(col: usize, message: impl Into<String>) -> ParseError {
     ParseError {
         col,
@@ -99,6 +103,10 @@ const PROGRAMS: &[&str] = &[
     "tcpdump",
     "nc",
     "iperf3",
+    "bird",
+    "birdc",
+    "pkill",
+    "killall",
 ];
 
 fn is_program(s: &str) -> bool {
@@ -684,6 +692,9 @@ fn parse_command(w: &[Word], exec_ns: Option<String>) -> R<Command> {
         "tcpdump" => parse_tcpdump(w, exec_ns),
         "nc" => traffic::parse_nc(w, exec_ns),
         "iperf3" => traffic::parse_iperf3(w, exec_ns),
+        "bird" => bird::parse_bird(w, exec_ns),
+        "birdc" => bird::parse_birdc(w, exec_ns),
+        "pkill" | "killall" => bird::parse_kill(w, exec_ns),
         other => Err(perr(
             prog.col,
             format!(
@@ -5208,7 +5219,7 @@ mod tests {
         let e = err_at("lsmod", "lsmod", "unknown command \"lsmod\"");
         assert_eq!(
             e.message,
-            "unknown command \"lsmod\": expected one of ip, bridge, arp, sysctl, modprobe, iptables, iptables-save, iptables-restore, conntrack, ping, traceroute, tcpdump, nc, iperf3"
+            "unknown command \"lsmod\": expected one of ip, bridge, arp, sysctl, modprobe, iptables, iptables-save, iptables-restore, conntrack, ping, traceroute, tcpdump, nc, iperf3, bird, birdc, pkill, killall"
         );
         // The article's nc lines parse (cmd/traffic.rs has their tests).
         assert!(matches!(kind("nc -kl 172.16.2.1 8888"), CommandKind::Nc(_)));

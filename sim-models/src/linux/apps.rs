@@ -20,6 +20,7 @@ pub enum App {
     Traceroute(Traceroute),
     Nc(Box<crate::linux::traffic::Nc>),
     Iperf3(Box<crate::linux::traffic::Iperf3>),
+    Bird(Box<crate::linux::bird::Bird>),
 }
 
 /// `traceroute [-n] DEST`: UDP probes to ports 33434 and up, three per hop,
@@ -70,6 +71,10 @@ impl Ping {
         self.replies.len() as u32
     }
 }
+
+/// The ICMP echo identifier of `podpath trace`'s and `podpath reach`'s
+/// probes; their replies are delivered to the probe (a raw socket).
+pub const PROBE_IDENT: u16 = 0x7070;
 
 const TAG_SEND: u32 = 0;
 const TAG_FINISH: u32 = 1;
@@ -192,6 +197,9 @@ impl World {
         if matches!(self.apps[app], App::Nc(_) | App::Iperf3(_)) {
             return self.traffic_timer(cx, app, tag);
         }
+        if matches!(self.apps[app], App::Bird(_)) {
+            return self.bird_timer(cx, app, tag);
+        }
         match tag {
             TAG_SEND => self.ping_send(cx, app),
             TAG_FINISH => self.ping_finish(cx, app),
@@ -283,6 +291,12 @@ impl World {
             _ => None,
         });
         let Some((app, p)) = found else {
+            if ident == PROBE_IDENT {
+                self.trace(cx, place, pkt.id, || TraceEvent::Deliver {
+                    to: "podpath probe".into(),
+                });
+                return;
+            }
             self.trace(cx, place, pkt.id, || TraceEvent::Drop {
                 reason: DropReason::NoSocket,
             });
@@ -464,7 +478,7 @@ impl World {
             Probe::Icmp => (
                 IpProtocol::Icmp,
                 Header::Icmp(IcmpRepr::EchoRequest {
-                    ident: 0x7070,
+                    ident: PROBE_IDENT,
                     seq: 1,
                 }),
                 true,

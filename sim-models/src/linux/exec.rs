@@ -102,6 +102,7 @@ impl World {
             CommandKind::Ping(p) => self.start_ping(cx, ns, p.clone()).map(|_| String::new()),
             CommandKind::Nc(c) => self.start_nc(cx, ns, c.clone()).map(|_| String::new()),
             CommandKind::Iperf3(c) => self.start_iperf3(cx, ns, c.clone()).map(|_| String::new()),
+            CommandKind::Bird(c) => self.exec_bird(cx, host, ns, c),
             CommandKind::Traceroute { dst, numeric } => self
                 .start_traceroute(cx, ns, *dst, *numeric)
                 .map(|_| String::new()),

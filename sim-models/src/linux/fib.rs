@@ -86,7 +86,8 @@ impl Route {
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     by_len: Vec<BTreeMap<u32, Vec<Arc<Route>>>>,
-    /// Bit `len` set: some route has a prefix of that length.
+    /// Bit `len` is set when some route has that prefix length, so a lookup
+    /// probes only the lengths in use (a node has a handful).
     lens: u64,
     count: usize,
 }
@@ -96,20 +97,9 @@ impl Table {
         if self.by_len.is_empty() {
             self.by_len = vec![BTreeMap::new(); 33];
         }
-        self.lens |= 1 << p.len;
         self.by_len[p.len as usize]
             .entry(u32::from(p.addr))
             .or_default()
-    }
-
-    /// Recomputes the prefix lengths in use.
-    fn refresh_lens(&mut self) {
-        self.lens = self
-            .by_len
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !m.is_empty())
-            .fold(0, |acc, (len, _)| acc | 1 << len);
     }
 
     pub fn len(&self) -> usize {
@@ -136,7 +126,9 @@ impl Table {
             .iter()
             .position(|o| o.metric > r.metric)
             .unwrap_or(slot.len());
+        let len = r.prefix.len;
         slot.insert(pos, r);
+        self.lens |= 1 << len;
         self.count += 1;
     }
 
@@ -163,16 +155,18 @@ impl Table {
     /// Removes every route matching `pred`; returns how many.
     pub fn retain(&mut self, mut keep: impl FnMut(&Route) -> bool) -> usize {
         let mut removed = 0;
-        for m in &mut self.by_len {
+        for (len, m) in self.by_len.iter_mut().enumerate() {
             m.retain(|_, v| {
                 let before = v.len();
                 v.retain(|r| keep(r));
                 removed += before - v.len();
                 !v.is_empty()
             });
+            if m.is_empty() {
+                self.lens &= !(1 << len);
+            }
         }
         self.count -= removed;
-        self.refresh_lens();
         removed
     }
 

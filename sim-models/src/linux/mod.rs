@@ -7,6 +7,7 @@
 //! back as [`CmdOutput`] values.
 
 pub mod apps;
+pub mod bird;
 pub mod capture;
 pub mod exec;
 pub mod fib;
@@ -72,9 +73,10 @@ pub struct Cx<'a> {
     pub now: SimTime,
     pub sched: &'a mut Scheduler<Event>,
     pub sink: &'a mut dyn TraceSink,
-    /// `sink.enabled()`, asked once when the context is made rather than at
-    /// every step of every packet.
+    /// `sink.enabled()` and `sink.brief()`, asked once when the context is
+    /// made rather than at every step of every packet.
     tracing: bool,
+    brief: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -84,11 +86,13 @@ impl<'a> Cx<'a> {
         sink: &'a mut dyn TraceSink,
     ) -> Cx<'a> {
         let tracing = sink.enabled();
+        let brief = sink.brief();
         Cx {
             now,
             sched,
             sink,
             tracing,
+            brief,
         }
     }
 
@@ -100,6 +104,11 @@ impl<'a> Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Whether the sink wants this packet's steps in full (their texts).
+    pub fn detail(&self, pkt: PacketId) -> bool {
+        self.tracing && !self.brief && self.sink.wants(pkt)
+    }
+
     pub fn at(&mut self, d: SimDuration, ev: Event) -> EventId {
         self.sched.schedule_at(self.now + d, ev)
     }
@@ -135,6 +144,13 @@ pub struct World {
     pub output: Vec<OutputLine>,
     /// Warnings (iproute2's notes, such as VXLAN's default port).
     pub warnings: Vec<OutputLine>,
+    /// BIRD's configuration per host (the scenario's `bgp` section).
+    pub bird_setups: std::collections::BTreeMap<HostId, std::sync::Arc<bird::BirdSetup>>,
+    /// The BIRD application of each host that ever ran one.
+    pub bird_apps: std::collections::BTreeMap<HostId, usize>,
+    /// Every kernel route change BIRD made, in time order.
+    pub bgp_changes: Vec<bird::RouteChange>,
+    pub bgp_counters: bird::BgpCounters,
 }
 
 impl World {
@@ -155,7 +171,16 @@ impl World {
             captures: Default::default(),
             output: Vec::new(),
             warnings: Vec::new(),
+            bird_setups: Default::default(),
+            bird_apps: Default::default(),
+            bgp_changes: Vec::new(),
+            bgp_counters: Default::default(),
         }
+    }
+
+    /// The id the next packet will get.
+    pub fn peek_packet_id(&self) -> PacketId {
+        PacketId(self.next_packet)
     }
 
     pub fn next_packet_id(&mut self) -> PacketId {
@@ -427,7 +452,7 @@ impl World {
         pkt: PacketId,
         ev: impl FnOnce() -> TraceEvent,
     ) {
-        if cx.tracing {
+        if cx.tracing && cx.sink.wants(pkt) {
             cx.sink.record(TraceRecord {
                 time: cx.now,
                 place,

@@ -1116,7 +1116,9 @@ impl World {
         }
     }
 
-    fn route_hit(&self, res: &FibResult) -> RouteHit {
+    /// The matched route, for the trace; its `ip route` text only when the
+    /// sink wants the details (`detail`).
+    fn route_hit(&self, res: &FibResult, detail: bool) -> RouteHit {
         let r = &res.route;
         RouteHit {
             table: r.table,
@@ -1124,7 +1126,11 @@ impl World {
             rtype: r.rtype,
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
-            text: self.route_hit_text(r),
+            text: if detail {
+                self.route_hit_text(r)
+            } else {
+                std::sync::Arc::from("")
+            },
             origin: r.origin.clone(),
         }
     }
@@ -1181,7 +1187,7 @@ impl World {
                 };
             }
         };
-        let hit = self.route_hit(&res);
+        let hit = self.route_hit(&res, cx.detail(pkt.id));
         let rtype = res.route.rtype;
         let decision = match rtype {
             RouteType::Local | RouteType::Broadcast => Some(RouteDecision::Local),
@@ -1503,7 +1509,7 @@ impl World {
                 return Err(LocalError::NetUnreachable);
             }
         };
-        let hit = self.route_hit(&res);
+        let hit = self.route_hit(&res, cx.detail(pkt.id));
         match res.route.rtype {
             RouteType::Local | RouteType::Broadcast => {
                 self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
@@ -2043,7 +2049,7 @@ impl World {
     /// then the normal output path (POSTROUTING, fragmentation, neighbour).
     fn tunnel_out(&mut self, cx: &mut Cx, ns: NsId, mut outer: Packet, res: FibResult) {
         let place = self.namespaces[ns.ix()].node;
-        let hit = self.route_hit(&res);
+        let hit = self.route_hit(&res, cx.detail(outer.id));
         let dst = ip(&outer).dst;
         if res.route.rtype == RouteType::Local {
             self.trace(cx, place, outer.id, || TraceEvent::RouteLookup {

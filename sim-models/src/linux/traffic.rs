@@ -1388,6 +1388,7 @@ impl World {
         match self.apps.get(app) {
             Some(App::Nc(_)) => self.nc_event(cx, app, sock, ev),
             Some(App::Iperf3(_)) => self.iperf_event(cx, app, sock, ev),
+            Some(App::Bird(_)) => self.bird_sock_event(cx, app, sock, ev),
             _ => {}
         }
     }

@@ -114,3 +114,18 @@ fn missing_file_and_bad_arguments() {
     let out = podpath(&["frobnicate"]);
     assert_eq!(out.code, 2);
 }
+
+#[test]
+fn bad_bgp_section_is_positioned() {
+    // The first error is the pool's mode; the others follow, each positioned.
+    check_bad(
+        "bgp-bad-section.ron",
+        "6:59",
+        &[
+            "bad ipip_mode \"Sometimes\": expected one of \"Always\", \"CrossSubnet\", \"Never\"",
+            ":9:24: error: unknown host \"node9\"",
+            ":9:68: error: bad prefix \"10.244.300.0/26\"",
+            ":11:73: error: bad selector \"route-reflector = 'true'\"",
+        ],
+    );
+}

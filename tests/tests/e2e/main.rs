@@ -2,10 +2,13 @@
 //! code the `podpath` binary calls.
 
 mod bad_input;
+mod bgp;
+mod bird;
 mod bundled;
 mod captures;
 mod determinism;
 mod fuzz;
+mod k8s;
 mod kernel_diff;
 mod snapshots;
 mod tui;

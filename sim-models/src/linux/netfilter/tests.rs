@@ -174,7 +174,7 @@ impl Net {
         self.sim.add_step(Step {
             at: at.parse().unwrap(),
             host: self.host,
-            cmd,
+            cmd: cmd.into(),
             line: line.into(),
             origin: 0,
             expect_error: None,

@@ -1,0 +1,1082 @@
+//! A fabric of speakers joined by an in-memory byte pipe: the quickest way to
+//! run a whole cluster's BGP to convergence, and what the unit tests, the
+//! agreement test against real BIRD and the scale benches drive.
+//!
+//! The pipe is not TCP (the Linux model binds speakers to simulated sockets
+//! elsewhere): it is lossless and in order, with one latency per pair of
+//! nodes, and runs in simulated time on [`sim_core::sched::Scheduler`].
+//!
+//! Pipe rules (what the adapter guarantees the speaker): at most one
+//! connection per pair of addresses; a `Connect` is refused at once
+//! (`TransportClosed` at the same instant) when a connection already exists
+//! or the other side does not [`Speaker::accepts`] it, and hangs (no
+//! answer: the speaker's ConnectRetry timer gives up) when the link is down,
+//! the other node is dead or no node owns the address; both ends see
+//! `TransportConnected` one latency later; bytes arrive one latency later,
+//! in order; `Close` reaches the other end one latency later. A link that is
+//! down delivers nothing and says nothing.
+//!
+//! [`converge`] starts every node, runs to quiescence and returns the
+//! [`Converged`] state: per node, the installed routes (prefix -> next hop,
+//! peer), the Loc-RIB and the session states, and [`Stats`] (the simulated
+//! time of the last route change, UPDATE, announcement and withdrawal
+//! counts, messages and bytes). [`Fabric`] is the same machinery step by
+//! step, for timelines (cut a link, kill and revive a node, reset a
+//! session).
+//!
+//! **Quiescence**: nothing is pending but periodic timers (keepalive, hold,
+//! and connect retries toward addresses no node owns) and KEEPALIVE
+//! deliveries; every session between two live nodes that configure each
+//! other is Established; and no graceful-restart timer is running (stale
+//! routes are still to go). A cold start that cannot get there (a wrong AS,
+//! a cut link) runs into the time bound, which is an error naming it, as is
+//! the event bound.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use sim_core::net::Ipv4Net;
+use sim_core::rng::RootSeed;
+use sim_core::sched::{EventId, LimitError, Limits, Scheduler};
+use sim_core::time::{SimDuration, SimTime};
+
+use super::calico::{CalicoCluster, NodeSpeaker};
+use super::config::SpeakerConfig;
+use super::rib::Source;
+use super::speaker::{Best, Input, Output, PeerAddr, Speaker, State, TimerKind};
+
+/// One node to put in a fabric: its name, configuration and the prefixes it
+/// originates at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub config: SpeakerConfig,
+    pub originate: Vec<Ipv4Net>,
+}
+
+/// What [`converge`] and [`Fabric::new`] take: a Calico cluster (expanded
+/// as calico/node would), its expansion, or plain `(name, config,
+/// originate)` triples.
+pub trait IntoNodes {
+    fn into_nodes(self) -> Vec<NodeSpec>;
+}
+
+impl IntoNodes for Vec<NodeSpec> {
+    fn into_nodes(self) -> Vec<NodeSpec> {
+        self
+    }
+}
+
+impl IntoNodes for &CalicoCluster {
+    fn into_nodes(self) -> Vec<NodeSpec> {
+        self.expand().into_nodes()
+    }
+}
+
+impl IntoNodes for Vec<NodeSpeaker> {
+    fn into_nodes(self) -> Vec<NodeSpec> {
+        self.into_iter()
+            .map(|n| NodeSpec {
+                name: n.node,
+                config: n.config,
+                originate: n.originate,
+            })
+            .collect()
+    }
+}
+
+impl IntoNodes for Vec<(String, SpeakerConfig, Vec<Ipv4Net>)> {
+    fn into_nodes(self) -> Vec<NodeSpec> {
+        self.into_iter()
+            .map(|(name, config, originate)| NodeSpec {
+                name,
+                config,
+                originate,
+            })
+            .collect()
+    }
+}
+
+/// How a fabric runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FabricOptions {
+    /// One-way latency of every pipe (default 100 µs).
+    pub latency: SimDuration,
+    /// Latency of particular pairs of nodes, by name (either order).
+    pub pair_latency: Vec<(String, String, SimDuration)>,
+    /// The simulated-time bound: [`converge`] fails if the fabric is not
+    /// quiescent by then (default 600 s).
+    pub until: SimTime,
+    /// The most events a run may process (default 50M).
+    pub max_events: u64,
+    /// Keep the speakers' log lines (`Output::Log`), rendered with the time
+    /// and node name, in [`Fabric::log`]. Off by default: formatting every
+    /// message costs more than handling it.
+    pub log: bool,
+    /// Record every node's installed routes as `Install`/`Uninstall` outputs
+    /// change them, and the uninstalls with their times. Off by default:
+    /// without it, [`Fabric::installed`] reads the Loc-RIB (which is what
+    /// the installs track; the tests check that they agree).
+    pub record_fib: bool,
+}
+
+impl Default for FabricOptions {
+    fn default() -> Self {
+        FabricOptions {
+            latency: SimDuration::from_micros(100),
+            pair_latency: Vec::new(),
+            until: SimTime::ZERO + SimDuration::from_secs(600),
+            max_events: 50_000_000,
+            log: false,
+            record_fib: false,
+        }
+    }
+}
+
+/// Why a run stopped short.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FabricError {
+    /// The scheduler's bound: [`FabricOptions::max_events`] events.
+    #[error(
+        "event limit reached: {limit} events processed (at simulated time {at}); \
+         raise FabricOptions::max_events"
+    )]
+    EventLimit { limit: u64, at: SimTime },
+    /// [`FabricOptions::until`] passed before the fabric was quiescent.
+    #[error("time limit reached: not quiescent by {limit} (FabricOptions::until): {why}")]
+    TimeLimit { limit: SimTime, why: String },
+    /// A node name that is not in the fabric.
+    #[error("no node named {0:?} in the fabric")]
+    NoSuchNode(String),
+}
+
+/// Counters over a run (all nodes together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events the scheduler processed.
+    pub events: u64,
+    /// BGP messages sent, of each type, and their bytes.
+    pub messages: u64,
+    pub bytes: u64,
+    pub opens: u64,
+    pub updates: u64,
+    pub keepalives: u64,
+    pub notifications: u64,
+    /// UPDATEs that withdraw something.
+    pub withdraw_updates: u64,
+    /// Prefixes announced (NLRI) and withdrawn, over all UPDATEs.
+    pub announced: u64,
+    pub withdrawn: u64,
+    /// `Install` and `Uninstall` outputs (kernel route changes).
+    pub installs: u64,
+    pub uninstalls: u64,
+    /// The simulated time of the last route change (an install or
+    /// uninstall), if there was one.
+    pub last_route_change: Option<SimTime>,
+}
+
+impl Stats {
+    fn count(&mut self, msg: &[u8]) {
+        self.messages += 1;
+        self.bytes += msg.len() as u64;
+        match msg.get(18) {
+            Some(1) => self.opens += 1,
+            Some(3) => self.notifications += 1,
+            Some(4) => self.keepalives += 1,
+            Some(2) => {
+                self.updates += 1;
+                let body = &msg[19.min(msg.len())..];
+                let wlen = be16(body, 0);
+                let withdrawn = count_prefixes(body.get(2..2 + wlen).unwrap_or(&[]));
+                if withdrawn > 0 {
+                    self.withdraw_updates += 1;
+                }
+                self.withdrawn += withdrawn;
+                let alen = be16(body, 2 + wlen);
+                self.announced += count_prefixes(body.get(4 + wlen + alen..).unwrap_or(&[]));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> usize {
+    match b.get(at..at + 2) {
+        Some(x) => u16::from_be_bytes([x[0], x[1]]) as usize,
+        None => 0,
+    }
+}
+
+/// The number of prefixes in an encoded NLRI (or withdrawn routes) field.
+fn count_prefixes(mut b: &[u8]) -> u64 {
+    let mut n = 0;
+    while let Some((&len, rest)) = b.split_first() {
+        let skip = (len as usize).div_ceil(8).min(rest.len());
+        b = &rest[skip..];
+        n += 1;
+    }
+    n
+}
+
+/// A route as the kernel got it from a speaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Installed {
+    pub next_hop: Ipv4Addr,
+    /// The neighbour the route was learned from.
+    pub peer: PeerAddr,
+}
+
+/// A node of a fabric.
+pub struct FabricNode {
+    pub name: String,
+    pub config: SpeakerConfig,
+    /// What it originates when it starts.
+    pub originate: Vec<Ipv4Net>,
+    speaker: Speaker,
+    alive: bool,
+    /// The recorded installed routes (with [`FabricOptions::record_fib`]).
+    fib: BTreeMap<Ipv4Net, Installed>,
+    /// Recorded uninstalls and their times (with `record_fib`).
+    uninstalls: Vec<(SimTime, Ipv4Net)>,
+}
+
+impl FabricNode {
+    pub fn speaker(&self) -> &Speaker {
+        &self.speaker
+    }
+    pub fn alive(&self) -> bool {
+        self.alive
+    }
+    /// Uninstalls and their times (only with [`FabricOptions::record_fib`]).
+    pub fn uninstalls(&self) -> &[(SimTime, Ipv4Net)] {
+        &self.uninstalls
+    }
+}
+
+impl fmt::Debug for FabricNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FabricNode")
+            .field("name", &self.name)
+            .field("alive", &self.alive)
+            .field("speaker", &self.speaker)
+            .finish_non_exhaustive()
+    }
+}
+
+enum ConnEv {
+    Connected,
+    Bytes(Vec<u8>),
+    Closed,
+}
+
+enum Ev {
+    Input {
+        node: usize,
+        input: Input,
+    },
+    Timer {
+        node: usize,
+        peer: PeerAddr,
+        kind: TimerKind,
+    },
+    Arrive {
+        conn: u64,
+        to: usize,
+        /// The pair key of the connection.
+        key: (Ipv4Addr, Ipv4Addr),
+        /// The sender's address (the receiving speaker's peer key).
+        from: Ipv4Addr,
+        ev: ConnEv,
+    },
+}
+
+impl Ev {
+    /// Whether this event is work toward convergence (anything but periodic
+    /// timers and KEEPALIVE deliveries).
+    fn is_work(&self) -> bool {
+        match self {
+            Ev::Input { .. } => true,
+            // Decided when armed (see `output`).
+            Ev::Timer { .. } => false,
+            Ev::Arrive {
+                ev: ConnEv::Bytes(b),
+                ..
+            } => b.get(18) != Some(&4),
+            Ev::Arrive { .. } => true,
+        }
+    }
+}
+
+/// Speakers joined by pipes, in simulated time; see the [module docs](self).
+pub struct Fabric {
+    sched: Scheduler<Ev>,
+    nodes: Vec<FabricNode>,
+    owner: BTreeMap<Ipv4Addr, usize>,
+    /// Open connections by address pair: (id, open). A connection one side
+    /// closed stays until its close reaches the other side, so that what
+    /// was sent before the close (a NOTIFICATION) arrives first, as over TCP.
+    conns: BTreeMap<(Ipv4Addr, Ipv4Addr), (u64, bool)>,
+    next_conn: u64,
+    down: BTreeSet<(usize, usize)>,
+    /// Armed timers: their event, and whether it counts as work.
+    timers: BTreeMap<(usize, PeerAddr, TimerKind), (EventId, bool)>,
+    latency: SimDuration,
+    pair_latency: BTreeMap<(usize, usize), SimDuration>,
+    options: FabricOptions,
+    seed: RootSeed,
+    restarts: u32,
+    log: Vec<String>,
+    stats: Stats,
+    /// Pending events that are work (see [`Ev::is_work`]).
+    work: usize,
+    /// Pending graceful-restart timers.
+    gr_timers: usize,
+    /// Session ends in Established, kept up to date around each input.
+    established: usize,
+}
+
+impl fmt::Debug for Fabric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fabric")
+            .field("now", &self.sched.now())
+            .field("nodes", &self.nodes.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pair(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+fn key(a: Ipv4Addr, b: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
+    (a.min(b), a.max(b))
+}
+
+impl Fabric {
+    /// A fabric of these nodes; each speaker's jitter comes from the stream
+    /// `bgp:<name>` of `seed`. Nothing runs until [`start_all`](Self::start_all).
+    pub fn new(nodes: impl IntoNodes, seed: u64, options: FabricOptions) -> Fabric {
+        let seed = RootSeed(seed);
+        let mut owner = BTreeMap::new();
+        let nodes: Vec<FabricNode> = nodes
+            .into_nodes()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                owner.insert(n.config.address, i);
+                for nb in &n.config.neighbors {
+                    if let Some(a) = nb.local_address {
+                        owner.insert(a, i);
+                    }
+                }
+                let mut speaker =
+                    Speaker::new(n.config.clone(), seed.stream(&format!("bgp:{}", n.name)));
+                speaker.set_logging(options.log);
+                FabricNode {
+                    speaker,
+                    name: n.name,
+                    config: n.config,
+                    originate: n.originate,
+                    alive: true,
+                    fib: BTreeMap::new(),
+                    uninstalls: Vec::new(),
+                }
+            })
+            .collect();
+        let mut pair_latency = BTreeMap::new();
+        for (a, b, d) in &options.pair_latency {
+            let ia = nodes.iter().position(|n| n.name == *a);
+            let ib = nodes.iter().position(|n| n.name == *b);
+            if let (Some(ia), Some(ib)) = (ia, ib) {
+                pair_latency.insert(pair(ia, ib), *d);
+            }
+        }
+        let sched = Scheduler::with_limits(Limits {
+            max_events: options.max_events,
+            max_time: SimTime::MAX,
+        });
+        Fabric {
+            sched,
+            nodes,
+            owner,
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            down: BTreeSet::new(),
+            timers: BTreeMap::new(),
+            latency: options.latency,
+            pair_latency,
+            options,
+            seed,
+            restarts: 0,
+            log: Vec::new(),
+            stats: Stats::default(),
+            work: 0,
+            gr_timers: 0,
+            established: 0,
+        }
+    }
+
+    /// The node's index.
+    pub fn index(&self, name: &str) -> Result<usize, FabricError> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| FabricError::NoSuchNode(name.to_string()))
+    }
+
+    /// The node that owns an address (its speaker's address, or a
+    /// neighbour's local address).
+    pub fn owner_of(&self, addr: Ipv4Addr) -> Option<usize> {
+        self.owner.get(&addr).copied()
+    }
+
+    pub fn nodes(&self) -> &[FabricNode] {
+        &self.nodes
+    }
+
+    /// The node named so; panics if there is none (see [`index`](Self::index)).
+    pub fn node(&self, name: &str) -> &FabricNode {
+        match self.index(name) {
+            Ok(i) => &self.nodes[i],
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    pub fn speaker(&self, name: &str) -> &Speaker {
+        &self.node(name).speaker
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.sched.now()
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            events: self.sched.events_processed(),
+            ..self.stats
+        }
+    }
+
+    /// The speakers' log lines (with [`FabricOptions::log`]).
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
+    /// The node's installed routes: recorded (with
+    /// [`FabricOptions::record_fib`]) or read from its Loc-RIB.
+    pub fn installed(&self, node: usize) -> BTreeMap<Ipv4Net, Installed> {
+        let n = &self.nodes[node];
+        if self.options.record_fib {
+            return n.fib.clone();
+        }
+        if !n.alive {
+            return BTreeMap::new();
+        }
+        installed_from(n.speaker.loc_rib())
+    }
+
+    /// The recorded installed routes of a node (with `record_fib`).
+    pub fn fib(&self, name: &str) -> &BTreeMap<Ipv4Net, Installed> {
+        &self.node(name).fib
+    }
+
+    fn schedule(&mut self, at: SimTime, ev: Ev) -> EventId {
+        if ev.is_work() {
+            self.work += 1;
+        }
+        self.sched.schedule_at(at, ev)
+    }
+
+    /// Hands the node an input now.
+    pub fn input(&mut self, node: usize, input: Input) {
+        let now = self.now();
+        self.schedule(now, Ev::Input { node, input });
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.start(i);
+        }
+    }
+
+    /// Starts the node's speaker and its originations.
+    pub fn start(&mut self, i: usize) {
+        self.input(i, Input::Start);
+        for p in self.nodes[i].originate.clone() {
+            self.input(i, Input::Originate(p));
+        }
+    }
+
+    /// Runs every event up to `until`, then moves the clock there.
+    pub fn run_until(&mut self, until: SimTime) -> Result<(), FabricError> {
+        while let Some(t) = self.sched.peek_time() {
+            if t > until {
+                break;
+            }
+            self.step()?;
+        }
+        // Nothing is left up to `until`: this only moves the clock there.
+        self.sched
+            .run_until(until, |_, _, _, _| {
+                unreachable!("every event up to `until` ran")
+            })
+            .map_err(limit)?;
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<(), FabricError> {
+        let Some((now, _, ev)) = self.sched.step().map_err(limit)? else {
+            return Ok(());
+        };
+        match ev {
+            // A timer's work flag is decided when it is armed.
+            Ev::Timer { node, peer, kind } => {
+                if let Some((_, true)) = self.timers.get(&(node, peer, kind)) {
+                    self.work -= 1;
+                }
+            }
+            ref e if e.is_work() => self.work -= 1,
+            _ => {}
+        }
+        self.dispatch(now, ev);
+        Ok(())
+    }
+
+    /// Session ends that must be Established for quiescence: both nodes
+    /// alive and configuring each other.
+    fn expected_established(&self) -> usize {
+        let mut n = 0;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.alive {
+                continue;
+            }
+            for nb in &node.config.neighbors {
+                let Some(&j) = self.owner.get(&nb.address) else {
+                    continue;
+                };
+                let local = nb.local_address.unwrap_or(node.config.address);
+                if j != i && self.link_up(i, j) && self.nodes[j].config.neighbor(local).is_some() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    fn count_established(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| {
+                n.config
+                    .neighbors
+                    .iter()
+                    .filter(|nb| n.speaker.state(nb.address) == Some(State::Established))
+                    .count()
+            })
+            .sum()
+    }
+
+    fn quiet(&self, expected: usize) -> bool {
+        self.work == 0 && self.gr_timers == 0 && self.established == expected
+    }
+
+    /// Runs until the fabric is quiescent (see the [module docs](self)) and
+    /// returns the time it became so, or fails at `until` or the event bound.
+    pub fn run_to_quiescence(&mut self, until: SimTime) -> Result<SimTime, FabricError> {
+        let expected = self.expected_established();
+        self.established = self.count_established();
+        loop {
+            if self.quiet(expected) {
+                return Ok(self.now());
+            }
+            match self.sched.peek_time() {
+                Some(t) if t <= until => self.step()?,
+                _ => {
+                    let why = format!(
+                        "{} of {expected} session ends established, {} events of work \
+                         pending, {} graceful-restart timers running",
+                        self.established, self.work, self.gr_timers
+                    );
+                    return Err(FabricError::TimeLimit { limit: until, why });
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self, node: usize, peer: PeerAddr) -> Ipv4Addr {
+        let cfg = &self.nodes[node].config;
+        cfg.neighbor(peer)
+            .and_then(|n| n.local_address)
+            .unwrap_or(cfg.address)
+    }
+
+    fn link_up(&self, a: usize, b: usize) -> bool {
+        !self.down.contains(&pair(a, b)) && self.nodes[a].alive && self.nodes[b].alive
+    }
+
+    fn latency(&self, a: usize, b: usize) -> SimDuration {
+        if self.pair_latency.is_empty() {
+            return self.latency;
+        }
+        self.pair_latency
+            .get(&pair(a, b))
+            .copied()
+            .unwrap_or(self.latency)
+    }
+
+    fn dispatch(&mut self, now: SimTime, ev: Ev) {
+        let (node, input) = match ev {
+            Ev::Input { node, input } => (node, input),
+            Ev::Timer { node, peer, kind } => {
+                self.timers.remove(&(node, peer, kind));
+                if kind == TimerKind::GracefulRestart {
+                    self.gr_timers -= 1;
+                }
+                (node, Input::Timer(peer, kind))
+            }
+            Ev::Arrive {
+                conn,
+                to,
+                key,
+                from,
+                ev,
+            } => {
+                let current = self.conns.get(&key).copied();
+                let input = match (ev, current) {
+                    (ConnEv::Connected, Some((id, true))) if id == conn => {
+                        Input::TransportConnected(from)
+                    }
+                    (ConnEv::Bytes(b), Some((id, _))) if id == conn => {
+                        Input::TransportBytes(from, b)
+                    }
+                    (ConnEv::Closed, Some((id, _))) if id == conn => {
+                        self.conns.remove(&key);
+                        Input::TransportClosed(from)
+                    }
+                    // Reset by a node that died.
+                    (ConnEv::Closed, None) => Input::TransportClosed(from),
+                    _ => return,
+                };
+                (to, input)
+            }
+        };
+        if !self.nodes[node].alive {
+            return;
+        }
+        let peer = match &input {
+            Input::TransportConnected(p)
+            | Input::TransportBytes(p, _)
+            | Input::TransportClosed(p)
+            | Input::Timer(p, _)
+            | Input::AdminReset(p) => Some(*p),
+            _ => None,
+        };
+        let sp = &mut self.nodes[node].speaker;
+        let was = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        let outs = sp.handle(now, input);
+        let is = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        match (was, is) {
+            (false, true) => self.established += 1,
+            (true, false) => self.established -= 1,
+            _ => {}
+        }
+        for o in outs {
+            self.output(node, o);
+        }
+    }
+
+    fn output(&mut self, x: usize, o: Output) {
+        let now = self.now();
+        match o {
+            Output::Listen => {}
+            Output::Connect(peer) => {
+                let local = self.local_addr(x, peer);
+                let k = key(local, peer);
+                let Some(&y) = self.owner.get(&peer) else {
+                    return; // nobody there: the SYN goes unanswered
+                };
+                if !self.link_up(x, y) {
+                    return;
+                }
+                if self.conns.contains_key(&k) || !self.nodes[y].speaker.accepts(local) {
+                    self.schedule(
+                        now,
+                        Ev::Input {
+                            node: x,
+                            input: Input::TransportClosed(peer),
+                        },
+                    );
+                    return;
+                }
+                let id = self.next_conn;
+                self.next_conn += 1;
+                self.conns.insert(k, (id, true));
+                let at = now + self.latency(x, y);
+                for (to, from) in [(y, local), (x, peer)] {
+                    self.schedule(
+                        at,
+                        Ev::Arrive {
+                            conn: id,
+                            to,
+                            key: k,
+                            from,
+                            ev: ConnEv::Connected,
+                        },
+                    );
+                }
+            }
+            Output::Send(peer, bytes) => {
+                self.stats.count(&bytes);
+                let local = self.local_addr(x, peer);
+                let k = key(local, peer);
+                if let (Some(&(id, true)), Some(&y)) = (self.conns.get(&k), self.owner.get(&peer))
+                    && self.link_up(x, y)
+                {
+                    let at = now + self.latency(x, y);
+                    self.schedule(
+                        at,
+                        Ev::Arrive {
+                            conn: id,
+                            to: y,
+                            key: k,
+                            from: local,
+                            ev: ConnEv::Bytes(bytes),
+                        },
+                    );
+                }
+            }
+            Output::Close(peer) => {
+                let local = self.local_addr(x, peer);
+                let k = key(local, peer);
+                let Some(&(id, true)) = self.conns.get(&k) else {
+                    return;
+                };
+                let y = self.owner[&peer];
+                if !self.link_up(x, y) {
+                    // Nobody will hear of it.
+                    self.conns.remove(&k);
+                } else {
+                    self.conns.insert(k, (id, false));
+                    let at = now + self.latency(x, y);
+                    self.schedule(
+                        at,
+                        Ev::Arrive {
+                            conn: id,
+                            to: y,
+                            key: k,
+                            from: local,
+                            ev: ConnEv::Closed,
+                        },
+                    );
+                }
+            }
+            Output::SetTimer(peer, kind, at) => {
+                self.cancel_timer(x, peer, kind);
+                // Keepalive and hold timers are periodic; so is a connect
+                // retry toward an address no node owns, a dead node or
+                // across a cut pipe. The rest is work.
+                let work = match kind {
+                    TimerKind::Keepalive | TimerKind::Hold => false,
+                    TimerKind::ConnectRetry => {
+                        self.owner.get(&peer).is_some_and(|&y| self.link_up(x, y))
+                    }
+                    _ => true,
+                };
+                if work {
+                    self.work += 1;
+                }
+                let id = self.sched.schedule_at(
+                    at,
+                    Ev::Timer {
+                        node: x,
+                        peer,
+                        kind,
+                    },
+                );
+                if kind == TimerKind::GracefulRestart {
+                    self.gr_timers += 1;
+                }
+                self.timers.insert((x, peer, kind), (id, work));
+            }
+            Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
+            Output::Install {
+                prefix,
+                next_hop,
+                peer,
+                ..
+            } => {
+                self.stats.installs += 1;
+                self.stats.last_route_change = Some(now);
+                if self.options.record_fib {
+                    self.nodes[x]
+                        .fib
+                        .insert(prefix, Installed { next_hop, peer });
+                }
+            }
+            Output::Uninstall { prefix } => {
+                self.stats.uninstalls += 1;
+                self.stats.last_route_change = Some(now);
+                if self.options.record_fib {
+                    self.nodes[x].fib.remove(&prefix);
+                    self.nodes[x].uninstalls.push((now, prefix));
+                }
+            }
+            Output::Log(l) => {
+                if self.options.log {
+                    let line = format!("{} {}: {l}", now.fixed(), self.nodes[x].name);
+                    self.log.push(line);
+                }
+            }
+        }
+    }
+
+    fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
+        if let Some((old, work)) = self.timers.remove(&(x, peer, kind)) {
+            self.sched.cancel(old);
+            if work {
+                self.work -= 1;
+            }
+            if kind == TimerKind::GracefulRestart {
+                self.gr_timers -= 1;
+            }
+        }
+    }
+
+    /// The pipe between two nodes stops delivering (and stops saying so).
+    pub fn cut(&mut self, a: &str, b: &str) -> Result<(), FabricError> {
+        let (a, b) = (self.index(a)?, self.index(b)?);
+        self.down.insert(pair(a, b));
+        Ok(())
+    }
+
+    pub fn mend(&mut self, a: &str, b: &str) -> Result<(), FabricError> {
+        let (a, b) = (self.index(a)?, self.index(b)?);
+        self.down.remove(&pair(a, b));
+        Ok(())
+    }
+
+    /// The node dies: it answers nothing more. With `reset`, its peers see
+    /// its connections close one latency later (the kernel survives and
+    /// resets them: a crashed or restarted BIRD); without, they hear
+    /// nothing (power loss).
+    pub fn kill(&mut self, name: &str, reset: bool) -> Result<(), FabricError> {
+        let i = self.index(name)?;
+        let now = self.now();
+        let mine: Vec<((Ipv4Addr, Ipv4Addr), (u64, bool))> = self
+            .conns
+            .iter()
+            .filter(|(k, _)| self.owner.get(&k.0) == Some(&i) || self.owner.get(&k.1) == Some(&i))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (k, (id, _)) in mine {
+            self.conns.remove(&k);
+            if !reset {
+                continue;
+            }
+            let (me, other) = if self.owner.get(&k.0) == Some(&i) {
+                (k.0, k.1)
+            } else {
+                (k.1, k.0)
+            };
+            let y = self.owner[&other];
+            if !self.down.contains(&pair(i, y)) {
+                let at = now + self.latency(i, y);
+                self.schedule(
+                    at,
+                    Ev::Arrive {
+                        conn: id,
+                        to: y,
+                        key: k,
+                        from: me,
+                        ev: ConnEv::Closed,
+                    },
+                );
+            }
+        }
+        let timers: Vec<_> = self.timers.keys().filter(|k| k.0 == i).copied().collect();
+        for (x, peer, kind) in timers {
+            self.cancel_timer(x, peer, kind);
+        }
+        let n = &mut self.nodes[i];
+        self.established -= n
+            .config
+            .neighbors
+            .iter()
+            .filter(|nb| n.speaker.state(nb.address) == Some(State::Established))
+            .count();
+        n.alive = false;
+        n.fib.clear();
+        Ok(())
+    }
+
+    /// The node comes back with a fresh speaker (restarting with its
+    /// forwarding state if `recovering`: BIRD's `-R`), and starts; its
+    /// jitter comes from the stream `bgp:<name>:restart<k>`.
+    pub fn revive(&mut self, name: &str, recovering: bool) -> Result<(), FabricError> {
+        let i = self.index(name)?;
+        self.restarts += 1;
+        let rng = self
+            .seed
+            .stream(&format!("bgp:{name}:restart{}", self.restarts));
+        let cfg = self.nodes[i].config.clone();
+        let mut sp = if recovering {
+            Speaker::restarting(cfg, rng)
+        } else {
+            Speaker::new(cfg, rng)
+        };
+        sp.set_logging(self.options.log);
+        self.nodes[i].speaker = sp;
+        self.nodes[i].alive = true;
+        self.start(i);
+        Ok(())
+    }
+
+    /// Whether every live node's every session is Established.
+    pub fn all_established(&self) -> bool {
+        self.nodes.iter().filter(|n| n.alive).all(|n| {
+            n.config
+                .neighbors
+                .iter()
+                .all(|nb| n.speaker.state(nb.address) == Some(State::Established))
+        })
+    }
+}
+
+fn limit(e: LimitError) -> FabricError {
+    match e {
+        LimitError::EventLimit { limit, at } => FabricError::EventLimit { limit, at },
+        LimitError::TimeLimit { limit, .. } => FabricError::TimeLimit {
+            limit,
+            why: "the scheduler's time bound".into(),
+        },
+    }
+}
+
+/// The routes a Loc-RIB installs: its BGP bests.
+pub fn installed_from(loc_rib: &BTreeMap<Ipv4Net, Best>) -> BTreeMap<Ipv4Net, Installed> {
+    loc_rib
+        .iter()
+        .filter_map(|(p, b)| match b.source {
+            Source::Peer(peer) => Some((
+                *p,
+                Installed {
+                    next_hop: b.attrs.next_hop,
+                    peer,
+                },
+            )),
+            Source::Local => None,
+        })
+        .collect()
+}
+
+/// A converged fabric: [`converge`]'s answer.
+#[derive(Debug)]
+pub struct Converged {
+    /// The fabric, stopped at quiescence (its speakers hold the Loc-RIBs
+    /// and sessions).
+    pub fabric: Fabric,
+    /// When it became quiescent.
+    pub at: SimTime,
+    pub stats: Stats,
+}
+
+/// A route in a node's kernel table, as Calico's BIRD leaves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KernelRoute {
+    /// `PREFIX via NEXT_HOP proto bird`, learned from `peer`.
+    Via { next_hop: Ipv4Addr, peer: PeerAddr },
+    /// `blackhole PREFIX proto bird`: a prefix the node originates (Calico's
+    /// `protocol static { route BLOCK blackhole; }` for its IPAM blocks).
+    Blackhole,
+}
+
+impl Converged {
+    pub fn nodes(&self) -> &[FabricNode] {
+        self.fabric.nodes()
+    }
+
+    /// A node's installed BGP routes (prefix -> next hop, peer).
+    pub fn installed(&self, node: usize) -> BTreeMap<Ipv4Net, Installed> {
+        self.fabric.installed(node)
+    }
+
+    /// A node's Loc-RIB.
+    pub fn loc_rib(&self, node: usize) -> &BTreeMap<Ipv4Net, Best> {
+        self.fabric.nodes[node].speaker.loc_rib()
+    }
+
+    /// A node's sessions: (neighbour name, address, state).
+    pub fn sessions(&self, node: usize) -> Vec<(String, PeerAddr, State)> {
+        let n = &self.fabric.nodes[node];
+        n.config
+            .neighbors
+            .iter()
+            .map(|nb| {
+                let st = n.speaker.state(nb.address).unwrap_or(State::Idle);
+                (nb.name.clone(), nb.address, st)
+            })
+            .collect()
+    }
+
+    /// A node's kernel routes from BGP, Calico style: the blackholes of
+    /// what it originates, and its installed routes.
+    pub fn kernel_routes(&self, node: usize) -> BTreeMap<Ipv4Net, KernelRoute> {
+        let mut out: BTreeMap<Ipv4Net, KernelRoute> = self
+            .installed(node)
+            .into_iter()
+            .map(|(p, i)| {
+                (
+                    p,
+                    KernelRoute::Via {
+                        next_hop: i.next_hop,
+                        peer: i.peer,
+                    },
+                )
+            })
+            .collect();
+        for p in self.fabric.nodes[node].speaker.originated() {
+            out.insert(*p, KernelRoute::Blackhole);
+        }
+        out
+    }
+}
+
+/// Starts every node at time 0 and runs to quiescence, within
+/// `options.until` and `options.max_events`.
+pub fn converge(
+    nodes: impl IntoNodes,
+    seed: u64,
+    options: FabricOptions,
+) -> Result<Converged, FabricError> {
+    let until = options.until;
+    let mut fabric = Fabric::new(nodes, seed, options);
+    fabric.start_all();
+    let at = fabric.run_to_quiescence(until)?;
+    let stats = fabric.stats();
+    Ok(Converged { fabric, at, stats })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_prefixes_of_an_update() {
+        use crate::bgp::rib::PathAttrs;
+        use sim_core::wire::bgp::{BgpContext, BgpMessage, UpdateRepr};
+        let net = |s: &str| -> Ipv4Net { s.parse().unwrap() };
+        let u = UpdateRepr {
+            withdrawn: vec![net("10.0.0.0/8")],
+            attributes: PathAttrs::local(Ipv4Addr::new(1, 2, 3, 4)).to_attributes(),
+            nlri: vec![net("10.244.1.0/26"), net("0.0.0.0/0"), net("1.2.3.4/32")],
+        };
+        let b = BgpMessage::Update(u).to_bytes(BgpContext::FOUR_OCTET);
+        let mut s = Stats::default();
+        s.count(&b);
+        assert_eq!((s.updates, s.withdrawn, s.announced), (1, 1, 3));
+        assert_eq!(s.withdraw_updates, 1);
+    }
+}

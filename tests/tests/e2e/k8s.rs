@@ -1,0 +1,437 @@
+//! Clusters described in Kubernetes' terms: the configuration each CNI mode
+//! generates (snapshots of `podpath expand`, reviewed line by line), all-pairs
+//! reachability of every mode at 20 nodes, the VPC route-table limit, and the
+//! refusals the real components make.
+
+use crate::podpath;
+
+fn tmp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("podpath-k8s-{}", std::process::id()))
+}
+
+/// A scenario file in the test's temporary directory.
+fn scenario(name: &str, text: &str) -> String {
+    let dir = tmp_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.ron"));
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn cluster(name: &str, cni: &str, nodes: u32, pods: u32, underlay: &str, extra: &str) -> String {
+    scenario(
+        name,
+        &format!(
+            "Scenario(name: \"{name}\", cluster: Cluster(cni: \"{cni}\", nodes: Nodes(count: {nodes}), pods: Pods(per_node: {pods}), underlay: {underlay}{extra}), expect: [FullReach()])"
+        ),
+    )
+}
+
+const MODES: &[(&str, &str)] = &[
+    ("flannel-vxlan", "L2(subnet: \"10.0.0.0/24\")"),
+    ("flannel-host-gw", "L2(subnet: \"10.0.0.0/24\")"),
+    ("calico-vxlan", "L2(subnet: \"10.0.0.0/24\")"),
+    ("kubenet", "Vpc(cidr: \"10.0.0.0/24\")"),
+    ("calico-ipip", "L2(subnet: \"10.0.0.0/24\")"),
+    ("calico-bgp", "L2(subnet: \"10.0.0.0/24\")"),
+];
+
+#[test]
+fn generated_configuration_of_three_nodes_in_each_mode() {
+    for (cni, ul) in MODES {
+        let f = cluster(&format!("expand-{cni}"), cni, 3, 2, ul, "");
+        let out = podpath(&["expand", &f]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        insta::assert_snapshot!(format!("expand-{cni}"), out.stdout);
+    }
+}
+
+#[test]
+fn every_mode_reaches_all_pairs_at_20_nodes() {
+    for (cni, ul) in MODES {
+        let ul = ul.replace("/24", "/16");
+        let f = cluster(&format!("reach20-{cni}"), cni, 20, 2, &ul, "");
+        let out = podpath(&["reach", &f]);
+        assert_eq!(out.code, 0, "{cni}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.starts_with(
+                "1560 pairs of 40 pods on 20 nodes (ICMP echo request and reply): 1560 reachable, 0 not"
+            ),
+            "{cni}: {}",
+            out.stdout
+        );
+    }
+    // Across racks (routed underlay): the overlays work, host-gw is refused;
+    // Calico's BGP modes work with a mesh across racks (IPIP CrossSubnet:
+    // native in a rack, tunl0 between racks; native routing through the
+    // top-of-rack routers) and with top-of-rack peering.
+    for (cni, extra) in [
+        ("flannel-vxlan", ""),
+        ("calico-vxlan", ""),
+        (
+            "calico-ipip",
+            ", calico: Calico(ipip_mode: \"CrossSubnet\")",
+        ),
+        ("calico-ipip", ", calico: Calico(route_reflectors: 2)"),
+        ("calico-bgp", ", calico: Calico(tor_peering: true)"),
+    ] {
+        let f = cluster(
+            &format!("racks-{cni}"),
+            cni,
+            20,
+            1,
+            "Racks(racks: 4, subnet: \"10.0.0.0/16\")",
+            extra,
+        );
+        let out = podpath(&["reach", &f]);
+        assert_eq!(out.code, 0, "{cni}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("380 reachable, 0 not"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn native_calico_bgp_across_racks_needs_the_fabric_to_peer() {
+    // A node-to-node mesh across racks installs routes via the top-of-rack
+    // router (BIRD resolves the remote node's address through the default
+    // route), but the routers learn no pod routes: pods reach only their own
+    // rack, exactly as on a real routed fabric that does not peer with Calico.
+    let f = cluster(
+        "racks-calico-bgp-mesh",
+        "calico-bgp",
+        20,
+        1,
+        "Racks(racks: 4, subnet: \"10.0.0.0/16\")",
+        "",
+    );
+    let out = podpath(&["reach", &f]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("80 reachable, 300 not"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "node1 -> node6: 1 of 1; node1:node1-pod1 -> node6:node6-pod1 (10.244.5.1): request dropped at tor1: no route to host (network unreachable) [no-route]"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn vpc_route_table_limit_leaves_later_nodes_unreachable() {
+    let f = cluster(
+        "route-limit",
+        "kubenet",
+        6,
+        1,
+        "Vpc(cidr: \"10.0.0.0/16\", route_limit: 4)",
+        "",
+    );
+    let out = podpath(&["reach", &f]);
+    assert_eq!(out.code, 1, "a failed FullReach exits 1");
+    assert!(out.stderr.contains("expectations failed"));
+    insta::assert_snapshot!("reach-route-limit", out.stdout);
+    // The default limit is AWS's 50: 51 nodes leave the last one out.
+    let f = cluster(
+        "route-limit-51",
+        "kubenet",
+        51,
+        1,
+        "Vpc(cidr: \"10.0.0.0/16\")",
+        "",
+    );
+    let out = podpath(&["expand", &f, "--node", "vpc-router"]);
+    assert!(
+        out.stdout
+            .contains("# warning: VPC route table limit of 50 routes reached")
+    );
+    assert!(out.stdout.contains("of 1 node (node51)"), "{}", out.stdout);
+    assert!(out.stdout.contains(
+        "# RouteLimitExceeded, not created: ip route add 10.244.50.0/24 via 10.0.0.61 dev eth0"
+    ));
+}
+
+#[test]
+fn refusals_are_positioned_errors() {
+    let f = cluster(
+        "hostgw-racks",
+        "flannel-host-gw",
+        4,
+        1,
+        "Racks(racks: 2, subnet: \"10.0.0.0/16\")",
+        "",
+    );
+    let out = podpath(&["check", &f]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("flannel-host-gw needs every node on one L2 subnet: node3 (10.0.2.11) is not on node1's subnet 10.0.1.0/24"),
+        "{}",
+        out.stderr
+    );
+    let f = cluster(
+        "kubenet-l2",
+        "kubenet",
+        2,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["check", &f]);
+    assert!(
+        out.stderr
+            .contains("kubenet routes podCIDRs through the cloud's route table"),
+        "{}",
+        out.stderr
+    );
+    let f = cluster("bad-cni", "cilium", 2, 1, "L2(subnet: \"10.0.0.0/24\")", "");
+    let out = podpath(&["check", &f]);
+    assert!(
+        out.stderr.contains("unknown CNI mode \"cilium\""),
+        "{}",
+        out.stderr
+    );
+    let f = scenario(
+        "ipam-full",
+        "Scenario(name: \"x\", cluster: Cluster(cni: \"flannel-vxlan\", cluster_cidr: \"10.244.0.0/23\", nodes: Nodes(count: 3)))",
+    );
+    let out = podpath(&["check", &f]);
+    assert!(
+        out.stderr.contains("no podCIDR left for node 3 of 3"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn selectors_pick_nodes_pods_and_globs() {
+    let f = cluster(
+        "sel",
+        "calico-vxlan",
+        4,
+        2,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&[
+        "reach",
+        &f,
+        "--from",
+        "node1",
+        "--to",
+        "node3*,default/node4-pod2",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("6 pairs of 8 pods"),
+        "{}",
+        out.stdout
+    );
+    let out = podpath(&["reach", &f, "--from", "nope"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--from: \"nope\" names no pod"));
+}
+
+#[test]
+fn pod_ips_follow_each_cnis_ipam() {
+    // The bridge plugin's gateway takes .1; Calico's tunnel address takes .0.
+    let f = cluster(
+        "ipam-b",
+        "flannel-host-gw",
+        2,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["expand", &f, "--node", "node2"]);
+    assert!(
+        out.stdout
+            .contains("ip -n node2-pod1 addr add 10.244.1.2/24 dev eth0")
+    );
+    let f = cluster(
+        "ipam-c",
+        "calico-vxlan",
+        2,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["expand", &f, "--node", "node2"]);
+    assert!(
+        out.stdout
+            .contains("ip -n node2-pod1 addr add 10.244.1.1/32 dev eth0")
+    );
+    // Calico names the host-side veth "cali" + sha1("namespace.pod")[:11].
+    let want = format!(
+        "ip link set {} address ee:ee:ee:ee:ee:ee",
+        scenarios::cluster::hash::calico_veth_name("default", "node2-pod1")
+    );
+    assert!(out.stdout.contains(&want), "{}", out.stdout);
+}
+
+#[test]
+fn expand_ron_is_a_loadable_scenario() {
+    let f = cluster(
+        "ron",
+        "flannel-vxlan",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["expand", &f, "--ron"]);
+    assert_eq!(out.code, 0);
+    let body: String = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let g = scenario(
+        "ron-pasted",
+        &format!("Scenario(name: \"pasted\", {body} expect: [FullReach()])"),
+    );
+    let out2 = podpath(&["reach", &g]);
+    assert_eq!(out2.code, 0, "{}{}", out2.stdout, out2.stderr);
+    assert!(
+        out2.stdout.starts_with("6 pairs of 3 pods on 3 nodes"),
+        "{}",
+        out2.stdout
+    );
+}
+
+#[test]
+fn service_trace_shows_dnat_the_endpoint_and_the_replys_un_dnat() {
+    let out = podpath(&[
+        "trace",
+        "../scenarios/files/k8s-service.ron",
+        "--from",
+        "node1:client",
+        "--to",
+        "10.96.0.10",
+        "--proto",
+        "tcp",
+        "--dport",
+        "80",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP -> DNAT to one endpoint.
+    assert!(
+        out.stdout
+            .contains("-j KUBE-SVC-67NZLRHBNDSAWJRO`: jump KUBE-SVC-67NZLRHBNDSAWJRO")
+    );
+    assert!(
+        out.stdout
+            .contains("-m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-")
+    );
+    assert!(out.stdout.contains(
+        "-j DNAT --to-destination 10.244.2.2:8080`: 10.244.0.2:40000 > 10.96.0.10:80 -> 10.244.0.2:40000 > 10.244.2.2:8080"
+    ));
+    // The endpoint's SYN-ACK, mapped back to the Service address by conntrack.
+    assert!(out.stdout.contains("\nreply: packet #"));
+    assert!(out.stdout.contains(
+        "conntrack un-DNAT 10.244.2.2:8080 > 10.244.0.2:40000 => 10.96.0.10:80 > 10.244.0.2:40000"
+    ));
+    insta::assert_snapshot!("trace-service", out.stdout);
+}
+
+#[test]
+fn diff_names_the_pairs_whose_reachability_or_path_differs() {
+    let a = cluster(
+        "diff-a",
+        "flannel-vxlan",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let b = cluster(
+        "diff-b",
+        "flannel-host-gw",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["diff", &a, &b, "--from", "node1", "--to", "node2"]);
+    assert_eq!(out.code, 1, "pairs differ: exit 1, as diff(1)");
+    assert!(
+        out.stdout.contains("1 pairs in both; 1 differ"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("node1:node1-pod1 -> node2:node2-pod1: reachable in both, by another path")
+    );
+    assert!(out.stdout.contains("node1:flannel.1"), "{}", out.stdout);
+    let out = podpath(&["diff", &a, &a]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("6 pairs in both; 0 differ"));
+    // A smaller route table: the same pairs, some no longer reachable.
+    let c = cluster("diff-c", "kubenet", 3, 1, "Vpc(cidr: \"10.0.0.0/24\")", "");
+    let d = cluster(
+        "diff-d",
+        "kubenet",
+        3,
+        1,
+        "Vpc(cidr: \"10.0.0.0/24\", route_limit: 2)",
+        "",
+    );
+    let out = podpath(&["diff", &c, &d]);
+    assert_eq!(out.code, 1);
+    let dir = tmp_dir().to_string_lossy().into_owned();
+    insta::assert_snapshot!("diff-route-limit", out.stdout.replace(&dir, "TMP"));
+}
+
+#[test]
+fn reach_to_services_follows_dnat_and_the_endpoints_answer() {
+    let f = scenario(
+        "svc-reach",
+        "Scenario(name: \"svc\", cluster: Cluster(cni: \"calico-vxlan\", nodes: Nodes(count: 3), services: [Service(name: \"api\", ports: [Port(port: 443, target_port: 6443)], endpoints: [\"node2-pod1\", \"node3-pod1\"]), Service(name: \"empty\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["reach", &f, "--to", "svc/*"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Every pod reaches the Service with endpoints, node3's pod through its
+    // own endpoint too (hairpin: masqueraded from the node's address, as the
+    // kernel picks one when the cali veth has none); none reaches the
+    // Service without endpoints (kube-proxy's REJECT).
+    insta::assert_snapshot!("reach-services", out.stdout);
+    // Without a selector naming them, Services are not probed.
+    let out = podpath(&["reach", &f]);
+    assert!(
+        out.stdout.starts_with("6 pairs of 3 pods on 3 nodes (ICMP"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn names_are_validated_as_the_api_server_does() {
+    let f = scenario(
+        "bad-names",
+        "Scenario(name: \"x\", cluster: Cluster(cni: \"flannel-vxlan\", nodes: Nodes(names: [\"Node_1\"]), pods: Pods(list: [Pod(name: \"web 0\", node: \"Node_1\")]), services: [Service(name: \"a\\\"b\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["check", &f]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad node name \"Node_1\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad pod name \"web 0\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad Service name \"a\"b\""),
+        "{}",
+        out.stderr
+    );
+}
