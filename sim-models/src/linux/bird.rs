@@ -260,7 +260,6 @@ impl World {
                     nexthops: Vec::new(),
                     mtu: None,
                     origin: Some(Arc::from("BIRD static protocol (the node's own block)")),
-                    text: Default::default(),
                 });
             }
         }
@@ -580,7 +579,6 @@ impl World {
             nexthops: Vec::new(),
             mtu: None,
             origin: Some(origin),
-            text: Default::default(),
         };
         let tunl0 = self.dev_by_name(ns, "tunl0");
         match (ipip, tunl0) {

@@ -606,7 +606,8 @@ impl World {
                 let node = self.devices[d.ix()].node;
                 let nsnode = self.namespaces[ns.ix()].node;
                 self.topo.move_device(node, nsnode, name);
-                self.rerender_routes(ns, d);
+                // Cached lookups carry their routes' texts, which name devices.
+                self.namespaces[ns.ix()].fib.invalidate();
             }
         }
         if let Some(t) = target_ns {
@@ -966,12 +967,10 @@ impl World {
             }],
             mtu: None,
             origin: None,
-            text: Default::default(),
         }
     }
 
-    fn put_route_once(&mut self, ns: NsId, mut r: Route) {
-        r.text = self.route_text_up(&r).into();
+    fn put_route_once(&mut self, ns: NsId, r: Route) {
         let t = self.namespaces[ns.ix()].fib.table_mut(r.table);
         if !t
             .exact(r.prefix)
@@ -980,20 +979,6 @@ impl World {
         {
             t.insert(r);
         }
-    }
-
-    /// Renders again the stored text of the routes through `d` (renamed).
-    fn rerender_routes(&mut self, ns: NsId, d: DevId) {
-        let mut fib = std::mem::take(&mut self.namespaces[ns.ix()].fib);
-        fib.invalidate();
-        for t in fib.tables.values_mut() {
-            t.for_each_mut(|r| {
-                if r.uses_dev(d) {
-                    r.text = self.route_text_up(r).into();
-                }
-            });
-        }
-        self.namespaces[ns.ix()].fib = fib;
     }
 
     /// fib_add_ifaddr: the local route always; the prefix and broadcast routes when the device is up.
@@ -1149,7 +1134,6 @@ impl World {
             nexthops,
             mtu: spec.mtu,
             origin: None,
-            text: Default::default(),
         })
     }
 
@@ -1257,8 +1241,7 @@ impl World {
     fn exec_route(&mut self, ns: NsId, c: &RouteCmd) -> R {
         match c {
             RouteCmd::Add(spec) | RouteCmd::Replace(spec) => {
-                let mut r = self.resolve_route(ns, spec)?;
-                r.text = self.route_text_up(&r).into();
+                let r = self.resolve_route(ns, spec)?;
                 let replace = matches!(c, RouteCmd::Replace(_));
                 let t = self.namespaces[ns.ix()].fib.table_mut(r.table);
                 let clash = t.exact(r.prefix).iter().any(|o| o.metric == r.metric);

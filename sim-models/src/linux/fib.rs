@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sim_core::net::Ipv4Net;
 use sim_core::trace::RouteType;
@@ -61,10 +61,6 @@ pub struct Route {
     pub mtu: Option<u32>,
     /// Which control plane or peer installed it (shown in traces).
     pub origin: Option<Arc<str>>,
-    /// The route as `ip route` prints it with every nexthop device up,
-    /// rendered when it is installed (and again when a nexthop device is
-    /// renamed), for the trace's route steps. Empty until then.
-    pub text: Arc<str>,
 }
 
 impl Route {
@@ -82,10 +78,11 @@ impl Route {
 
 /// One routing table: a map per prefix length, so a lookup costs one
 /// ordered-map probe per prefix length in use, whatever the table size.
-/// Routes are shared (`Arc`): a lookup's result refers to the table's route.
+/// Routes are kept inline (a cluster's FIBs can hold tens of millions):
+/// a lookup's result is a shared copy, made once per cached lookup.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
-    by_len: Vec<BTreeMap<u32, Vec<Arc<Route>>>>,
+    by_len: Vec<BTreeMap<u32, Vec<Route>>>,
     /// Bit `len` is set when some route has that prefix length, so a lookup
     /// probes only the lengths in use (a node has a handful).
     lens: u64,
@@ -93,7 +90,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn slot(&mut self, p: Ipv4Net) -> &mut Vec<Arc<Route>> {
+    fn slot(&mut self, p: Ipv4Net) -> &mut Vec<Route> {
         if self.by_len.is_empty() {
             self.by_len = vec![BTreeMap::new(); 33];
         }
@@ -110,7 +107,7 @@ impl Table {
     }
 
     /// Routes of exactly this prefix, in metric order.
-    pub fn exact(&self, p: Ipv4Net) -> &[Arc<Route>] {
+    pub fn exact(&self, p: Ipv4Net) -> &[Route] {
         self.by_len
             .get(p.len as usize)
             .and_then(|m| m.get(&u32::from(p.addr)))
@@ -119,7 +116,6 @@ impl Table {
     }
 
     pub fn insert(&mut self, r: Route) {
-        let r = Arc::new(r);
         let slot = self.slot(r.prefix);
         // Keep metric order; equal metrics keep insertion order (appended after).
         let pos = slot
@@ -158,7 +154,7 @@ impl Table {
         for (len, m) in self.by_len.iter_mut().enumerate() {
             m.retain(|_, v| {
                 let before = v.len();
-                v.retain(|r| keep(r));
+                v.retain(&mut keep);
                 removed += before - v.len();
                 !v.is_empty()
             });
@@ -170,25 +166,13 @@ impl Table {
         removed
     }
 
-    /// Every route, mutably (copied on write where a lookup result still
-    /// shares it).
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Route)) {
-        for m in &mut self.by_len {
-            for v in m.values_mut() {
-                for r in v {
-                    f(Arc::make_mut(r));
-                }
-            }
-        }
-    }
-
     /// All routes in `ip route show` order: by prefix address, then length
     /// (the kernel's trie walk order), then metric.
     pub fn iter(&self) -> Vec<&Route> {
         let mut v: Vec<&Route> = self
             .by_len
             .iter()
-            .flat_map(|m| m.values().flatten().map(|r| &**r))
+            .flat_map(|m| m.values().flatten())
             .collect();
         v.sort_by_key(|r| (u32::from(r.prefix.addr), r.prefix.len));
         v
@@ -196,7 +180,7 @@ impl Table {
 
     /// Longest-prefix match: candidate route lists from the longest prefix
     /// down, probing only the prefix lengths in use.
-    pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Arc<Route>> {
+    pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Route> {
         let d = u32::from(dst);
         let mut lens = self.lens;
         std::iter::from_fn(move || {
@@ -265,12 +249,20 @@ impl Default for Flow<'_> {
 /// A lookup result.
 #[derive(Clone, Debug)]
 pub struct FibResult {
-    /// The table's route (shared).
+    /// A copy of the table's route, shared by every answer of one
+    /// [`Fib::lookup_cached`] entry.
     pub route: Arc<Route>,
     /// Index of the chosen nexthop.
     pub nh: usize,
     /// Rule priority that selected the table.
     pub rule: u32,
+    /// The route's `ip route` text for trace steps (as if every nexthop
+    /// device had carrier), rendered at the first step that shows it and
+    /// shared by every answer of the same [`Fib::lookup_cached`] entry, so
+    /// it lives only as long as that entry (a command, which may rename a
+    /// device, empties the cache). `None` from an uncached lookup. Routes
+    /// themselves keep no text: a FIB can hold millions of them.
+    pub text: Option<Arc<OnceLock<Arc<str>>>>,
 }
 
 impl FibResult {
@@ -415,7 +407,10 @@ impl Fib {
         {
             return r.clone();
         }
-        let r = self.lookup(f, dev_up);
+        let mut r = self.lookup(f, dev_up);
+        if let Ok(res) = &mut r {
+            res.text = Some(Arc::default());
+        }
         let mut c = self.cache.borrow_mut();
         let e = (
             CacheKey {
@@ -502,9 +497,10 @@ impl Fib {
                 }
             };
             return Some(FibResult {
-                route: r.clone(),
+                route: Arc::new(r.clone()),
                 nh,
                 rule: 0,
+                text: None,
             });
         }
         None
@@ -558,7 +554,6 @@ mod tests {
             }],
             mtu: None,
             origin: None,
-            text: Default::default(),
         }
     }
 
@@ -589,6 +584,30 @@ mod tests {
             fib.lookup(&flow("8.8.8.8"), up).unwrap().route.dev(),
             Some(DevId(1))
         );
+    }
+
+    #[test]
+    fn a_route_keeps_no_text_and_cached_lookups_share_one() {
+        // Clusters of thousands of nodes hold tens of millions of routes:
+        // the trace's text lives in the lookup cache, not in each route.
+        println!("size_of::<Route>() = {}", std::mem::size_of::<Route>());
+        assert!(std::mem::size_of::<Route>() <= 72);
+        let mut fib = Fib::default();
+        fib.table_mut(TABLE_MAIN).insert(r("10.0.0.0/8", 0, 1));
+        let a = fib.lookup_cached(&flow("10.1.2.3"), |_| true).unwrap();
+        let b = fib.lookup_cached(&flow("10.1.2.3"), |_| true).unwrap();
+        let (ta, tb) = (a.text.unwrap(), b.text.unwrap());
+        assert!(Arc::ptr_eq(&ta, &tb));
+        assert!(
+            fib.lookup(&flow("10.1.2.3"), |_| true)
+                .unwrap()
+                .text
+                .is_none()
+        );
+        // Emptying the cache forgets the text with the entry.
+        fib.invalidate();
+        let c = fib.lookup_cached(&flow("10.1.2.3"), |_| true).unwrap();
+        assert!(!Arc::ptr_eq(&ta, &c.text.unwrap()));
     }
 
     #[test]

@@ -1106,13 +1106,16 @@ impl World {
         None
     }
 
-    /// A route's text for a trace step: the text it stored when installed,
-    /// unless a nexthop device has no carrier (then `linkdown` shows).
-    fn route_hit_text(&self, r: &crate::linux::fib::Route) -> std::sync::Arc<str> {
-        if !r.text.is_empty() && r.nexthops.iter().all(|nh| self.carrier(nh.dev)) {
-            r.text.clone()
-        } else {
-            self.route_text(r).into()
+    /// A route's text for a trace step: the lookup's shared text (rendered
+    /// once per cached lookup), unless a nexthop device has no carrier (then
+    /// `linkdown` shows, rendered afresh) or the lookup was not cached.
+    fn route_hit_text(&self, res: &FibResult) -> std::sync::Arc<str> {
+        let r = &res.route;
+        match &res.text {
+            Some(memo) if r.nexthops.iter().all(|nh| self.carrier(nh.dev)) => {
+                memo.get_or_init(|| self.route_text_up(r).into()).clone()
+            }
+            _ => self.route_text(r).into(),
         }
     }
 
@@ -1127,7 +1130,7 @@ impl World {
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
             text: if detail {
-                self.route_hit_text(r)
+                self.route_hit_text(res)
             } else {
                 std::sync::Arc::from("")
             },
