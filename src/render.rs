@@ -263,11 +263,7 @@ pub fn trace(
     let id = {
         let sim = &mut r.sim;
         let now = sim.now();
-        let mut cx = sim_models::linux::Cx {
-            now,
-            sched: &mut sim.sched,
-            sink: &mut sink,
-        };
+        let mut cx = sim_models::linux::Cx::new(now, &mut sim.sched, &mut sink);
         match sim.world.inject_probe(&mut cx, ns, dst, probe, size) {
             Ok(id) => id,
             Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),

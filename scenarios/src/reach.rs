@@ -282,11 +282,7 @@ pub fn probe_to(
     };
     let now = sim.now();
     {
-        let mut cx = sim_models::linux::Cx {
-            now,
-            sched: &mut sim.sched,
-            sink: &mut sink,
-        };
+        let mut cx = sim_models::linux::Cx::new(now, &mut sim.sched, &mut sink);
         let kind = port.map_or(Probe::Icmp, Probe::Tcp);
         let size = if port.is_some() { 0 } else { 56 };
         if let Err(e) = sim.world.inject_probe(&mut cx, ns, dst, kind, size) {

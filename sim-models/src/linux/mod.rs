@@ -73,12 +73,40 @@ pub struct Cx<'a> {
     pub now: SimTime,
     pub sched: &'a mut Scheduler<Event>,
     pub sink: &'a mut dyn TraceSink,
+    /// `sink.enabled()` and `sink.brief()`, asked once when the context is
+    /// made rather than at every step of every packet.
+    tracing: bool,
+    brief: bool,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(
+        now: SimTime,
+        sched: &'a mut Scheduler<Event>,
+        sink: &'a mut dyn TraceSink,
+    ) -> Cx<'a> {
+        let tracing = sink.enabled();
+        let brief = sink.brief();
+        Cx {
+            now,
+            sched,
+            sink,
+            tracing,
+            brief,
+        }
+    }
+
+    /// Whether the sink records steps (build trace events only then).
+    #[inline]
+    pub fn tracing(&self) -> bool {
+        self.tracing
+    }
 }
 
 impl Cx<'_> {
     /// Whether the sink wants this packet's steps in full (their texts).
     pub fn detail(&self, pkt: PacketId) -> bool {
-        self.sink.enabled() && self.sink.wants(pkt) && !self.sink.brief()
+        self.tracing && !self.brief && self.sink.wants(pkt)
     }
 
     pub fn at(&mut self, d: SimDuration, ev: Event) -> EventId {
@@ -435,7 +463,7 @@ impl World {
         pkt: PacketId,
         ev: impl FnOnce() -> TraceEvent,
     ) {
-        if cx.sink.enabled() && cx.sink.wants(pkt) {
+        if cx.tracing && cx.sink.wants(pkt) {
             cx.sink.record(TraceRecord {
                 time: cx.now,
                 place,
