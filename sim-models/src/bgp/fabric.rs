@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use indexmap::IndexMap;
 use sim_core::net::Ipv4Net;
 use sim_core::rng::RootSeed;
 use sim_core::sched::{EventId, LimitError, Limits, Scheduler};
@@ -43,7 +44,7 @@ use sim_core::time::{SimDuration, SimTime};
 
 use super::calico::{CalicoCluster, NodeSpeaker};
 use super::config::SpeakerConfig;
-use super::pool::AttrPool;
+use super::pool::{AttrPool, Fx};
 use super::rib::Source;
 use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire};
 
@@ -247,18 +248,24 @@ pub struct FabricNode {
     fib: BTreeMap<Ipv4Net, Installed>,
     /// Recorded uninstalls and their times (with `record_fib`).
     uninstalls: Vec<(SimTime, Ipv4Net)>,
-    /// The neighbours' addresses, sorted: the slots of `local` and `timers`.
-    slots: Vec<PeerAddr>,
+    /// The neighbours' addresses (as numbers), sorted: the slots of
+    /// `local` and `timers`.
+    slots: Vec<u32>,
     /// The local address of each neighbour's session.
     local: Vec<Ipv4Addr>,
     /// Armed timers per neighbour and kind: their event, and whether it
     /// counts as work.
     timers: Vec<[Option<(EventId, bool)>; 5]>,
+    /// The node that owns each neighbour's address.
+    peer_node: Vec<Option<usize>>,
+    /// The last connection opened with each neighbour's address pair (see
+    /// `Fabric::conn_state` for whether it still is).
+    conn: Vec<Option<u64>>,
 }
 
 impl FabricNode {
     fn slot(&self, peer: PeerAddr) -> Option<usize> {
-        self.slots.binary_search(&peer).ok()
+        self.slots.binary_search(&peer.to_bits()).ok()
     }
 }
 
@@ -367,12 +374,21 @@ impl Ev {
 pub struct Fabric {
     sched: Scheduler<Ev>,
     nodes: Vec<FabricNode>,
-    /// By address (as a number).
-    owner: BTreeMap<u32, usize>,
+    /// By address (as a number; hashed: only looked up).
+    owner: IndexMap<u32, usize, Fx>,
+    /// Whether a message's connection is found from the sender's neighbour
+    /// slot (`FabricNode::conn`) rather than `conns`: unless two nodes
+    /// claim one address (then a third node's slot could name another's
+    /// connection).
+    slot_conns: bool,
+    /// Each connection's state, by id: `GONE`, `OPEN` or `CLOSING` (what
+    /// `conns` says of it).
+    conn_state: Vec<u8>,
     /// Open connections by address pair: (id, open). A connection one side
     /// closed stays until its close reaches the other side, so that what
     /// was sent before the close (a NOTIFICATION) arrives first, as over TCP.
-    conns: BTreeMap<u64, (u64, bool)>,
+    /// (Hashed: only looked up, never iterated in its order.)
+    conns: IndexMap<u64, (u64, bool), Fx>,
     next_conn: u64,
     down: BTreeSet<(usize, usize)>,
     latency: SimDuration,
@@ -413,6 +429,11 @@ fn pair(a: usize, b: usize) -> (usize, usize) {
     (a.min(b), a.max(b))
 }
 
+/// `Fabric::conn_state`.
+const GONE: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSING: u8 = 2;
+
 /// A connection's key: its two addresses, the lower first, as one number.
 fn key(a: Ipv4Addr, b: Ipv4Addr) -> u64 {
     let (a, b) = (a.to_bits(), b.to_bits());
@@ -431,28 +452,39 @@ impl Fabric {
     /// `bgp:<name>` of `seed`. Nothing runs until [`start_all`](Self::start_all).
     pub fn new(nodes: impl IntoNodes, seed: u64, options: FabricOptions) -> Fabric {
         let seed = RootSeed(seed);
-        let mut owner = BTreeMap::new();
+        let mut owner: IndexMap<u32, usize, Fx> = IndexMap::default();
+        let mut shared_addresses = false;
         let nodes: Vec<FabricNode> = nodes
             .into_nodes()
             .into_iter()
             .enumerate()
             .map(|(i, n)| {
-                owner.insert(n.config.address.to_bits(), i);
+                let mut own = |a: Ipv4Addr| {
+                    if owner.insert(a.to_bits(), i).is_some_and(|j| j != i) {
+                        shared_addresses = true;
+                    }
+                };
+                own(n.config.address);
                 for nb in &n.config.neighbors {
                     if let Some(a) = nb.local_address {
-                        owner.insert(a.to_bits(), i);
+                        own(a);
                     }
                 }
                 let mut speaker =
                     Speaker::new(n.config.clone(), seed.stream(&format!("bgp:{}", n.name)));
                 speaker.set_logging(options.log);
-                let mut slots: Vec<PeerAddr> =
-                    n.config.neighbors.iter().map(|nb| nb.address).collect();
+                let mut slots: Vec<u32> = n
+                    .config
+                    .neighbors
+                    .iter()
+                    .map(|nb| nb.address.to_bits())
+                    .collect();
                 slots.sort_unstable();
                 slots.dedup();
                 let local = slots
                     .iter()
                     .map(|&a| {
+                        let a = Ipv4Addr::from_bits(a);
                         n.config
                             .neighbor(a)
                             .and_then(|nb| nb.local_address)
@@ -468,6 +500,8 @@ impl Fabric {
                     fib: BTreeMap::new(),
                     uninstalls: Vec::new(),
                     timers: vec![[None; 5]; slots.len()],
+                    peer_node: Vec::new(),
+                    conn: vec![None; slots.len()],
                     slots,
                     local,
                 }
@@ -481,6 +515,14 @@ impl Fabric {
                 pair_latency.insert(pair(ia, ib), *d);
             }
         }
+        let mut nodes = nodes;
+        for n in &mut nodes {
+            n.peer_node = n
+                .slots
+                .iter()
+                .map(|a| owner.get(a).copied())
+                .collect();
+        }
         let sched = Scheduler::with_limits(Limits {
             max_events: options.max_events,
             max_time: SimTime::MAX,
@@ -489,7 +531,9 @@ impl Fabric {
             sched,
             nodes,
             owner,
-            conns: BTreeMap::new(),
+            slot_conns: !shared_addresses,
+            conn_state: Vec::new(),
+            conns: IndexMap::default(),
             next_conn: 0,
             down: BTreeSet::new(),
             latency: options.latency,
@@ -804,22 +848,27 @@ impl Fabric {
                 from,
                 ev,
             } => {
-                let current = self.conns.get(&key).copied();
-                let input = match (ev, current) {
-                    (ConnEv::Connected, Some((id, true))) if id == conn => {
-                        Input::TransportConnected(from)
-                    }
-                    (ConnEv::Bytes(b), Some((id, _))) if id == conn => {
+                let input = match ev {
+                    ConnEv::Bytes(b) => {
+                        // `conns` has this connection (open or closing).
+                        if self.conn_state[conn as usize] == GONE {
+                            return;
+                        }
                         batch = Some(b);
                         Input::TransportBytes(from, Vec::new())
                     }
-                    (ConnEv::Closed, Some((id, _))) if id == conn => {
-                        self.conns.remove(&key);
-                        Input::TransportClosed(from)
-                    }
-                    // Reset by a node that died.
-                    (ConnEv::Closed, None) => Input::TransportClosed(from),
-                    _ => return,
+                    ev => match (ev, self.conns.get(&key).copied()) {
+                        (ConnEv::Connected, Some((id, true))) if id == conn => {
+                            Input::TransportConnected(from)
+                        }
+                        (ConnEv::Closed, Some((id, _))) if id == conn => {
+                            self.conn_remove(key);
+                            Input::TransportClosed(from)
+                        }
+                        // Reset by a node that died.
+                        (ConnEv::Closed, None) => Input::TransportClosed(from),
+                        _ => return,
+                    },
                 };
                 (to, input)
             }
@@ -836,7 +885,8 @@ impl Fabric {
             _ => None,
         };
         let sp = &mut self.nodes[node].speaker;
-        let was = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        // Only the input's peer changes state: the speaker's count says.
+        let was = sp.established_sessions();
         let mut outs = std::mem::take(&mut self.outs);
         match batch {
             Some(b) => {
@@ -847,7 +897,7 @@ impl Fabric {
             }
             None => sp.handle_with(now, input, &mut self.pool, &mut outs),
         }
-        let is = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        let is = sp.established_sessions();
         if self.options.digest {
             for o in &outs {
                 use std::hash::{Hash, Hasher};
@@ -857,11 +907,7 @@ impl Fabric {
                 self.digest = self.digest.rotate_left(7) ^ h.finish();
             }
         }
-        match (was, is) {
-            (false, true) => self.established += 1,
-            (true, false) => self.established -= 1,
-            _ => {}
-        }
+        self.established = self.established + is - was;
         // A timer set again (or cancelled) later in the same outputs is
         // never set: only the last setting is scheduled, where it was.
         let mut skip = std::mem::take(&mut self.skip);
@@ -914,6 +960,18 @@ impl Fabric {
                 let id = self.next_conn;
                 self.next_conn += 1;
                 self.conns.insert(k, (id, true));
+                debug_assert_eq!(self.conn_state.len() as u64, id);
+                self.conn_state.push(OPEN);
+                // The slots whose address pair this is: the connection to
+                // send on from now on.
+                for (n, a, b) in [(x, peer, local), (y, local, peer)] {
+                    let node = &mut self.nodes[n];
+                    if let Some(i) = node.slot(a)
+                        && node.local[i] == b
+                    {
+                        node.conn[i] = Some(id);
+                    }
+                }
                 let at = now + self.latency(x, y);
                 for (to, from) in [(y, local), (x, peer)] {
                     self.schedule(
@@ -930,14 +988,29 @@ impl Fabric {
             }
             Output::Send(peer, bytes) => {
                 self.stats.count(&bytes);
-                let local = self.local_addr(x, peer);
-                let k = key(local, peer);
-                if let (Some(&(id, true)), Some(&y)) =
-                    (self.conns.get(&k), self.owner.get(&peer.to_bits()))
+                let n = &self.nodes[x];
+                // The open connection with the peer, and the peer's node.
+                let (local, open) = match n.slot(peer) {
+                    Some(i) if self.slot_conns => (
+                        n.local[i],
+                        n.conn[i]
+                            .filter(|&id| self.conn_state[id as usize] == OPEN)
+                            .zip(n.peer_node[i]),
+                    ),
+                    _ => {
+                        let local = self.local_addr(x, peer);
+                        let open = match (self.conns.get(&key(local, peer)), self.owner_of(peer)) {
+                            (Some(&(id, true)), Some(y)) => Some((id, y)),
+                            _ => None,
+                        };
+                        (local, open)
+                    }
+                };
+                if let Some((id, y)) = open
                     && self.link_up(x, y)
                 {
                     let at = now + self.latency(x, y);
-                    self.send(at, id, y, k, local, bytes);
+                    self.send(at, id, y, key(local, peer), local, bytes);
                 }
             }
             Output::Close(peer) => {
@@ -949,9 +1022,10 @@ impl Fabric {
                 let y = self.owner[&peer.to_bits()];
                 if !self.link_up(x, y) {
                     // Nobody will hear of it.
-                    self.conns.remove(&k);
+                    self.conn_remove(k);
                 } else {
                     self.conns.insert(k, (id, false));
+                    self.conn_state[id as usize] = CLOSING;
                     let at = now + self.latency(x, y);
                     self.schedule(
                         at,
@@ -1029,6 +1103,13 @@ impl Fabric {
         }
     }
 
+    /// Forgets a connection (closed, reset or dropped).
+    fn conn_remove(&mut self, k: u64) {
+        if let Some((id, _)) = self.conns.swap_remove(&k) {
+            self.conn_state[id as usize] = GONE;
+        }
+    }
+
     fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
         if let Some((old, work)) = self.timer_slot(x, peer, kind).and_then(|t| t.take()) {
             self.sched.cancel(old);
@@ -1061,7 +1142,7 @@ impl Fabric {
     pub fn kill(&mut self, name: &str, reset: bool) -> Result<(), FabricError> {
         let i = self.index(name)?;
         let now = self.now();
-        let mine: Vec<(u64, (u64, bool))> = self
+        let mut mine: Vec<(u64, (u64, bool))> = self
             .conns
             .iter()
             .filter(|(k, _)| {
@@ -1070,8 +1151,10 @@ impl Fabric {
             })
             .map(|(k, v)| (*k, *v))
             .collect();
+        // In address order (the order the resets are scheduled in).
+        mine.sort_unstable_by_key(|(k, _)| *k);
         for (k, (id, _)) in mine {
-            self.conns.remove(&k);
+            self.conn_remove(k);
             if !reset {
                 continue;
             }
@@ -1097,7 +1180,7 @@ impl Fabric {
             }
         }
         for s in 0..self.nodes[i].slots.len() {
-            let peer = self.nodes[i].slots[s];
+            let peer = Ipv4Addr::from_bits(self.nodes[i].slots[s]);
             for kind in TimerKind::ALL {
                 self.cancel_timer(i, peer, kind);
             }

@@ -78,13 +78,22 @@ impl Hasher for FxHasher {
     }
 }
 
-type Fx = BuildHasherDefault<FxHasher>;
+pub(crate) type Fx = BuildHasherDefault<FxHasher>;
 
 /// Interned path attributes; see the [module docs](self).
 #[derive(Clone, Default)]
 pub struct AttrPool {
+    /// Boxed: a speaker swaps in its fabric's pool for every input.
+    t: Box<Tables>,
+}
+
+#[derive(Clone, Default)]
+struct Tables {
     /// By the attribute field's bytes: [0] two-octet AS numbers, [1] four.
     wire: [IndexMap<Box<[u8]>, Arc<PathAttrs>, Fx>; 2],
+    /// The last bytes looked up and found, per width: a reflector's UPDATE
+    /// reaches all its clients one after another.
+    last: [Option<(Box<[u8]>, Arc<PathAttrs>)>; 2],
     /// Sweep when the tables grow past this.
     sweep_at: usize,
 }
@@ -92,7 +101,7 @@ pub struct AttrPool {
 impl std::fmt::Debug for AttrPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttrPool")
-            .field("wire", &(self.wire[0].len() + self.wire[1].len()))
+            .field("wire", &self.t.len())
             .finish()
     }
 }
@@ -107,8 +116,8 @@ impl AttrPool {
     /// The attributes these attribute-field bytes decoded to, if an UPDATE
     /// announcing routes with them was accepted before.
     #[inline]
-    pub(crate) fn decoded(&self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
-        self.wire[four_octet as usize].get(wire)
+    pub(crate) fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
+        self.t.decoded(four_octet, wire)
     }
 
     /// Remembers what these bytes decode to (an UPDATE that passed every
@@ -120,26 +129,37 @@ impl AttrPool {
         attrs: PathAttrs,
     ) -> Arc<PathAttrs> {
         let a = Arc::new(attrs);
-        self.wire[four_octet as usize].insert(wire.into(), a.clone());
-        self.maybe_sweep();
-        a
-    }
-
-    fn len(&self) -> usize {
-        self.wire[0].len() + self.wire[1].len()
-    }
-
-    fn maybe_sweep(&mut self) {
-        if self.len() > self.sweep_at.max(SWEEP_MIN) {
+        self.t.wire[four_octet as usize].insert(wire.into(), a.clone());
+        if self.t.len() > self.t.sweep_at.max(SWEEP_MIN) {
             self.sweep();
-            self.sweep_at = 2 * self.len();
+            self.t.sweep_at = 2 * self.t.len();
         }
+        a
     }
 
     /// Forgets the attributes nobody else holds.
     pub fn sweep(&mut self) {
-        for w in &mut self.wire {
+        let t = &mut self.t;
+        t.last = [None, None];
+        for w in &mut t.wire {
             w.retain(|_, a| Arc::strong_count(a) > 1);
         }
+    }
+}
+
+impl Tables {
+    #[inline]
+    fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
+        let w = four_octet as usize;
+        let hit = matches!(&self.last[w], Some((b, _)) if **b == *wire);
+        if !hit {
+            let a = self.wire[w].get(wire)?;
+            self.last[w] = Some((wire.into(), a.clone()));
+        }
+        self.last[w].as_ref().map(|(_, a)| a)
+    }
+
+    fn len(&self) -> usize {
+        self.wire[0].len() + self.wire[1].len()
     }
 }

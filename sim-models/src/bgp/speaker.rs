@@ -244,6 +244,77 @@ impl Entry {
     }
 }
 
+/// The routing table: prefix to [`Entry`], hashed (a lookup is one probe:
+/// a client's table is cold each time a route reaches it). Its own order is
+/// never used where order could matter: [`Rib::sorted`] gives prefix order.
+#[derive(Clone, Default)]
+struct Rib {
+    t: hashbrown::HashTable<(Ipv4Net, Entry)>,
+}
+
+/// A prefix's hash: address and length, multiplied and folded (prefixes
+/// of one pool differ only in a few middle bits).
+#[inline]
+fn prefix_hash(p: &Ipv4Net) -> u64 {
+    let w = (u64::from(p.addr.to_bits()) << 8) | u64::from(p.len);
+    let m = u128::from(w) * 0x9e37_79b9_7f4a_7c15;
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+impl Rib {
+    fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+
+    #[inline]
+    fn get(&self, p: &Ipv4Net) -> Option<&Entry> {
+        self.t.find(prefix_hash(p), |(k, _)| k == p).map(|(_, e)| e)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, p: &Ipv4Net) -> Option<&mut Entry> {
+        self.t
+            .find_mut(prefix_hash(p), |(k, _)| k == p)
+            .map(|(_, e)| e)
+    }
+
+    #[inline]
+    fn entry(&mut self, p: Ipv4Net) -> hashbrown::hash_table::Entry<'_, (Ipv4Net, Entry)> {
+        self.t
+            .entry(prefix_hash(&p), |(k, _)| *k == p, |(k, _)| prefix_hash(k))
+    }
+
+    fn get_or_insert(&mut self, p: Ipv4Net) -> &mut Entry {
+        match self.entry(p) {
+            hashbrown::hash_table::Entry::Occupied(o) => &mut o.into_mut().1,
+            hashbrown::hash_table::Entry::Vacant(v) => &mut v.insert((p, Entry::new())).into_mut().1,
+        }
+    }
+
+    fn remove(&mut self, p: &Ipv4Net) -> Option<Entry> {
+        self.t
+            .find_entry(prefix_hash(p), |(k, _)| k == p)
+            .ok()
+            .map(|o| o.remove().0.1)
+    }
+
+    /// Every entry, in prefix order.
+    fn sorted(&self) -> Vec<(&Ipv4Net, &Entry)> {
+        let mut v: Vec<(&Ipv4Net, &Entry)> = self.t.iter().map(|(k, e)| (k, e)).collect();
+        v.sort_unstable_by_key(|(k, _)| **k);
+        v
+    }
+
+    /// Every entry, in no particular order.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&Ipv4Net, &mut Entry)> {
+        self.t.iter_mut().map(|(k, e)| (&*k, e))
+    }
+}
+
 /// A path beyond an entry's inline two.
 #[derive(Clone, Debug)]
 struct ExtraPath {
@@ -301,8 +372,13 @@ struct GroupOut {
 /// Neighbours alike in everything export depends on; see the module docs.
 #[derive(Clone)]
 struct Group {
-    /// A member (the first): its configuration is the group's.
-    rep: usize,
+    /// What export depends on, from its members' configuration.
+    ibgp: bool,
+    rr_client: bool,
+    next_hop_self: bool,
+    next_hop_keep: bool,
+    local: Ipv4Addr,
+    export: PrefixList,
     /// What the members are advertised, by prefix.
     out: BTreeMap<Ipv4Net, GroupOut>,
     /// `out`'s prefixes by their attributes (to find equal ones).
@@ -422,13 +498,15 @@ pub struct Speaker {
     /// The attributes of the routes this speaker originates.
     local_attrs: Arc<PathAttrs>,
     /// Every prefix with a path or origination.
-    rib: BTreeMap<Ipv4Net, Entry>,
+    rib: Rib,
     /// Paths beyond an entry's inline two, in peer order.
     extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
     /// What was advertised to an established member, where it differs from
     /// its group's `out` (see the module docs): (prefix, peer index).
     pinned: BTreeMap<(Ipv4Net, u16), Arc<PathAttrs>>,
     started: bool,
+    /// Sessions in Established.
+    established: usize,
     now: SimTime,
     out: Vec<Output>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
@@ -494,19 +572,20 @@ impl<'a> LocRib<'a> {
     }
 
     pub fn contains_key(&self, prefix: &Ipv4Net) -> bool {
-        self.s.rib.contains_key(prefix)
+        self.s.rib.get(prefix).is_some()
     }
 
     /// Prefixes and their best routes, in prefix order.
     pub fn iter(self) -> impl Iterator<Item = (Ipv4Net, Best)> + 'a {
         let s = self.s;
         s.rib
-            .iter()
+            .sorted()
+            .into_iter()
             .filter_map(move |(p, e)| Some((*p, s.best_view(p, e, e.best)?)))
     }
 
     pub fn keys(self) -> impl Iterator<Item = Ipv4Net> + 'a {
-        self.s.rib.keys().copied()
+        self.s.rib.sorted().into_iter().map(|(p, _)| *p)
     }
 
     pub fn values(self) -> impl Iterator<Item = Best> + 'a {
@@ -560,7 +639,7 @@ impl<'a> AdjRibIn<'a> {
     /// Its routes, in prefix order.
     pub fn iter(self) -> impl Iterator<Item = (Ipv4Net, InRoute)> + 'a {
         let (s, peer) = (self.s, self.peer);
-        s.rib.iter().filter_map(move |(p, e)| {
+        s.rib.sorted().into_iter().filter_map(move |(p, e)| {
             let (attrs, stale) = s.path(p, e, peer)?;
             Some((
                 *p,
@@ -610,7 +689,7 @@ impl Speaker {
         let mut keys: BTreeMap<(bool, bool, bool, bool, Ipv4Addr, usize), usize> = BTreeMap::new();
         let mut groups = Vec::new();
         let mut peers = Vec::with_capacity(by_addr.len());
-        for (i, (addr, n)) in by_addr.iter().enumerate() {
+        for (addr, n) in &by_addr {
             let ibgp = n.remote_as == cfg.local_as;
             let export = match exports.iter().position(|e| **e == n.export) {
                 Some(e) => e,
@@ -629,7 +708,12 @@ impl Speaker {
             );
             let group = *keys.entry(key).or_insert_with(|| {
                 groups.push(Group {
-                    rep: i,
+                    ibgp,
+                    rr_client: n.rr_client,
+                    next_hop_self: n.next_hop_self,
+                    next_hop_keep: n.next_hop_keep,
+                    local: n.local_address.unwrap_or(cfg.address),
+                    export: n.export.clone(),
                     out: BTreeMap::new(),
                     by_attrs: BTreeSet::new(),
                 });
@@ -662,10 +746,11 @@ impl Speaker {
             cfg,
             rng,
             local: BTreeSet::new(),
-            rib: BTreeMap::new(),
+            rib: Rib::default(),
             extra: BTreeMap::new(),
             pinned: BTreeMap::new(),
             started: false,
+            established: 0,
             now: SimTime::ZERO,
             out: Vec::new(),
             logging: true,
@@ -713,6 +798,11 @@ impl Speaker {
     /// What was negotiated with an established (or opening) peer.
     pub fn session(&self, peer: PeerAddr) -> Option<&Session> {
         self.peers[self.ix(peer)?].session.as_ref()
+    }
+
+    /// How many sessions are Established.
+    pub fn established_sessions(&self) -> usize {
+        self.established
     }
 
     /// Whether the speaker takes a new connection from this peer now (it is
@@ -856,6 +946,11 @@ impl Speaker {
     fn set_state(&mut self, m: usize, state: State) {
         let p = &mut self.peers[m];
         let old = std::mem::replace(&mut p.state, state);
+        match (old == State::Established, state == State::Established) {
+            (false, true) => self.established += 1,
+            (true, false) => self.established -= 1,
+            _ => {}
+        }
         if old != state && self.logging {
             let addr = p.addr;
             self.log(Some(addr), format!("{old:?} -> {state:?}"));
@@ -897,10 +992,6 @@ impl Speaker {
             self.log(Some(addr), format!("sent {msg}"));
         }
         self.out.push(Output::Send(addr, bytes.into()));
-    }
-
-    fn local_address(&self, m: usize) -> Ipv4Addr {
-        self.peers[m].cfg.local_address.unwrap_or(self.cfg.address)
     }
 
     fn our_open(&self, m: usize) -> OpenRepr {
@@ -1664,7 +1755,7 @@ impl Speaker {
     ) {
         self.touch(prefix, touched);
         let peer = m as u16;
-        let e = self.rib.entry(prefix).or_insert_with(Entry::new);
+        let e = self.rib.get_or_insert(prefix);
         if let Some(i) = e.slot(peer) {
             e.attrs[i] = Some(attrs);
             e.flags &= !STALE[i];
@@ -1732,7 +1823,7 @@ impl Speaker {
 
     fn set_local(&mut self, prefix: Ipv4Net, on: bool, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
         self.touch(prefix, touched);
-        let e = self.rib.entry(prefix).or_insert_with(Entry::new);
+        let e = self.rib.get_or_insert(prefix);
         if on {
             e.flags |= ORIGINATED;
         } else {
@@ -1746,7 +1837,8 @@ impl Speaker {
             return Vec::new();
         }
         self.rib
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(p, e)| self.path(p, e, m as u16).is_some_and(|(_, s)| s || !stale))
             .map(|(p, _)| *p)
             .collect()
@@ -1852,7 +1944,7 @@ impl Speaker {
     /// One prefix's path from a peer set (or removed), then decided: what
     /// `set_path`/`remove_path` and `decide` do, with one lookup.
     fn update_one(&mut self, m: usize, prefix: Ipv4Net, path: Option<Arc<PathAttrs>>) {
-        use std::collections::btree_map::Entry as MapEntry;
+        use hashbrown::hash_table::Entry as MapEntry;
         let peer = m as u16;
         let rcx = RibCx {
             peers: &self.peers,
@@ -1875,7 +1967,7 @@ impl Speaker {
                     e.attrs[0] = Some(a.clone());
                     e.peer[0] = peer;
                     e.best = peer;
-                    v.insert(e);
+                    v.insert((prefix, e));
                     routes = 1;
                     let new = Best {
                         source: Source::Peer(rcx.peers[m].addr),
@@ -1885,7 +1977,7 @@ impl Speaker {
                 }
             },
             MapEntry::Occupied(mut o) => {
-                let e = o.get_mut();
+                let e = &mut o.get_mut().1;
                 let slot = e.slot(peer);
                 if e.flags & EXTRA != 0
                     || (slot.is_none() && path.is_some() && e.attrs.iter().all(Option::is_some))
@@ -1961,36 +2053,17 @@ impl Speaker {
     /// `prefix` with (to its members other than the route's source), or
     /// `None` if it is not advertised to them.
     fn group_export(&self, g: usize, prefix: Ipv4Net, best: &Best, src: u16) -> Option<PathAttrs> {
-        let rep = self.groups[g].rep;
-        let to = &self.peers[rep];
-        if !to.cfg.export.allows(prefix) {
+        if !self.group_exports(g, prefix, best, src) {
             return None;
         }
+        let to = &self.groups[g];
         let from = match src {
             LOCAL => None,
             s => Some(&self.peers[s as usize]),
         };
         let from_ibgp = from.is_some_and(|f| f.ibgp);
         let reflecting = to.ibgp && from_ibgp;
-        // iBGP split horizon, unless reflecting (RFC 4456 §6): a client's
-        // routes go to everyone, a non-client's only to clients.
-        if reflecting && !(from.is_some_and(|f| f.cfg.rr_client) || to.cfg.rr_client) {
-            return None;
-        }
-        if reflecting {
-            // BIRD's export check (bgp_preexport): not to a session whose
-            // cluster id (`rr cluster id` on client sessions, the router id
-            // on others) is already in the CLUSTER_LIST.
-            let to_cluster = if to.cfg.rr_client {
-                self.cfg.effective_cluster_id()
-            } else {
-                self.cfg.router_id
-            };
-            if best.attrs.cluster_list.contains(&to_cluster) {
-                return None;
-            }
-        }
-        let local = self.local_address(rep);
+        let local = to.local;
         let mut a = (*best.attrs).clone();
         if from.is_some() {
             a.propagate_unknown();
@@ -1999,7 +2072,7 @@ impl Speaker {
         }
         if !to.ibgp {
             a.prepend(self.cfg.local_as);
-            if !to.cfg.next_hop_keep {
+            if !to.next_hop_keep {
                 a.next_hop = local;
             }
             a.local_pref = None;
@@ -2016,7 +2089,7 @@ impl Speaker {
             } else {
                 default
             });
-            if to.cfg.next_hop_self {
+            if to.next_hop_self {
                 a.next_hop = local;
             }
             if reflecting {
@@ -2029,6 +2102,39 @@ impl Speaker {
             }
         }
         Some(a)
+    }
+
+    /// Whether group `g` advertises the best route `best` of `prefix` (see
+    /// [`group_export`](Self::group_export)).
+    fn group_exports(&self, g: usize, prefix: Ipv4Net, best: &Best, src: u16) -> bool {
+        let to = &self.groups[g];
+        let from = match src {
+            LOCAL => None,
+            s => Some(&self.peers[s as usize]),
+        };
+        let reflecting = to.ibgp && from.is_some_and(|f| f.ibgp);
+        // iBGP split horizon, unless reflecting (RFC 4456 §6): a client's
+        // routes go to everyone, a non-client's only to clients.
+        if reflecting && !(from.is_some_and(|f| f.cfg.rr_client) || to.rr_client) {
+            return false;
+        }
+        if !to.export.allows(prefix) {
+            return false;
+        }
+        if reflecting {
+            // BIRD's export check (bgp_preexport): not to a session whose
+            // cluster id (`rr cluster id` on client sessions, the router id
+            // on others) is already in the CLUSTER_LIST.
+            let to_cluster = if to.rr_client {
+                self.cfg.effective_cluster_id()
+            } else {
+                self.cfg.router_id
+            };
+            if best.attrs.cluster_list.contains(&to_cluster) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sets what group `g` advertises for `prefix`; returns the attributes
@@ -2077,6 +2183,20 @@ impl Speaker {
         }
         let n = changes.len();
         let ng = self.groups.len();
+        if n == 1 && self.pinned.is_empty() {
+            // Nothing advertised for it before, nor now (a client learning
+            // a reflected route): nothing to send, nothing to keep.
+            let c = &changes[0];
+            let quiet = (0..ng).all(|g| {
+                !self.groups[g].out.contains_key(&c.prefix)
+                    && c.new
+                        .as_ref()
+                        .is_none_or(|(b, src)| !self.group_exports(g, c.prefix, b, *src))
+            });
+            if quiet {
+                return;
+            }
+        }
         let mut scratch = std::mem::take(&mut self.export_scratch);
         let (mut res, mut special) = (
             std::mem::take(&mut scratch.res),
@@ -2309,7 +2429,7 @@ impl Speaker {
         if self.logging || !partial.is_empty() || !cx.four_octet_as {
             let mut b = PlanBuilder::default();
             let grp = &self.groups[g];
-            for prefix in self.rib.keys() {
+            for (prefix, _) in self.rib.sorted() {
                 let new = grp
                     .out
                     .get(prefix)
@@ -2373,7 +2493,8 @@ impl Speaker {
         let me = m as u16;
         let mine: Vec<(Ipv4Net, Best)> = self
             .rib
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(_, e)| e.best == me)
             .filter_map(|(p, e)| Some((*p, self.best_view(p, e, e.best)?)))
             .collect();
