@@ -91,16 +91,18 @@ def mesh4():
 {calico_nodes(4)}
         ],
     )'''
-    timeline = [("10s", "node1:pod", "ping -c 1 10.244.4.1"), ("11s", "node1", "birdc show protocols"), ("11s", "node1", "birdc show route")]
+    timeline = [("10s", "node1:pod", "ping -c 1 10.244.4.1"), ("11s", "node1", "birdc show protocols"), ("11s", "node1", "birdc show route"),
+                ("20s", "node1", "birdc restart Mesh_192_168_56_12")]
     expect = [
+        'Output(on: "node1", contains: "Mesh_192_168_56_12: restarted")',
         'Reach(from: "node1:pod", to: "10.244.4.1")',
         'Table(on: "node1", table: "routes", contains: "10.244.2.0/26 via 192.168.56.12 dev tunl0 proto bird onlink")',
         'Table(on: "node1", table: "routes", contains: "blackhole 10.244.1.0/26 proto bird")',
         'Output(on: "node1", contains: "Mesh_192_168_56_14 BGP        ---        up")',
     ]
     write("bgp-mesh4.ron", "bgp-mesh4", "Calico node-to-node mesh of 4 nodes, IPIP Always: every node learns every block over BGP sessions on TCP port 179",
-          "// Four Calico nodes in a full iBGP mesh (AS 64512), IPIP pool Always.\n// calico/node's BIRD on each node advertises the node's /26 block and\n// installs the others via tunl0 onlink; a pod pings a pod across the mesh.",
-          ["lan"], hosts, bgp, timeline, expect, "15s")
+          "// Four Calico nodes in a full iBGP mesh (AS 64512), IPIP pool Always.\n// calico/node's BIRD on each node advertises the node's /26 block and\n// installs the others via tunl0 onlink; a pod pings a pod across the mesh.\n// At 20 s node1 resets its session with node2 (`birdc restart`): a Cease\n// NOTIFICATION, both sides drop the other's routes at once (no graceful\n// restart after a NOTIFICATION), and relearn them when the session is up\n// again after BIRD's error wait.",
+          ["lan"], hosts, bgp, timeline, expect, "40s")
 
 
 def rr(fname, name, clients, reflectors, timeline, expect, until, desc, comment):

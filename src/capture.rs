@@ -351,7 +351,7 @@ pub fn tcpdumps(sc: &Scenario, sim: &Simulation) -> Vec<Tcpdump> {
         out.push(Tcpdump {
             time: l.time,
             place: l.place.clone(),
-            line: l.line.clone(),
+            line: l.line.to_string(),
             devs,
             write: write.clone(),
         });

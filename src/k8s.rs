@@ -153,13 +153,17 @@ pub fn render_report(r: &Report) -> String {
             nodes.push(&e.node);
         }
     }
-    let ix = |e: &Endpoint| nodes.iter().position(|n| *n == e.node).unwrap_or(0);
+    let node_of: Vec<usize> = r
+        .endpoints
+        .iter()
+        .map(|e| nodes.iter().position(|n| *n == e.node).unwrap_or(0))
+        .collect();
     let n = nodes.len();
     let mut ok = vec![0u32; n * n];
     let mut all = vec![0u32; n * n];
     let mut first: Vec<Option<usize>> = vec![None; n * n];
     for (k, p) in r.pairs.iter().enumerate() {
-        let cell = ix(&r.endpoints[p.from]) * n + ix(&r.endpoints[p.to]);
+        let cell = node_of[p.from] * n + node_of[p.to];
         all[cell] += 1;
         if p.ok {
             ok[cell] += 1;
@@ -174,12 +178,32 @@ pub fn render_report(r: &Report) -> String {
         .filter(|j| (0..n).any(|i| all[i * n + j] > 0))
         .collect();
     let good = r.pairs.iter().filter(|p| p.ok).count();
+    let pods: Vec<&Endpoint> = r.endpoints.iter().filter(|e| e.port.is_none()).collect();
+    let pod_nodes = nodes
+        .iter()
+        .filter(|n| pods.iter().any(|e| e.node == **n))
+        .count();
+    let services = r
+        .pairs
+        .iter()
+        .filter_map(|p| r.endpoints[p.to].port.map(|_| p.to))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let what = if services == 0 {
+        format!(
+            "{} pods on {pod_nodes} nodes (ICMP echo request and reply)",
+            pods.len()
+        )
+    } else {
+        format!(
+            "{} pods on {pod_nodes} nodes, {services} Service ports (ICMP echo request and reply; to a Service, a TCP SYN to its ClusterIP and the endpoint's answer)",
+            pods.len()
+        )
+    };
     let _ = writeln!(
         out,
-        "{} pairs of {} pods on {} nodes (ICMP echo request and reply): {good} reachable, {} not",
+        "{} pairs of {what}: {good} reachable, {} not",
         r.pairs.len(),
-        r.endpoints.len(),
-        n,
         r.pairs.len() - good
     );
     if used_to.len() <= 24 && !r.pairs.is_empty() {
@@ -258,9 +282,13 @@ pub fn expectation_failures(r: &Report, from: Option<&str>, to: Option<&str>) ->
     let (Ok(f), Ok(t)) = (select(&r.endpoints, from), select(&r.endpoints, to)) else {
         return 0;
     };
+    let mut in_f = vec![false; r.endpoints.len()];
+    let mut in_t = vec![false; r.endpoints.len()];
+    f.iter().for_each(|&i| in_f[i] = true);
+    t.iter().for_each(|&i| in_t[i] = true);
     r.pairs
         .iter()
-        .filter(|p| !p.ok && f.contains(&p.from) && t.contains(&p.to))
+        .filter(|p| !p.ok && in_f[p.from] && in_t[p.to])
         .count()
 }
 

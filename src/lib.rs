@@ -52,17 +52,23 @@ pub fn execute(cli: &Cli) -> CliOutput {
             Ok(sc) if !capture::check_names(&sc, false).is_empty() => {
                 CliOutput::input_error(diags(&capture::check_names(&sc, false)))
             }
-            Ok(sc) => CliOutput {
-                stdout: format!(
+            Ok(sc) => {
+                let mut stdout = format!(
                     "{}: ok: {} hosts, {} segments, {} commands, {} expectations\n",
                     scenario,
                     sc.file.hosts.len(),
                     sc.file.segments.len(),
                     sc.commands.len(),
                     sc.file.expect.len()
-                ),
-                ..Default::default()
-            },
+                );
+                for w in sc.cluster.iter().flat_map(|c| &c.warnings) {
+                    let _ = writeln!(stdout, "warning: {w}");
+                }
+                CliOutput {
+                    stdout,
+                    ..Default::default()
+                }
+            }
             Err(d) => CliOutput::input_error(diags(&d)),
         },
         Cmd::Trace {

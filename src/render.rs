@@ -58,7 +58,7 @@ pub fn run(
     let mut err = String::new();
     if json {
         for l in &r.sim.log {
-            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": l.line,
+            let v = serde_json::json!({"type": "command", "time_ns": l.time.as_nanos(), "place": l.place, "line": &*l.line,
                 "stdout": l.output.stdout, "stderr": l.output.stderr, "failed": l.output.failed});
             let _ = writeln!(out, "{v}");
         }
@@ -256,6 +256,7 @@ pub fn trace(
         Proto::Udp => Probe::Udp(dport.unwrap_or(33434)),
         Proto::Tcp => Probe::Tcp(dport.unwrap_or(80)),
     };
+    let src = r.sim.world.select_source(ns, dst, None);
     let mut sink = VecSink::default();
     let id = {
         let sim = &mut r.sim;
@@ -277,8 +278,38 @@ pub fn trace(
     let w = &r.sim.world;
     let mut out = String::new();
     let steps: Vec<_> = sink.records.iter().filter(|t| t.packet == id).collect();
+    // The reply the packet drew (an echo reply, a RST), followed the same way.
+    let mut reply = steps.iter().find_map(|t| match &t.event {
+        TraceEvent::Reply { reply, what } => Some((*reply, what.clone())),
+        _ => None,
+    });
+    // A socket's answer (a listener's SYN-ACK) is a new packet from the
+    // place the probe was delivered to, back to the probe's source.
+    if reply.is_none()
+        && let Some(d) = steps
+            .iter()
+            .rev()
+            .find(|t| matches!(t.event, TraceEvent::Deliver { .. }))
+    {
+        reply = sink.records.iter().find_map(|t| match &t.event {
+            TraceEvent::Originate { by, dst, summary }
+                if w.topo.path(t.place) == w.topo.path(d.place)
+                    && t.time >= d.time
+                    && src.is_some_and(|s| {
+                        *dst == Some(s) || summary.contains(&format!(" > {s}."))
+                    }) =>
+            {
+                Some((t.packet, format!("sent by {by}").into()))
+            }
+            _ => None,
+        });
+    }
+    let reply_steps: Vec<_> = reply
+        .as_ref()
+        .map(|(r, _)| sink.records.iter().filter(|t| t.packet == *r).collect())
+        .unwrap_or_default();
     if json {
-        for t in &steps {
+        for t in steps.iter().chain(&reply_steps) {
             let _ = writeln!(out, "{}", render_json(&w.topo, t));
         }
     } else {
@@ -288,42 +319,55 @@ pub fn trace(
             id.0,
             format!("{proto:?}").to_lowercase()
         );
-        let mut last_place = None;
-        for (i, t) in steps.iter().enumerate() {
-            if last_place != Some(t.place) {
-                let _ = writeln!(out, "[{}]", w.topo.path(t.place));
-                last_place = Some(t.place);
-            }
-            let _ = writeln!(
-                out,
-                "{:>3}. {} {}",
-                i + 1,
-                t.time.fixed(),
-                sentence(&w.topo, &t.event)
-            );
+        trace_steps(&mut out, w, &steps);
+        if let Some((r, what)) = &reply {
+            let _ = writeln!(out, "\nreply: packet #{} ({what})", r.0);
+            trace_steps(&mut out, w, &reply_steps);
         }
-        let end = steps.iter().rev().find_map(|t| match &t.event {
-            TraceEvent::Drop { reason } => Some(format!(
-                "dropped at {}: {}",
-                w.topo.path(t.place),
-                sim_core::trace::drop_text(reason)
-            )),
-            TraceEvent::Deliver { to } => {
-                Some(format!("delivered at {} to {to}", w.topo.path(t.place)))
-            }
-            _ => None,
-        });
-        let _ = writeln!(
-            out,
-            "=> {}",
-            end.unwrap_or_else(|| "still in flight at the end of the trace window".into())
-        );
     }
     CliOutput {
         stdout: out,
         stderr: String::new(),
         code: 0,
     }
+}
+
+/// Numbered steps of one packet, grouped by place, and how it ended.
+fn trace_steps(
+    out: &mut String,
+    w: &sim_models::linux::World,
+    steps: &[&sim_core::trace::TraceRecord],
+) {
+    let mut last_place = None;
+    for (i, t) in steps.iter().enumerate() {
+        if last_place != Some(t.place) {
+            let _ = writeln!(out, "[{}]", w.topo.path(t.place));
+            last_place = Some(t.place);
+        }
+        let _ = writeln!(
+            out,
+            "{:>3}. {} {}",
+            i + 1,
+            t.time.fixed(),
+            sentence(&w.topo, &t.event)
+        );
+    }
+    let end = steps.iter().rev().find_map(|t| match &t.event {
+        TraceEvent::Drop { reason } => Some(format!(
+            "dropped at {}: {}",
+            w.topo.path(t.place),
+            sim_core::trace::drop_text(reason)
+        )),
+        TraceEvent::Deliver { to } => {
+            Some(format!("delivered at {} to {to}", w.topo.path(t.place)))
+        }
+        _ => None,
+    });
+    let _ = writeln!(
+        out,
+        "=> {}",
+        end.unwrap_or_else(|| "still in flight at the end of the trace window".into())
+    );
 }
 
 /// `podpath show`.

@@ -101,8 +101,8 @@ impl Scenario {
             sim.add_step(Step {
                 at: SimTime::ZERO,
                 host,
-                cmd,
-                line,
+                cmd: cmd.into(),
+                line: line.into(),
                 origin: usize::MAX,
                 expect_error: None,
             });
@@ -113,7 +113,7 @@ impl Scenario {
             let expect_error = self.file.expect.iter().find_map(|e| match e {
                 ExpectSpec::CommandError { on, command, error }
                     if on.split(':').next() == Some(host_name.as_str())
-                        && command.trim() == c.text =>
+                        && command.trim() == &*c.text =>
                 {
                     Some(Some(error.clone()))
                 }
@@ -140,7 +140,8 @@ impl Scenario {
                 cmd: Command {
                     netns: None,
                     kind: CommandKind::Bird(BirdCmd::Start { recovering: false }),
-                },
+                }
+                .into(),
                 line: "bird -c /etc/calico/confd/config/bird.cfg".into(),
                 origin: usize::MAX,
                 expect_error: None,

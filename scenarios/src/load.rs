@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use sim_core::rng::Probability;
 use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::MacAddr;
-use sim_models::cmd::{Command, parse_line};
+use sim_models::cmd::Command;
 
 use crate::format::{ExpectSpec, ScenarioFile};
 use crate::spans::{PathSeg, Pos, SpanTree, ron_error_pos};
@@ -45,8 +45,9 @@ pub enum CmdSource {
 pub struct LocatedCommand {
     pub host: usize,
     pub at: SimTime,
-    pub text: String,
-    pub cmd: Command,
+    /// Shared with the simulation's step and log (`Arc`s: one copy each).
+    pub text: std::sync::Arc<str>,
+    pub cmd: std::sync::Arc<Command>,
     pub pos: Pos,
     pub source: CmdSource,
 }
@@ -454,7 +455,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                     let pos = c.pos;
                     l.at_pos(pos, format!("\"ip netns exec\" inside a timeline entry already on namespace \"{ns}\""));
                 }
-                c.cmd.netns = Some(ns.clone());
+                std::sync::Arc::make_mut(&mut c.cmd).netns = Some(ns.clone());
             }
         }
     }
@@ -623,7 +624,8 @@ pub const DROP_CODES: &[&str] = &[
     "other",
 ];
 
-/// Splits a script into lines; parses each; records positions.
+/// Splits a script into commands (one per line; a here-document takes the
+/// lines up to its terminator); parses each; records positions.
 fn parse_script(
     l: &mut Loader,
     expected_errors: &[(usize, String)],
@@ -634,11 +636,35 @@ fn parse_script(
     out: &mut Vec<LocatedCommand>,
     source: impl Fn(usize) -> CmdSource,
 ) {
-    for (i, line) in script.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let first = line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
-        let pos = l.str_pos(path, i, first);
-        match parse_line(line) {
+    // Every line's position, located in one pass over the string.
+    let lines: Vec<&str> = script
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect();
+    let fallback = l
+        .spans
+        .as_ref()
+        .and_then(|s| s.locate(path))
+        .map(|s| s.start)
+        .unwrap_or(Pos { line: 1, col: 1 });
+    let located = l.spans.as_ref().and_then(|s| s.string_lines(path));
+    let positions: Vec<Pos> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let first = line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
+            located
+                .as_ref()
+                .and_then(|sl| sl.pos(i, first))
+                .unwrap_or(fallback)
+        })
+        .collect();
+    drop(located);
+    for sc in sim_models::cmd::parse_script(script) {
+        let i = sc.line;
+        let line = lines[i];
+        let pos = positions[i];
+        match sc.result {
             Ok(cmd) => {
                 if cmd.kind == sim_models::cmd::CommandKind::Noop {
                     continue;
@@ -646,18 +672,18 @@ fn parse_script(
                 out.push(LocatedCommand {
                     host,
                     at,
-                    text: line.trim().to_string(),
-                    cmd,
+                    text: sc.text.into(),
+                    cmd: cmd.into(),
                     pos,
                     source: source(i),
                 });
             }
-            Err(e) => {
-                // A line the scenario expects to fail is kept, and fails when run.
-                if expected_errors
-                    .iter()
-                    .any(|(h, c)| *h == host && c.trim() == line.trim())
-                {
+            Err((err_line, e)) => {
+                // A command the scenario expects to fail is kept, and fails
+                // when run. It is named by its text, or by its first line.
+                if expected_errors.iter().any(|(h, c)| {
+                    *h == host && (c.trim() == sc.text.trim() || c.trim() == line.trim())
+                }) {
                     let cmd = Command {
                         netns: None,
                         kind: sim_models::cmd::CommandKind::Invalid { message: e.message },
@@ -665,15 +691,16 @@ fn parse_script(
                     out.push(LocatedCommand {
                         host,
                         at,
-                        text: line.trim().to_string(),
-                        cmd,
+                        text: sc.text.into(),
+                        cmd: cmd.into(),
                         pos,
                         source: source(i),
                     });
                     continue;
                 }
-                let p = l.str_pos(path, i, e.col);
-                l.at_pos(p, format!("{} (in `{}`)", e.message, line.trim()));
+                let p = l.str_pos(path, err_line, e.col);
+                let shown = lines[err_line];
+                l.at_pos(p, format!("{} (in `{}`)", e.message, shown.trim()));
             }
         }
     }

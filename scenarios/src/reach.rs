@@ -31,9 +31,11 @@ pub struct Endpoint {
     pub name: String,
     /// The pod's Kubernetes namespace, when the scenario has a cluster.
     pub namespace: Option<String>,
-    /// `HOST:NETNS`.
+    /// `HOST:NETNS` (for a Service, `svc/NAMESPACE/NAME`).
     pub place: String,
     pub ip: Ipv4Addr,
+    /// A Service port (TCP): probes to it are TCP SYNs to the ClusterIP.
+    pub port: Option<u16>,
 }
 
 /// Which way a probe was going when it failed.
@@ -85,7 +87,7 @@ impl Report {
 pub fn endpoints(sc: &Scenario, sim: &Simulation) -> Vec<Endpoint> {
     let w = &sim.world;
     if let Some(c) = &sc.cluster {
-        return c
+        let mut out: Vec<Endpoint> = c
             .pods
             .iter()
             .map(|p| Endpoint {
@@ -94,8 +96,27 @@ pub fn endpoints(sc: &Scenario, sim: &Simulation) -> Vec<Endpoint> {
                 namespace: Some(p.namespace.clone()),
                 place: format!("{}:{}", c.nodes[p.node].name, p.netns()),
                 ip: p.ip,
+                port: None,
             })
             .collect();
+        // Service ports (TCP), probed only when a `--to` selector names them.
+        for s in &c.services {
+            for p in s.ports.iter().filter(|p| p.protocol == "tcp") {
+                out.push(Endpoint {
+                    node: format!("svc/{}", s.name),
+                    name: if p.name.is_empty() {
+                        s.name.clone()
+                    } else {
+                        format!("{}:{}", s.name, p.name)
+                    },
+                    namespace: Some(s.namespace.clone()),
+                    place: format!("svc/{}/{}:{}", s.namespace, s.name, p.port),
+                    ip: s.cluster_ip,
+                    port: Some(p.port),
+                });
+            }
+        }
+        return out;
     }
     let mut out = Vec::new();
     for h in &w.hosts {
@@ -111,6 +132,7 @@ pub fn endpoints(sc: &Scenario, sim: &Simulation) -> Vec<Endpoint> {
                     namespace: None,
                     place: format!("{}:{name}", h.name),
                     ip: a.local,
+                    port: None,
                 });
             }
         }
@@ -130,10 +152,12 @@ fn glob(pat: &str, s: &str) -> bool {
 }
 
 /// The endpoints a selector names: comma-separated node names, pod names,
-/// `namespace/pod`, `HOST:NETNS` places or addresses, each may hold `*`.
+/// `namespace/pod`, `HOST:NETNS` places or addresses, each may hold `*`;
+/// Services (`svc/NAMESPACE/NAME:PORT`, `svc/NAME`) only when named. Without
+/// a selector, every pod.
 pub fn select(eps: &[Endpoint], sel: Option<&str>) -> Result<Vec<usize>, String> {
     let Some(sel) = sel else {
-        return Ok((0..eps.len()).collect());
+        return Ok((0..eps.len()).filter(|i| eps[*i].port.is_none()).collect());
     };
     let mut out = Vec::new();
     for part in sel.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -153,7 +177,7 @@ pub fn select(eps: &[Endpoint], sel: Option<&str>) -> Result<Vec<usize>, String>
             .collect();
         if hit.is_empty() {
             return Err(format!(
-                "\"{part}\" names no pod: expected a node, a pod (or namespace/pod), HOST:NETNS or an address"
+                "\"{part}\" names no pod: expected a node, a pod (or namespace/pod), HOST:NETNS, an address or svc/NAME"
             ));
         }
         for i in hit {
@@ -169,6 +193,10 @@ pub fn select(eps: &[Endpoint], sel: Option<&str>) -> Result<Vec<usize>, String>
 /// Watches one probe: its request, then its reply.
 struct ProbeSink {
     req: PacketId,
+    /// A TCP probe: an endpoint without a listener drops the SYN (no
+    /// socket) and answers with a RST, which is followed; a listener's
+    /// delivery counts as reached.
+    tcp: bool,
     reply: Option<PacketId>,
     src: NodeId,
     hops: Vec<NodeId>,
@@ -177,6 +205,12 @@ struct ProbeSink {
 }
 
 impl TraceSink for ProbeSink {
+    fn wants(&self, packet: PacketId) -> bool {
+        packet == self.req || Some(packet) == self.reply
+    }
+    fn brief(&self) -> bool {
+        true
+    }
     fn record(&mut self, rec: TraceRecord) {
         let leg = if rec.packet == self.req {
             Leg::Request
@@ -195,6 +229,17 @@ impl TraceSink for ProbeSink {
             TraceEvent::Deliver { .. } if leg == Leg::Reply && rec.place == self.src => {
                 self.end.get_or_insert(Ok(()));
             }
+            TraceEvent::Deliver { ref to }
+                if self.tcp && leg == Leg::Request && to.contains("socket") =>
+            {
+                self.end.get_or_insert(Ok(()));
+            }
+            _ if self.tcp && leg == Leg::Reply && rec.place == self.src => {
+                self.end.get_or_insert(Ok(()));
+            }
+            TraceEvent::Drop {
+                reason: DropReason::NoSocket,
+            } if self.tcp && leg == Leg::Request => {}
             TraceEvent::Drop { reason } => {
                 self.end.get_or_insert(Err((leg, reason, rec.place)));
             }
@@ -213,8 +258,20 @@ pub fn probe(
     dst: Ipv4Addr,
     keep_path: bool,
 ) -> Result<(bool, Option<Failure>, Vec<String>), String> {
+    probe_to(sim, ns, dst, None, keep_path)
+}
+
+/// [`probe`], or with a port a TCP SYN to it (a Service).
+pub fn probe_to(
+    sim: &mut Simulation,
+    ns: NsId,
+    dst: Ipv4Addr,
+    port: Option<u16>,
+    keep_path: bool,
+) -> Result<(bool, Option<Failure>, Vec<String>), String> {
     let src = sim.world.namespaces[ns.ix()].node;
     let mut sink = ProbeSink {
+        tcp: port.is_some(),
         req: sim.world.peek_packet_id(),
         reply: None,
         src,
@@ -229,7 +286,9 @@ pub fn probe(
             sched: &mut sim.sched,
             sink: &mut sink,
         };
-        if let Err(e) = sim.world.inject_probe(&mut cx, ns, dst, Probe::Icmp, 56) {
+        let kind = port.map_or(Probe::Icmp, Probe::Tcp);
+        let size = if port.is_some() { 0 } else { 56 };
+        if let Err(e) = sim.world.inject_probe(&mut cx, ns, dst, kind, size) {
             let failure = Failure {
                 leg: Leg::Request,
                 reason: "no-route".into(),
@@ -282,6 +341,48 @@ pub fn probe(
     })
 }
 
+/// How many independent chunks the sources are probed in: one for small
+/// runs; for many sources two (this machine's cores), each on its own copy
+/// of the cluster, when the cluster is small enough to set up twice (a function of the
+/// scenario and the selection only, never of the machine).
+fn chunk_count(sc: &Scenario, sources: usize) -> usize {
+    if sources >= 64 && sc.commands.len() <= 500_000 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Probes from each source to each destination, in order, in one simulation.
+fn probe_sources(
+    sim: &mut Simulation,
+    eps: &[Endpoint],
+    froms: &[usize],
+    tos: &[usize],
+    keep_path: bool,
+) -> Result<Vec<PairResult>, String> {
+    let mut pairs = Vec::with_capacity(froms.len() * tos.len());
+    for &f in froms.iter().filter(|f| eps[**f].port.is_none()) {
+        let Some(ns) = sim.world.find_ns(&eps[f].place) else {
+            return Err(format!("no namespace {} after setup", eps[f].place));
+        };
+        for &t in tos {
+            if f == t {
+                continue;
+            }
+            let (ok, failure, path) = probe_to(sim, ns, eps[t].ip, eps[t].port, keep_path)?;
+            pairs.push(PairResult {
+                from: f,
+                to: t,
+                ok,
+                failure,
+                path,
+            });
+        }
+    }
+    Ok(pairs)
+}
+
 /// Sets the scenario up (everything at time 0) and probes every selected pair.
 pub fn reach(
     sc: &Scenario,
@@ -306,25 +407,29 @@ pub fn reach(
     let eps = endpoints(sc, &r.sim);
     let froms = select(&eps, from).map_err(|e| format!("--from: {e}"))?;
     let tos = select(&eps, to).map_err(|e| format!("--to: {e}"))?;
-    let mut pairs = Vec::with_capacity(froms.len() * tos.len());
-    for &f in &froms {
-        let Some(ns) = r.sim.world.find_ns(&eps[f].place) else {
-            return Err(format!("no namespace {} after setup", eps[f].place));
-        };
-        for &t in &tos {
-            if f == t {
-                continue;
-            }
-            let (ok, failure, path) = probe(&mut r.sim, ns, eps[t].ip, keep_path)?;
-            pairs.push(PairResult {
-                from: f,
-                to: t,
-                ok,
-                failure,
-                path,
-            });
+    let chunks = chunk_count(sc, froms.len());
+    let pairs = if chunks == 1 {
+        probe_sources(&mut r.sim, &eps, &froms, &tos, keep_path)?
+    } else {
+        drop(r);
+        // Fixed chunks of sources, each probed from its own copy of the
+        // set-up cluster: the chunks do not depend on the number of
+        // threads, so neither does the result.
+        use rayon::prelude::*;
+        let per = froms.len().div_ceil(chunks);
+        let parts: Vec<Result<Vec<PairResult>, String>> = froms
+            .par_chunks(per)
+            .map(|part| {
+                let mut r = run_scenario(sc, &setup);
+                probe_sources(&mut r.sim, &eps, part, &tos, keep_path)
+            })
+            .collect();
+        let mut pairs = Vec::with_capacity(froms.len() * tos.len());
+        for p in parts {
+            pairs.extend(p?);
         }
-    }
+        pairs
+    };
     Ok(Report {
         endpoints: eps,
         pairs,

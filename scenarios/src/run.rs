@@ -348,7 +348,12 @@ fn eval(r: &RunResult, e: &ExpectSpec) -> (String, Result<(), String>) {
             let what = format!("CommandError on {on}: `{}`", command.trim());
             let host = on.split(':').next().unwrap_or("");
             let hit = r.sim.log.iter().find(|l| {
-                l.place.split(':').next() == Some(host) && l.line.trim() == command.trim()
+                l.place.split(':').next() == Some(host)
+                    && (l.line.trim() == command.trim()
+                        || l.line
+                            .lines()
+                            .next()
+                            .is_some_and(|f| f.trim() == command.trim()))
             });
             match hit {
                 Some(l)

@@ -596,6 +596,50 @@ impl Iterator for Units<'_> {
     }
 }
 
+/// The lines of one string value, located (see [`SpanTree::string_lines`]).
+pub struct StringLines<'t> {
+    tree: &'t SpanTree,
+    lit: Lit,
+    /// Where each decoded line's first unit starts in the source.
+    starts: Vec<usize>,
+}
+
+impl StringLines<'_> {
+    /// As [`SpanTree::string_pos`], for line `line_idx` of this string.
+    #[must_use]
+    pub fn pos(&self, line_idx: usize, char_idx: usize) -> Option<Pos> {
+        let start = *self.starts.get(line_idx)?;
+        let units = Units {
+            src: &self.tree.src,
+            i: start,
+            end: self.lit.content_end,
+            style: self.lit.style,
+        };
+        let mut col = 0;
+        for (at, ch) in units {
+            if col == char_idx {
+                return Some(self.tree.pos(at));
+            }
+            if ch == '\n' {
+                return None;
+            }
+            col += 1;
+        }
+        (col == char_idx).then(|| self.tree.pos(self.lit.content_end))
+    }
+
+    /// How many lines the string has.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Parser
 
@@ -1166,25 +1210,7 @@ impl SpanTree {
     /// character.
     #[must_use]
     pub fn string_pos(&self, path: &[PathSeg], line_idx: usize, char_idx: usize) -> Option<Pos> {
-        let (mut node, _) = self.resolve(path)?;
-        let lit = loop {
-            match &self.nodes.get(node)?.kind {
-                Kind::Str(lit) | Kind::Char(lit) => break *lit,
-                Kind::Seq {
-                    bracket: Bracket::Paren | Bracket::Some,
-                    items,
-                } => match items.as_slice() {
-                    [
-                        Item {
-                            key: Key::None,
-                            value,
-                        },
-                    ] => node = *value,
-                    _ => return None,
-                },
-                _ => return None,
-            }
-        };
+        let lit = self.string_lit(path)?;
         let (mut line, mut col) = (0, 0);
         for (at, ch) in self.units(lit) {
             if line == line_idx && col == char_idx {
@@ -1201,6 +1227,51 @@ impl SpanTree {
             }
         }
         (line == line_idx && col == char_idx).then(|| self.pos(lit.content_end))
+    }
+
+    /// The lines of the string value at `path` (as [`SpanTree::string_pos`]
+    /// finds it), located once so that positions in many lines cost what
+    /// each line costs, not what the lines before it cost: a scenario's
+    /// setup script of a million lines is located in one pass.
+    #[must_use]
+    pub fn string_lines(&self, path: &[PathSeg]) -> Option<StringLines<'_>> {
+        let lit = self.string_lit(path)?;
+        let mut starts = vec![lit.content_start];
+        let mut units = self.units(lit);
+        while let Some((_, ch)) = units.next() {
+            if ch == '\n' {
+                starts.push(units.i);
+            }
+        }
+        Some(StringLines {
+            tree: self,
+            lit,
+            starts,
+        })
+    }
+
+    /// The literal of the string (or char) value at `path`, looking through
+    /// `Some(..)` and newtype wrappers.
+    fn string_lit(&self, path: &[PathSeg]) -> Option<Lit> {
+        let (mut node, _) = self.resolve(path)?;
+        loop {
+            match &self.nodes.get(node)?.kind {
+                Kind::Str(lit) | Kind::Char(lit) => return Some(*lit),
+                Kind::Seq {
+                    bracket: Bracket::Paren | Bracket::Some,
+                    items,
+                } => match items.as_slice() {
+                    [
+                        Item {
+                            key: Key::None,
+                            value,
+                        },
+                    ] => node = *value,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
     }
 
     fn units(&self, lit: Lit) -> Units<'_> {
@@ -1417,6 +1488,30 @@ mod tests {
         }
         assert_eq!(byte_of_line_col(src, 1, 99), 2);
         assert_eq!(byte_of_line_col(src, 99, 1), src.len());
+    }
+
+    /// `string_lines` (one pass) finds what `string_pos` (a scan from the
+    /// string's start) finds, at every character of every line, in escaped
+    /// and raw strings, with escapes, line continuations and non-ASCII text.
+    #[test]
+    fn string_lines_agree_with_string_pos() {
+        let src =
+            "(a: \"x\\ny µs\\n\\tz\\\n  w\\n\", b: r#\"\nip a\n  é b\n\"#, c: Some(\"q\\nr\"))";
+        let tree = tree(src);
+        for f in ["a", "b", "c"] {
+            let path = [PathSeg::Field(f)];
+            let sl = tree.string_lines(&path).unwrap();
+            for line in 0..sl.len() + 1 {
+                for col in 0..12 {
+                    assert_eq!(
+                        sl.pos(line, col),
+                        tree.string_pos(&path, line, col),
+                        "{f} line {line} col {col}"
+                    );
+                }
+            }
+        }
+        assert!(tree.string_lines(&[PathSeg::Field("zz")]).is_none());
     }
 
     #[test]

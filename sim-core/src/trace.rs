@@ -355,6 +355,17 @@ pub trait TraceSink {
     fn enabled(&self) -> bool {
         true
     }
+    /// Whether records about this packet are wanted (a sink that follows
+    /// one packet lets the model skip building the others' events).
+    fn wants(&self, _packet: PacketId) -> bool {
+        true
+    }
+    /// Whether the sink needs only the steps that decide a packet's fate
+    /// (drops, deliveries, replies, devices): the model may then leave out
+    /// texts that cost to build (route lines, rule steps, conntrack tuples).
+    fn brief(&self) -> bool {
+        false
+    }
     fn record(&mut self, rec: TraceRecord);
 }
 

@@ -121,8 +121,8 @@ fn step(sim: &mut Simulation, at: SimTime, host: HostId, cmd: Command, line: &st
     sim.add_step(Step {
         at,
         host,
-        cmd,
-        line: line.to_string(),
+        cmd: cmd.into(),
+        line: line.into(),
         origin: 0,
         expect_error: None,
     });

@@ -3,6 +3,8 @@
 //! timeline). Setup and timeline commands are events like any other, so
 //! equal-time commands run in the order they were given.
 
+use std::sync::Arc;
+
 use sim_core::rng::RootSeed;
 use sim_core::sched::{LimitError, Limits, RunEnd, Scheduler};
 use sim_core::time::SimTime;
@@ -16,9 +18,10 @@ use crate::linux::{CmdOutput, Cx, Event, HostId, World};
 pub struct Step {
     pub at: SimTime,
     pub host: HostId,
-    pub cmd: Command,
+    /// Shared with the caller's copy (a million-line scenario keeps one).
+    pub cmd: Arc<Command>,
     /// The command line as written (for logs).
-    pub line: String,
+    pub line: Arc<str>,
     /// The caller's reference (e.g. an index into its source positions).
     pub origin: usize,
     /// The command is expected to fail; with Some(text), with that error text.
@@ -30,7 +33,7 @@ pub struct Step {
 pub struct CmdLog {
     pub time: SimTime,
     pub place: String,
-    pub line: String,
+    pub line: Arc<str>,
     pub origin: usize,
     pub output: CmdOutput,
 }

@@ -219,6 +219,24 @@ fn parse_net(
     }
 }
 
+/// A DNS-1123 label, as the API server validates namespaces: lower-case
+/// letters, digits and `-`, at most 63, starting and ending with a letter
+/// or digit.
+fn dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1123 subdomain (pod and node names): labels joined by dots, at
+/// most 253 characters.
+fn dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(dns_label)
+}
+
 /// A locally administered MAC made of a two-byte prefix and an IPv4 address.
 pub fn mac_of(prefix: [u8; 2], ip: Ipv4Addr) -> String {
     let o = ip.octets();
@@ -301,10 +319,10 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
         }
     };
     for (i, name) in names.iter().enumerate() {
-        if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
+        if !dns_subdomain(name) {
             errs.push(err(
                 &[Field("nodes")],
-                format!("bad node name \"{name}\": expected a name without ':' or spaces"),
+                format!("bad node name \"{name}\": expected a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')"),
             ));
         }
         if names[..i].contains(name) {
@@ -628,16 +646,21 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
         (Some(_), Some(_)) => errs.push(err(&pods_path, "expected `per_node` or `list`, not both")),
     }
     for (i, p) in pods.iter().enumerate() {
-        if p.name.is_empty()
-            || p.name.contains(':')
-            || p.name.contains(char::is_whitespace)
-            || p.name.contains('/')
-        {
+        if !dns_subdomain(&p.name) {
             errs.push(err(
                 &pods_path,
                 format!(
-                    "bad pod name \"{}\": expected a name without ':', '/' or spaces",
+                    "bad pod name \"{}\": expected a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')",
                     p.name
+                ),
+            ));
+        }
+        if !dns_label(&p.namespace) {
+            errs.push(err(
+                &pods_path,
+                format!(
+                    "bad namespace \"{}\": expected a DNS-1123 label",
+                    p.namespace
                 ),
             ));
         }
@@ -659,6 +682,18 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
     for (si, s) in spec.services.iter().enumerate() {
         let sp = |f: &'static str| vec![Field("services"), Index(si), Field(f)];
         let namespace = s.namespace.clone().unwrap_or_else(|| "default".into());
+        if !dns_label(&s.name) || s.name.starts_with(|c: char| c.is_ascii_digit()) {
+            errs.push(err(
+                &sp("name"),
+                format!("bad Service name \"{}\": expected a DNS-1035 label (a lower-case letter, then letters, digits and '-')", s.name),
+            ));
+        }
+        if !dns_label(&namespace) {
+            errs.push(err(
+                &sp("namespace"),
+                format!("bad namespace \"{namespace}\": expected a DNS-1123 label"),
+            ));
+        }
         let node_port = match s.kind.as_deref().unwrap_or("ClusterIP") {
             "ClusterIP" => false,
             "NodePort" => true,
@@ -752,6 +787,14 @@ pub fn resolve(spec: &ClusterSpec) -> Result<Cluster, Vec<ClusterError>> {
                     }
                     None
                 };
+            if let Some(n) = &p.name
+                && (!dns_label(n) || n.len() > 15)
+            {
+                errs.push(err(
+                    &pp("name"),
+                    format!("bad port name \"{n}\": expected at most 15 lower-case letters, digits and '-'"),
+                ));
+            }
             if s.ports.len() > 1 && p.name.is_none() {
                 errs.push(err(
                     &pp("port"),

@@ -13,7 +13,7 @@ use sim_core::trace::RouteType;
 use sim_core::wire::MacAddr;
 
 mod parse;
-pub use parse::{Word, parse_line, split_words};
+pub use parse::{ScriptCommand, Word, parse_line, parse_script, split_words};
 
 /// A parse error: the 0-based character column of the offending word within
 /// the line, and a message in the tool's own words where it has them.
@@ -73,6 +73,23 @@ pub enum CommandKind {
     Iperf3(Iperf3Cmd),
     /// `bird`, `birdc`, `pkill bird`: the BGP daemon calico/node runs.
     Bird(BirdCmd),
+    /// `iptables-save [-c] [-t TABLE]`: the tables in iptables-save's format.
+    IptablesSave {
+        /// `-t TABLE`: one of iptables' tables (checked by the parser).
+        table: Option<String>,
+        /// `-c`: rule counters as `[packets:bytes]`.
+        counters: bool,
+    },
+    /// `iptables-restore [-n|--noflush] [-c]`, its input given as a
+    /// here-document (`iptables-restore <<EOF` ... `EOF`) in a script.
+    IptablesRestore {
+        noflush: bool,
+        counters: bool,
+        /// The here-document's lines, each ending in a newline.
+        input: String,
+    },
+    /// `conntrack -L` (`--dump`): the connection tracking table.
+    ConntrackList,
     /// A line the tools reject (kept only where a scenario expects the error):
     /// running it prints the message and fails, as the real tool would.
     Invalid {

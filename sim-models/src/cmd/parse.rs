@@ -95,6 +95,9 @@ const PROGRAMS: &[&str] = &[
     "sysctl",
     "modprobe",
     "iptables",
+    "iptables-save",
+    "iptables-restore",
+    "conntrack",
     "ping",
     "traceroute",
     "tcpdump",
@@ -240,6 +243,45 @@ pub fn split_words(line: &str) -> Result<Vec<Word<'_>>, ParseError> {
 
 /// Parses one line of a setup script or timeline.
 pub fn parse_line(line: &str) -> Result<Command, ParseError> {
+    if let Some(h) = find_heredoc(line)? {
+        return Err(perr(
+            h.col,
+            "a here-document (<<) takes the lines that follow it: it is read only in a script",
+        ));
+    }
+    parse_simple(line, None)
+}
+
+/// Parses a command line; `heredoc` is the here-document ending it, if any
+/// (only iptables-restore reads one; iptables-restore needs one).
+fn parse_simple(line: &str, heredoc: Option<&Heredoc>) -> Result<Command, ParseError> {
+    let text = match heredoc {
+        Some(h) => &line[..h.byte],
+        None => line,
+    };
+    let cmd = parse_words(text)?;
+    let restore = matches!(cmd.kind, CommandKind::IptablesRestore { .. });
+    match heredoc {
+        Some(h) if !restore => Err(perr(
+            h.col,
+            "only iptables-restore reads a here-document: expected a command without \"<<\"",
+        )),
+        None if restore => {
+            let col = split_words(text)?
+                .iter()
+                .find(|w| w.s() == "iptables-restore")
+                .map_or(0, |w| w.col);
+            Err(perr(
+                col,
+                "iptables-restore reads its rules from standard input: give them as a \
+                 here-document (`iptables-restore <<EOF`, the rules, then `EOF`)",
+            ))
+        }
+        _ => Ok(cmd),
+    }
+}
+
+fn parse_words(line: &str) -> Result<Command, ParseError> {
     check_comment_prompt(line)?;
     check_prompt(line)?;
     let words = split_words(line)?;
@@ -263,6 +305,260 @@ pub fn parse_line(line: &str) -> Result<Command, ParseError> {
         return parse_set(w);
     }
     parse_command(w, None)
+}
+
+// ---------------------------------------------------------------------------
+// Scripts and here-documents
+// ---------------------------------------------------------------------------
+
+/// A here-document operator ending a command line: `<<EOF`, `<<'EOF'`,
+/// `<< "EOF"`, `<<-EOF`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Heredoc {
+    /// Character column and byte offset of the `<<`.
+    col: usize,
+    byte: usize,
+    delimiter: String,
+    /// Any part of the delimiter quoted: the shell expands nothing in the body.
+    quoted: bool,
+}
+
+/// The unquoted `<<` of a line and its delimiter, if the line has one.
+fn find_heredoc(line: &str) -> R<Option<Heredoc>> {
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let mut k = 0;
+    let mut word_start = true;
+    while k < chars.len() {
+        let (byte, c) = chars[k];
+        match c {
+            '\'' => {
+                k += 1;
+                while k < chars.len() && chars[k].1 != '\'' {
+                    k += 1;
+                }
+            }
+            '"' => {
+                k += 1;
+                while k < chars.len() && chars[k].1 != '"' {
+                    if chars[k].1 == '\\' {
+                        k += 1;
+                    }
+                    k += 1;
+                }
+            }
+            '\\' => k += 1,
+            '#' if word_start => return Ok(None),
+            '<' if chars.get(k + 1).is_some_and(|x| x.1 == '<') => {
+                return heredoc_operator(&chars, k, byte).map(Some);
+            }
+            _ => {}
+        }
+        word_start = c == ' ' || c == '\t';
+        k += 1;
+    }
+    Ok(None)
+}
+
+/// Reads the operator at character `k` (the first `<` of `<<`).
+fn heredoc_operator(chars: &[(usize, char)], k: usize, byte: usize) -> R<Heredoc> {
+    let bad = |col: usize, what: &str| {
+        perr(
+            col,
+            format!(
+                "{what}: expected a here-document operator at the end of the line (`<<EOF`, \
+                 `<<'EOF'`), its lines following"
+            ),
+        )
+    };
+    let mut i = k + 2;
+    if chars.get(i).is_some_and(|x| x.1 == '<') {
+        return Err(bad(k, "here-strings (<<<) are not supported"));
+    }
+    if chars.get(i).is_some_and(|x| x.1 == '-') {
+        i += 1;
+    }
+    while chars.get(i).is_some_and(|x| x.1 == ' ' || x.1 == '\t') {
+        i += 1;
+    }
+    let start = i;
+    let mut delimiter = String::new();
+    let mut quoted = false;
+    while let Some(&(_, c)) = chars.get(i) {
+        match c {
+            ' ' | '\t' => break,
+            '\'' | '"' => {
+                quoted = true;
+                i += 1;
+                while let Some(&(_, d)) = chars.get(i) {
+                    if d == c {
+                        break;
+                    }
+                    delimiter.push(d);
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err(bad(start, "unterminated quote in the delimiter"));
+                }
+            }
+            '\\' => {
+                quoted = true;
+                i += 1;
+                if let Some(&(_, d)) = chars.get(i) {
+                    delimiter.push(d);
+                }
+            }
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '`' | '$' => {
+                return Err(bad(i, &format!("unexpected \"{c}\" in the delimiter")));
+            }
+            _ => delimiter.push(c),
+        }
+        i += 1;
+    }
+    if delimiter.is_empty() {
+        return Err(bad(k, "no delimiter after \"<<\""));
+    }
+    while chars.get(i).is_some_and(|x| x.1 == ' ' || x.1 == '\t') {
+        i += 1;
+    }
+    if let Some(&(_, c)) = chars.get(i)
+        && c != '#'
+    {
+        return Err(bad(i, &format!("unexpected \"{c}\" after the delimiter")));
+    }
+    Ok(Heredoc {
+        col: k,
+        byte,
+        delimiter,
+        quoted,
+    })
+}
+
+/// One command of a script, as [`parse_script`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptCommand {
+    /// Its first line (0-based).
+    pub line: usize,
+    /// How many lines it spans (a here-document's lines and terminator included).
+    pub lines: usize,
+    /// The text as a shell runs it: the command line trimmed, then a
+    /// here-document's lines and its terminator, each trimmed.
+    pub text: String,
+    /// The command, or the line (0-based, in the script) and error.
+    pub result: Result<Command, (usize, ParseError)>,
+}
+
+/// Splits a script into commands: one per line, except that a line ending
+/// in a here-document operator (`iptables-restore <<EOF`) takes the lines
+/// after it up to the terminator (a line holding only the delimiter; the
+/// indentation of a scenario's script is ignored, on the terminator as on
+/// the lines). Blank and comment lines come back as `Noop` commands.
+pub fn parse_script(script: &str) -> Vec<ScriptCommand> {
+    let lines: Vec<&str> = script
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let heredoc = match find_heredoc(line) {
+            Ok(h) => h,
+            Err(e) => {
+                out.push(ScriptCommand {
+                    line: i,
+                    lines: 1,
+                    text: line.trim().to_string(),
+                    result: Err((i, e)),
+                });
+                i += 1;
+                continue;
+            }
+        };
+        let Some(h) = heredoc else {
+            out.push(ScriptCommand {
+                line: i,
+                lines: 1,
+                text: line.trim().to_string(),
+                result: parse_simple(line, None).map_err(|e| (i, e)),
+            });
+            i += 1;
+            continue;
+        };
+        let end = (i + 1..lines.len()).find(|&j| lines[j].trim() == h.delimiter);
+        let body_end = end.unwrap_or(lines.len());
+        let body: Vec<&str> = lines[i + 1..body_end].iter().map(|l| l.trim()).collect();
+        let mut text = line.trim().to_string();
+        for b in &body {
+            text.push('\n');
+            text.push_str(b);
+        }
+        text.push('\n');
+        text.push_str(&h.delimiter);
+        let result = match end {
+            None => Err((
+                i,
+                perr(
+                    h.col,
+                    format!(
+                        "here-document delimited by the end of the script: expected a line \
+                         `{}` after its lines",
+                        h.delimiter
+                    ),
+                ),
+            )),
+            Some(_) => parse_simple(line, Some(&h))
+                .map_err(|e| (i, e))
+                .and_then(|cmd| expand_check(&lines, i, body_end, &h).map(|()| cmd)),
+        };
+        let result = result.map(|mut cmd| {
+            if let CommandKind::IptablesRestore { input, .. } = &mut cmd.kind {
+                for b in &body {
+                    input.push_str(b);
+                    input.push('\n');
+                }
+            }
+            cmd
+        });
+        out.push(ScriptCommand {
+            line: i,
+            lines: body_end + usize::from(end.is_some()) - i,
+            text,
+            result,
+        });
+        i = body_end + 1;
+    }
+    out
+}
+
+/// With an unquoted delimiter the shell would expand `$`, backquotes and
+/// backslashes in the lines; the simulator does not, so it refuses them.
+fn expand_check(
+    lines: &[&str],
+    from: usize,
+    to: usize,
+    h: &Heredoc,
+) -> Result<(), (usize, ParseError)> {
+    if h.quoted {
+        return Ok(());
+    }
+    for (j, l) in lines.iter().enumerate().take(to).skip(from + 1) {
+        if let Some(col) = l.chars().position(|c| matches!(c, '$' | '`' | '\\')) {
+            let c = l.chars().nth(col).unwrap_or('$');
+            return Err((
+                j,
+                perr(
+                    col,
+                    format!(
+                        "unquoted here-document delimiter: the shell would expand \"{c}\" in its \
+                         lines, which the simulator does not do: quote the delimiter \
+                         (<<'{}')",
+                        h.delimiter
+                    ),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `# ip link ...`: a root prompt pasted with the command, not a comment.
@@ -388,6 +684,9 @@ fn parse_command(w: &[Word], exec_ns: Option<String>) -> R<Command> {
                 args_cols: w[1..].iter().map(|x| x.col).collect(),
             },
         }),
+        "iptables-save" => parse_iptables_save(w, exec_ns),
+        "iptables-restore" => parse_iptables_restore(w, exec_ns),
+        "conntrack" => parse_conntrack(w, exec_ns),
         "ping" => parse_ping(w, exec_ns),
         "traceroute" => parse_traceroute(w, exec_ns),
         "tcpdump" => parse_tcpdump(w, exec_ns),
@@ -4187,6 +4486,232 @@ fn parse_tcpdump(w: &[Word], exec_ns: Option<String>) -> R<Command> {
     })
 }
 
+// --- iptables-save, iptables-restore, conntrack -------------------------------
+
+/// iptables' tables, as `-t` names them.
+const IPT_TABLES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
+
+const IPTABLES_SAVE_SPEC: OptSpec = OptSpec {
+    prog: "iptables-save",
+    flags: "c",
+    with_arg: "t",
+    known: "bdMf46hV",
+    long: &[
+        ("counters", 'c'),
+        ("table", 't'),
+        ("dump", 'd'),
+        ("modprobe", 'M'),
+        ("file", 'f'),
+        ("help", 'h'),
+        ("version", 'V'),
+    ],
+    expected: "iptables-save [-c] [-t TABLE]",
+};
+
+fn parse_iptables_save(w: &[Word], exec_ns: Option<String>) -> R<Command> {
+    let mut table = None;
+    let mut counters = false;
+    for item in getopt(w, &IPTABLES_SAVE_SPEC)? {
+        match item {
+            Item::Opt { c: 'c', .. } => counters = true,
+            Item::Opt { c: 't', arg, at } => {
+                let a = opt_arg(arg, at);
+                if !IPT_TABLES.contains(&a.s()) {
+                    return Err(perr(
+                        a.col,
+                        format!(
+                            "iptables-save: Table `{}' does not exist: expected one of {}",
+                            a.s(),
+                            IPT_TABLES.join(", ")
+                        ),
+                    ));
+                }
+                table = Some(a.text.to_string());
+            }
+            Item::Opt { .. } => {}
+            Item::Operand(x) => {
+                return Err(perr(
+                    x.col,
+                    "iptables-save: Unknown arguments found on commandline: expected iptables-save [-c] [-t TABLE]",
+                ));
+            }
+        }
+    }
+    Ok(Command {
+        netns: exec_ns,
+        kind: CommandKind::IptablesSave { table, counters },
+    })
+}
+
+const IPTABLES_RESTORE_SPEC: OptSpec = OptSpec {
+    prog: "iptables-restore",
+    flags: "nc",
+    with_arg: "",
+    known: "bvVthMTwW",
+    long: &[
+        ("noflush", 'n'),
+        ("counters", 'c'),
+        ("verbose", 'v'),
+        ("version", 'V'),
+        ("test", 't'),
+        ("help", 'h'),
+        ("modprobe", 'M'),
+        ("table", 'T'),
+        ("wait", 'w'),
+        ("wait-interval", 'W'),
+    ],
+    expected: "iptables-restore [-n|--noflush] [-c] <<EOF",
+};
+
+fn parse_iptables_restore(w: &[Word], exec_ns: Option<String>) -> R<Command> {
+    let mut noflush = false;
+    let mut counters = false;
+    for item in getopt(w, &IPTABLES_RESTORE_SPEC)? {
+        match item {
+            Item::Opt { c: 'n', .. } => noflush = true,
+            Item::Opt { c: 'c', .. } => counters = true,
+            Item::Opt { .. } => {}
+            Item::Operand(x) => {
+                return Err(perr(
+                    x.col,
+                    format!(
+                        "iptables-restore: reading rules from a file (\"{}\") is not supported: give \
+                         them as a here-document (`iptables-restore <<EOF`, the rules, then `EOF`)",
+                        x.s()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Command {
+        netns: exec_ns,
+        kind: CommandKind::IptablesRestore {
+            noflush,
+            counters,
+            input: String::new(),
+        },
+    })
+}
+
+/// `conntrack -L [conntrack]` / `conntrack --dump`: the only command modelled.
+fn parse_conntrack(w: &[Word], exec_ns: Option<String>) -> R<Command> {
+    const EXPECTED: &str = "expected conntrack -L";
+    // conntrack-tools' commands and options (conntrack.c), for the message.
+    const KNOWN: &[&str] = &[
+        "-I",
+        "-U",
+        "-D",
+        "-G",
+        "-E",
+        "-F",
+        "-A",
+        "-C",
+        "-S",
+        "-h",
+        "-V",
+        "-s",
+        "-d",
+        "-r",
+        "-q",
+        "-p",
+        "-t",
+        "-u",
+        "-e",
+        "-a",
+        "-z",
+        "-m",
+        "-i",
+        "-f",
+        "-o",
+        "-n",
+        "-g",
+        "-j",
+        "-w",
+        "-l",
+        "-c",
+        "-b",
+        "--create",
+        "--update",
+        "--delete",
+        "--get",
+        "--event",
+        "--flush",
+        "--count",
+        "--stats",
+        "--help",
+        "--version",
+        "--src",
+        "--dst",
+        "--reply-src",
+        "--reply-dst",
+        "--proto",
+        "--timeout",
+        "--status",
+        "--zero",
+        "--mark",
+        "--output",
+        "--src-nat",
+        "--dst-nat",
+        "--family",
+        "--buffer-size",
+        "--zone",
+        "--label",
+    ];
+    let mut listed = false;
+    let mut i = 1;
+    while let Some(x) = w.get(i) {
+        let t = x.s();
+        if !listed && (t == "-L" || t == "--dump") {
+            listed = true;
+            if w.get(i + 1).is_some_and(|n| n.s() == "conntrack") {
+                i += 1;
+            }
+        } else if t.starts_with('-')
+            && KNOWN
+                .iter()
+                .any(|k| t == *k || t.starts_with(&format!("{k}=")))
+        {
+            return Err(perr(
+                x.col,
+                format!(
+                    "conntrack: option \"{t}\" is valid for the real tool but not supported by the simulator; {EXPECTED}"
+                ),
+            ));
+        } else if t.starts_with('-') {
+            return Err(perr(
+                x.col,
+                format!("conntrack v1.4.7 (conntrack-tools): unknown option `{t}': {EXPECTED}"),
+            ));
+        } else if listed
+            && w.get(i - 1)
+                .is_some_and(|p| p.s() == "-L" || p.s() == "--dump")
+        {
+            return Err(perr(
+                x.col,
+                format!(
+                    "conntrack: table \"{t}\" is not supported by the simulator (only the conntrack table is): {EXPECTED}"
+                ),
+            ));
+        } else {
+            return Err(perr(
+                x.col,
+                format!("conntrack v1.4.7 (conntrack-tools): unknown type `{t}': {EXPECTED}"),
+            ));
+        }
+        i += 1;
+    }
+    if !listed {
+        return Err(perr(
+            w[0].col,
+            format!("conntrack: no command given: {EXPECTED}"),
+        ));
+    }
+    Ok(Command {
+        netns: exec_ns,
+        kind: CommandKind::ConntrackList,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -4694,7 +5219,7 @@ mod tests {
         let e = err_at("lsmod", "lsmod", "unknown command \"lsmod\"");
         assert_eq!(
             e.message,
-            "unknown command \"lsmod\": expected one of ip, bridge, arp, sysctl, modprobe, iptables, ping, traceroute, tcpdump, nc, iperf3, bird, birdc, pkill, killall"
+            "unknown command \"lsmod\": expected one of ip, bridge, arp, sysctl, modprobe, iptables, iptables-save, iptables-restore, conntrack, ping, traceroute, tcpdump, nc, iperf3, bird, birdc, pkill, killall"
         );
         // The article's nc lines parse (cmd/traffic.rs has their tests).
         assert!(matches!(kind("nc -kl 172.16.2.1 8888"), CommandKind::Nc(_)));
@@ -7202,5 +7727,200 @@ mod tests {
                 prop_assert!(!e.message.is_empty());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod netfilter_tool_tests {
+    use super::*;
+
+    fn kind(line: &str) -> CommandKind {
+        parse_line(line)
+            .unwrap_or_else(|e| panic!("{line:?}: col {} {}", e.col, e.message))
+            .kind
+    }
+
+    /// The error's column is that of `word`'s first occurrence, and its message contains `msg`.
+    fn err_at(line: &str, word: &str, msg: &str) {
+        let e = match parse_line(line) {
+            Ok(c) => panic!("{line:?} parsed as {c:?}"),
+            Err(e) => e,
+        };
+        let byte = line.find(word).expect("word in line");
+        assert_eq!(
+            e.col,
+            line[..byte].chars().count(),
+            "{line:?}: {}",
+            e.message
+        );
+        assert!(e.message.contains(msg), "{line:?}: {}", e.message);
+    }
+
+    #[test]
+    fn iptables_save_takes_getopts_options() {
+        let save = |table: Option<&str>, counters| CommandKind::IptablesSave {
+            table: table.map(str::to_string),
+            counters,
+        };
+        assert_eq!(kind("iptables-save"), save(None, false));
+        assert_eq!(kind("iptables-save -c"), save(None, true));
+        assert_eq!(kind("iptables-save -t nat"), save(Some("nat"), false));
+        assert_eq!(kind("iptables-save -ct nat"), save(Some("nat"), true));
+        assert_eq!(kind("iptables-save -tnat -c"), save(Some("nat"), true));
+        assert_eq!(
+            kind("iptables-save --counters --table=mangle"),
+            save(Some("mangle"), true)
+        );
+        assert_eq!(
+            parse_line("ip netns exec b iptables-save -t security").unwrap(),
+            Command {
+                netns: Some("b".into()),
+                kind: save(Some("security"), false)
+            }
+        );
+        err_at(
+            "iptables-save -x",
+            "-x",
+            "iptables-save: invalid option -- 'x'",
+        );
+        err_at(
+            "iptables-save -t",
+            "-t",
+            "iptables-save: option requires an argument -- 't'",
+        );
+        err_at(
+            "iptables-save -t nosuch",
+            "nosuch",
+            "iptables-save: Table `nosuch' does not exist",
+        );
+        err_at(
+            "iptables-save extra",
+            "extra",
+            "iptables-save: Unknown arguments found on commandline",
+        );
+        err_at(
+            "iptables-save -M /sbin/modprobe",
+            "-M",
+            "not supported by the simulator",
+        );
+        err_at(
+            "iptables-save --bogus",
+            "--bogus",
+            "unrecognized option '--bogus'",
+        );
+    }
+
+    #[test]
+    fn iptables_restore_needs_a_here_document() {
+        err_at(
+            "iptables-restore",
+            "iptables-restore",
+            "give them as a here-document",
+        );
+        err_at(
+            "ip netns exec b iptables-restore -n",
+            "iptables-restore",
+            "standard input",
+        );
+        err_at(
+            "iptables-restore rules.txt",
+            "rules.txt",
+            "reading rules from a file",
+        );
+        err_at(
+            "iptables-restore --bogus <<EOF",
+            "<<",
+            "read only in a script",
+        );
+        err_at("iptables-restore <<<x", "<<<", "here-strings");
+    }
+
+    #[test]
+    fn conntrack_lists_only() {
+        assert_eq!(kind("conntrack -L"), CommandKind::ConntrackList);
+        assert_eq!(kind("conntrack --dump"), CommandKind::ConntrackList);
+        assert_eq!(kind("conntrack -L conntrack"), CommandKind::ConntrackList);
+        assert_eq!(
+            parse_line("ip netns exec b conntrack -L")
+                .unwrap()
+                .netns
+                .as_deref(),
+            Some("b")
+        );
+        err_at("conntrack", "conntrack", "no command given");
+        err_at(
+            "conntrack -L -x",
+            "-x",
+            "conntrack v1.4.7 (conntrack-tools): unknown option `-x'",
+        );
+        err_at(
+            "conntrack -L extra",
+            "extra",
+            "not supported by the simulator (only the conntrack table is)",
+        );
+        err_at("conntrack -F", "-F", "not supported by the simulator");
+        err_at(
+            "conntrack -L -p icmp",
+            "-p",
+            "not supported by the simulator",
+        );
+    }
+
+    #[test]
+    fn a_script_gives_a_here_document_to_iptables_restore() {
+        let script = "ip link set lo up\n  iptables-restore --noflush <<'EOF'\n  *filter\n  :KUBE-X - [0:0]\n  -A KUBE-X -j ACCEPT -m comment --comment \"a b\"\n  COMMIT\n  EOF\nconntrack -L";
+        let cmds = parse_script(script);
+        assert_eq!(cmds.len(), 3, "{cmds:?}");
+        assert_eq!((cmds[1].line, cmds[1].lines), (1, 6));
+        assert_eq!(
+            cmds[1].text,
+            "iptables-restore --noflush <<'EOF'\n*filter\n:KUBE-X - [0:0]\n-A KUBE-X -j ACCEPT -m comment --comment \"a b\"\nCOMMIT\nEOF"
+        );
+        assert_eq!(
+            cmds[1].result,
+            Ok(Command {
+                netns: None,
+                kind: CommandKind::IptablesRestore {
+                    noflush: true,
+                    counters: false,
+                    input: "*filter\n:KUBE-X - [0:0]\n-A KUBE-X -j ACCEPT -m comment --comment \"a b\"\nCOMMIT\n".into()
+                }
+            })
+        );
+        assert_eq!(cmds[2].line, 7);
+        assert_eq!(
+            cmds[2].result.as_ref().unwrap().kind,
+            CommandKind::ConntrackList
+        );
+    }
+
+    #[test]
+    fn here_document_errors_are_positioned() {
+        // No terminator: at the operator.
+        let cmds = parse_script("iptables-restore <<EOF\n*filter\nCOMMIT");
+        assert_eq!(cmds.len(), 1);
+        let (line, e) = cmds[0].result.clone().unwrap_err();
+        assert_eq!((line, e.col), (0, 17), "{}", e.message);
+        assert!(e.message.contains("expected a line `EOF`"), "{}", e.message);
+        // An unquoted delimiter: the shell would expand `$`.
+        let cmds =
+            parse_script("iptables-restore <<EOF\n*nat\n-A OUTPUT -d $IP -j ACCEPT\nEOF\nip link");
+        assert_eq!(cmds.len(), 2);
+        let (line, e) = cmds[0].result.clone().unwrap_err();
+        assert_eq!((line, e.col), (2, 13), "{}", e.message);
+        assert!(e.message.contains("(<<'EOF')"), "{}", e.message);
+        // A here-document for a command that reads none; the lines are its own.
+        let cmds = parse_script("ip link <<EOF\n*nat\nEOF");
+        assert_eq!(cmds.len(), 1);
+        let (line, e) = cmds[0].result.clone().unwrap_err();
+        assert_eq!((line, e.col), (0, 8), "{}", e.message);
+        assert!(e.message.contains("only iptables-restore"), "{}", e.message);
+        // Something after the delimiter.
+        let cmds = parse_script("iptables-restore <<EOF | x\nEOF");
+        let (_, e) = cmds[0].result.clone().unwrap_err();
+        assert_eq!(e.col, 23, "{}", e.message);
+        // `<<` quoted is an ordinary argument (and the line parses as before).
+        let cmds = parse_script("iptables -A INPUT -m comment --comment '<<x' -j ACCEPT");
+        assert!(cmds[0].result.is_ok(), "{cmds:?}");
     }
 }

@@ -82,6 +82,20 @@ impl World {
             CommandKind::Sysctl { key, value } => self.exec_sysctl(host, ns, key, value.as_deref()),
             CommandKind::Modprobe { module } => self.exec_modprobe(host, module),
             CommandKind::Iptables { args, .. } => self.exec_iptables(ns, args),
+            CommandKind::IptablesSave { table, counters } => {
+                Ok(self.iptables_save(ns, table.as_deref(), *counters))
+            }
+            CommandKind::IptablesRestore {
+                noflush,
+                counters,
+                input,
+            } => self
+                .iptables_restore_counters(ns, input, *noflush, *counters)
+                .map(|()| String::new()),
+            CommandKind::ConntrackList => {
+                self.touch_host(host);
+                return self.conntrack_list_output(ns, cx.now);
+            }
             CommandKind::Ping(p) => self.start_ping(cx, ns, p.clone()).map(|_| String::new()),
             CommandKind::Nc(c) => self.start_nc(cx, ns, c.clone()).map(|_| String::new()),
             CommandKind::Iperf3(c) => self.start_iperf3(cx, ns, c.clone()).map(|_| String::new()),

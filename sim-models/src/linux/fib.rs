@@ -80,6 +80,9 @@ impl Route {
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     by_len: Vec<BTreeMap<u32, Vec<Route>>>,
+    /// Bit `len` is set when some route has that prefix length, so a lookup
+    /// probes only the lengths in use (a node has a handful).
+    lens: u64,
     count: usize,
 }
 
@@ -116,7 +119,9 @@ impl Table {
             .iter()
             .position(|o| o.metric > r.metric)
             .unwrap_or(slot.len());
+        let len = r.prefix.len;
         slot.insert(pos, r);
+        self.lens |= 1 << len;
         self.count += 1;
     }
 
@@ -132,6 +137,9 @@ impl Table {
         let n = before - v.len();
         if v.is_empty() {
             m.remove(&key);
+            if m.is_empty() {
+                self.lens &= !(1 << p.len);
+            }
         }
         self.count -= n;
         n
@@ -140,13 +148,16 @@ impl Table {
     /// Removes every route matching `pred`; returns how many.
     pub fn retain(&mut self, mut keep: impl FnMut(&Route) -> bool) -> usize {
         let mut removed = 0;
-        for m in &mut self.by_len {
+        for (len, m) in self.by_len.iter_mut().enumerate() {
             m.retain(|_, v| {
                 let before = v.len();
                 v.retain(&mut keep);
                 removed += before - v.len();
                 !v.is_empty()
             });
+            if m.is_empty() {
+                self.lens &= !(1 << len);
+            }
         }
         self.count -= removed;
         removed
@@ -167,13 +178,13 @@ impl Table {
     /// Longest-prefix match: candidate route lists from the longest prefix down.
     pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Route> {
         let d = u32::from(dst);
-        self.by_len
-            .iter()
-            .enumerate()
+        let lens = self.lens;
+        (0..=32usize)
             .rev()
-            .flat_map(move |(len, m)| {
+            .filter(move |len| lens & (1 << len) != 0)
+            .flat_map(move |len| {
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                m.get(&(d & mask)).into_iter().flatten()
+                self.by_len[len].get(&(d & mask)).into_iter().flatten()
             })
     }
 }

@@ -76,6 +76,11 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Whether the sink wants this packet's steps in full (their texts).
+    pub fn detail(&self, pkt: PacketId) -> bool {
+        self.sink.enabled() && self.sink.wants(pkt) && !self.sink.brief()
+    }
+
     pub fn at(&mut self, d: SimDuration, ev: Event) -> EventId {
         self.sched.schedule_at(self.now + d, ev)
     }
@@ -419,7 +424,7 @@ impl World {
         pkt: PacketId,
         ev: impl FnOnce() -> TraceEvent,
     ) {
-        if cx.sink.enabled() {
+        if cx.sink.enabled() && cx.sink.wants(pkt) {
             cx.sink.record(TraceRecord {
                 time: cx.now,
                 place,

@@ -1097,7 +1097,9 @@ impl World {
         None
     }
 
-    fn route_hit(&self, res: &FibResult) -> RouteHit {
+    /// The matched route, for the trace; its `ip route` text only when the
+    /// sink wants the details (`detail`).
+    fn route_hit(&self, res: &FibResult, detail: bool) -> RouteHit {
         let r = &res.route;
         RouteHit {
             table: r.table,
@@ -1105,7 +1107,11 @@ impl World {
             rtype: r.rtype,
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
-            text: route_text_memo(self, r),
+            text: if detail {
+                route_text_memo(self, r)
+            } else {
+                std::sync::Arc::from("")
+            },
             origin: r.origin.clone(),
         }
     }
@@ -1162,7 +1168,7 @@ impl World {
                 };
             }
         };
-        let hit = self.route_hit(&res);
+        let hit = self.route_hit(&res, cx.detail(pkt.id));
         let rtype = res.route.rtype;
         let decision = match rtype {
             RouteType::Local | RouteType::Broadcast => Some(RouteDecision::Local),
@@ -1484,7 +1490,7 @@ impl World {
                 return Err(LocalError::NetUnreachable);
             }
         };
-        let hit = self.route_hit(&res);
+        let hit = self.route_hit(&res, cx.detail(pkt.id));
         match res.route.rtype {
             RouteType::Local | RouteType::Broadcast => {
                 self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
@@ -1994,7 +2000,7 @@ impl World {
     /// then the normal output path (POSTROUTING, fragmentation, neighbour).
     fn tunnel_out(&mut self, cx: &mut Cx, ns: NsId, mut outer: Packet, res: FibResult) {
         let place = self.namespaces[ns.ix()].node;
-        let hit = self.route_hit(&res);
+        let hit = self.route_hit(&res, cx.detail(outer.id));
         let dst = ip(&outer).dst;
         if res.route.rtype == RouteType::Local {
             self.trace(cx, place, outer.id, || TraceEvent::RouteLookup {

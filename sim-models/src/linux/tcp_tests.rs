@@ -79,8 +79,8 @@ impl Net {
         self.sim.add_step(Step {
             at: SimTime::ZERO + SimDuration::from_millis(ms),
             host,
-            cmd,
-            line: line.to_string(),
+            cmd: cmd.into(),
+            line: line.into(),
             origin: self.steps,
             expect_error: None,
         });

@@ -87,7 +87,7 @@ impl T {
         self.sim.add_step(Step {
             at: at.parse().unwrap(),
             host: h,
-            cmd,
+            cmd: cmd.into(),
             line: line.into(),
             origin: 0,
             expect_error: None,

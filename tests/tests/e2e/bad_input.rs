@@ -52,6 +52,28 @@ fn bad_address_is_positioned_in_characters() {
 }
 
 #[test]
+fn here_document_errors_are_positioned() {
+    // Line 10 is `    -A INPUT -s $IP -j ACCEPT`: the `$` is at column 17.
+    check_bad("heredoc-expands.ron", "10:17", &["(<<'EOF')", "$IP"]);
+    // Line 7 is `ip netns exec b iptables-restore --noflush <<'END'`: `<<` at column 44.
+    check_bad(
+        "heredoc-unterminated.ron",
+        "7:44",
+        &["expected a line `END`"],
+    );
+}
+
+#[test]
+fn netfilter_tool_options_are_positioned() {
+    // `setup: "iptables-save -c -t nats"` on line 4: `nats` is at column 53.
+    check_bad(
+        "iptables-save-table.ron",
+        "4:53",
+        &["iptables-save: Table `nats' does not exist"],
+    );
+}
+
+#[test]
 fn failing_setup_command_is_positioned_with_the_kernel_message() {
     // `check` validates statically; the kernel's answer comes when the command runs.
     let p = path("tests/fixtures/bad/failing-command.ron");

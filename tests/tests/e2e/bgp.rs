@@ -88,6 +88,20 @@ fn mesh_of_four_converges_everywhere() {
     assert_eq!(p.counters.opens, 12);
     assert_eq!(p.route_changes, 12);
     assert!(p.last_change.unwrap() < sim_core::time::SimTime::from_nanos(2_000_000_000));
+    // `birdc restart` of one session: a Cease, both sides drop and relearn
+    // each other's block (2 removals, 2 installs), and the hole closes.
+    let reset = r
+        .phases
+        .iter()
+        .find(|p| p.label.contains("birdc restart"))
+        .unwrap();
+    assert_eq!(reset.counters.notifications, 1);
+    assert_eq!(reset.route_changes, 4);
+    assert!(
+        matches!(reset.black_hole, Some((_, Some(_)))),
+        "{:?}",
+        reset.black_hole
+    );
 }
 
 #[test]

@@ -5,9 +5,13 @@
 
 use crate::podpath;
 
+fn tmp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("podpath-k8s-{}", std::process::id()))
+}
+
 /// A scenario file in the test's temporary directory.
 fn scenario(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("podpath-k8s-{}", std::process::id()));
+    let dir = tmp_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.ron"));
     std::fs::write(&p, text).unwrap();
@@ -298,5 +302,136 @@ fn expand_ron_is_a_loadable_scenario() {
         out2.stdout.starts_with("6 pairs of 3 pods on 3 nodes"),
         "{}",
         out2.stdout
+    );
+}
+
+#[test]
+fn service_trace_shows_dnat_the_endpoint_and_the_replys_un_dnat() {
+    let out = podpath(&[
+        "trace",
+        "../scenarios/files/k8s-service.ron",
+        "--from",
+        "node1:client",
+        "--to",
+        "10.96.0.10",
+        "--proto",
+        "tcp",
+        "--dport",
+        "80",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP -> DNAT to one endpoint.
+    assert!(
+        out.stdout
+            .contains("-j KUBE-SVC-67NZLRHBNDSAWJRO`: jump KUBE-SVC-67NZLRHBNDSAWJRO")
+    );
+    assert!(
+        out.stdout
+            .contains("-m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-")
+    );
+    assert!(out.stdout.contains(
+        "-j DNAT --to-destination 10.244.2.2:8080`: 10.244.0.2:40000 > 10.96.0.10:80 -> 10.244.0.2:40000 > 10.244.2.2:8080"
+    ));
+    // The endpoint's SYN-ACK, mapped back to the Service address by conntrack.
+    assert!(out.stdout.contains("\nreply: packet #"));
+    assert!(out.stdout.contains(
+        "conntrack un-DNAT 10.244.2.2:8080 > 10.244.0.2:40000 => 10.96.0.10:80 > 10.244.0.2:40000"
+    ));
+    insta::assert_snapshot!("trace-service", out.stdout);
+}
+
+#[test]
+fn diff_names_the_pairs_whose_reachability_or_path_differs() {
+    let a = cluster(
+        "diff-a",
+        "flannel-vxlan",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let b = cluster(
+        "diff-b",
+        "flannel-host-gw",
+        3,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let out = podpath(&["diff", &a, &b, "--from", "node1", "--to", "node2"]);
+    assert_eq!(out.code, 1, "pairs differ: exit 1, as diff(1)");
+    assert!(
+        out.stdout.contains("1 pairs in both; 1 differ"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("node1:node1-pod1 -> node2:node2-pod1: reachable in both, by another path")
+    );
+    assert!(out.stdout.contains("node1:flannel.1"), "{}", out.stdout);
+    let out = podpath(&["diff", &a, &a]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("6 pairs in both; 0 differ"));
+    // A smaller route table: the same pairs, some no longer reachable.
+    let c = cluster("diff-c", "kubenet", 3, 1, "Vpc(cidr: \"10.0.0.0/24\")", "");
+    let d = cluster(
+        "diff-d",
+        "kubenet",
+        3,
+        1,
+        "Vpc(cidr: \"10.0.0.0/24\", route_limit: 2)",
+        "",
+    );
+    let out = podpath(&["diff", &c, &d]);
+    assert_eq!(out.code, 1);
+    let dir = tmp_dir().to_string_lossy().into_owned();
+    insta::assert_snapshot!("diff-route-limit", out.stdout.replace(&dir, "TMP"));
+}
+
+#[test]
+fn reach_to_services_follows_dnat_and_the_endpoints_answer() {
+    let f = scenario(
+        "svc-reach",
+        "Scenario(name: \"svc\", cluster: Cluster(cni: \"calico-vxlan\", nodes: Nodes(count: 3), services: [Service(name: \"api\", ports: [Port(port: 443, target_port: 6443)], endpoints: [\"node2-pod1\", \"node3-pod1\"]), Service(name: \"empty\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["reach", &f, "--to", "svc/*"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Every pod reaches the Service with endpoints, node3's pod through its
+    // own endpoint too (hairpin: masqueraded from the node's address, as the
+    // kernel picks one when the cali veth has none); none reaches the
+    // Service without endpoints (kube-proxy's REJECT).
+    insta::assert_snapshot!("reach-services", out.stdout);
+    // Without a selector naming them, Services are not probed.
+    let out = podpath(&["reach", &f]);
+    assert!(
+        out.stdout.starts_with("6 pairs of 3 pods on 3 nodes (ICMP"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn names_are_validated_as_the_api_server_does() {
+    let f = scenario(
+        "bad-names",
+        "Scenario(name: \"x\", cluster: Cluster(cni: \"flannel-vxlan\", nodes: Nodes(names: [\"Node_1\"]), pods: Pods(list: [Pod(name: \"web 0\", node: \"Node_1\")]), services: [Service(name: \"a\\\"b\", ports: [Port(port: 80)])]))",
+    );
+    let out = podpath(&["check", &f]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad node name \"Node_1\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad pod name \"web 0\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad Service name \"a\"b\""),
+        "{}",
+        out.stderr
     );
 }

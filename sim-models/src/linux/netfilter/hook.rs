@@ -493,7 +493,7 @@ fn traverse(
     if !t.chain(start).registered {
         return Outcome::Accept;
     }
-    let tracing = cx.sink.enabled();
+    let tracing = cx.detail(tc.pid);
     let len = e.v.len as u64;
     let mut stack = [(0usize, 0usize); STACK];
     let mut depth = 0usize;
@@ -1190,7 +1190,7 @@ impl World {
             hook,
             table: "conntrack",
         };
-        let tracing = cx.sink.enabled();
+        let tracing = cx.detail(pkt.id);
         let note = |cx: &mut Cx, state: &str, text: String| {
             if tracing {
                 tc.step(
@@ -1543,14 +1543,11 @@ impl World {
                     .ok()
                     .and_then(|r| r.nexthop().and_then(|n| n.gw))
                     .unwrap_or(dst);
+                // inet_select_addr: the device's address, or, on a device
+                // without one (a Calico `cali` veth), the first global
+                // address of another device; none at all drops the packet
+                // ("ate my IP address").
                 let a = self.inet_select_addr(ns, Some(dev), nh, crate::cmd::Scope::Global)?;
-                if !self.namespaces[ns.ix()]
-                    .addrs
-                    .iter()
-                    .any(|x| x.dev == dev && x.local == a)
-                {
-                    return None;
-                }
                 one(a, s)
             }
             Target::Redirect(s) => {
@@ -1654,14 +1651,15 @@ impl World {
         };
         let nf = &mut self.namespaces[ns.ix()].nf;
         let mut text = String::new();
-        if cx.sink.enabled() {
+        let detail = cx.detail(pid);
+        if detail {
             c.tuple[0].ct_text(&mut text);
             c.tuple[1].ct_text(&mut text);
         }
         match nf.conntrack.confirm(*c, cx.now) {
             Some(id) => {
                 s.conn = CtConn::Confirmed(id);
-                if cx.sink.enabled() {
+                if detail {
                     let place = self.namespaces[ns.ix()].node;
                     let tc = TraceCx {
                         place,

@@ -182,4 +182,15 @@ impl World {
     pub fn iptables_restore(&mut self, ns: NsId, text: &str, noflush: bool) -> Result<(), String> {
         save::iptables_restore(&mut self.namespaces[ns.ix()].nf, text, noflush)
     }
+
+    /// `iptables-restore [--noflush] [-c]` in `ns`.
+    pub fn iptables_restore_counters(
+        &mut self,
+        ns: NsId,
+        text: &str,
+        noflush: bool,
+        counters: bool,
+    ) -> Result<(), String> {
+        save::iptables_restore_counters(&mut self.namespaces[ns.ix()].nf, text, noflush, counters)
+    }
 }

@@ -1421,19 +1421,10 @@ pub fn parse_cmd(words: &[String], table: Option<TableKind>) -> PResult<Cmd> {
                     implicit.retain(|&x| x != k);
                     continue;
                 }
-                let m = new_match(name)?;
-                let need = match &m {
-                    Match::Tcp(_) => Some((6, "TCP", "tcp")),
-                    Match::Udp(_) => Some((17, "UDP", "udp")),
-                    Match::Icmp(_) => Some((1, "ICMP", "icmp")),
-                    _ => None,
-                };
-                if let Some((p, n, l)) = need
-                    && (ip.proto != p || ip.proto_inv)
-                {
-                    return Err(IptError::param(format!("{n} match requires '-p {l}'")));
-                }
-                matches.push(m);
+                // Whether `-p` agrees is checked once the rule is complete,
+                // as iptables-nft does when it builds the rule (`add_nft_tcp`):
+                // `-m tcp -p tcp --dport 80`, kube-proxy's order, is valid.
+                matches.push(new_match(name)?);
             }
             "-j" | "-g" => {
                 if target.is_some() {
@@ -1521,6 +1512,19 @@ pub fn parse_cmd(words: &[String], table: Option<TableKind>) -> PResult<Cmd> {
     }
     if let Some(t) = &target {
         target_final(t)?;
+    }
+    for m in &matches {
+        let need = match m {
+            Match::Tcp(_) => Some((6, "TCP", "tcp")),
+            Match::Udp(_) => Some((17, "UDP", "udp")),
+            Match::Icmp(_) => Some((1, "ICMP", "icmp")),
+            _ => None,
+        };
+        if let Some((p, n, l)) = need
+            && (ip.proto != p || ip.proto_inv)
+        {
+            return Err(IptError::param(format!("{n} match requires '-p {l}'")));
+        }
     }
     // Options that make no sense for the command.
     let has_rule_opts = !seen_ip.is_empty() || !matches.is_empty() || target.is_some();

@@ -451,6 +451,10 @@ pub fn replay(spec: &RunSpec) -> Result<KernelRun, String> {
             known::applied(known::KD_TCPDUMP, 1);
             return Ok(None);
         }
+        if matches!(&c.cmd.kind, CommandKind::Modprobe { module } if module == "br_netfilter") {
+            known::applied(known::KD_MODULES, 1);
+            return Ok(None);
+        }
         if let CommandKind::Sysctl { key, .. } = &c.cmd.kind
             && key.contains("gc_thresh")
         {

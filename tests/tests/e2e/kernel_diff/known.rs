@@ -27,6 +27,10 @@ pub const KD_GC_THRESH: &str = "KD-GC-THRESH";
 pub const KD_PARSE_MESSAGES: &str = "KD-PARSE-MESSAGES";
 /// `tcpdump` lines in a scenario are not run (the harness captures every interface).
 pub const KD_TCPDUMP: &str = "KD-TCPDUMP";
+/// `modprobe br_netfilter` is the machine's business: not run (the module must be loaded already).
+pub const KD_MODULES: &str = "KD-MODULES";
+/// iptables-save's comment lines end with ` on DATE` (the wall clock); podpath's do not.
+pub const KD_SAVE_DATE: &str = "KD-SAVE-DATE";
 
 /// Every id, in the file's order.
 pub const ALL: &[&str] = &[
@@ -40,6 +44,8 @@ pub const ALL: &[&str] = &[
     KD_GC_THRESH,
     KD_PARSE_MESSAGES,
     KD_TCPDUMP,
+    KD_MODULES,
+    KD_SAVE_DATE,
 ];
 
 thread_local! {

@@ -159,7 +159,16 @@ fn kernel_or_skip(test: &str) -> Result<(), ()> {
 /// harness runs every line to completion, so a listener would block it, and
 /// podpath's `nc --send` has no counterpart in the real nc).
 fn not_replayable(sc: &Scenario) -> Option<&'static str> {
+    if !sc.bird.is_empty() {
+        return Some("runs BIRD: BGP is compared with real BIRD by the `bird` tests");
+    }
     sc.commands.iter().find_map(|c| match &c.cmd.kind {
+        CommandKind::Modprobe { module }
+            if module == "br_netfilter"
+                && !std::path::Path::new("/proc/sys/net/bridge").exists() =>
+        {
+            Some("needs br_netfilter, which is not loaded (the harness loads no module)")
+        }
         CommandKind::Link(LinkCmd::Add {
             kind: LinkKind::Ipip(_),
             ..

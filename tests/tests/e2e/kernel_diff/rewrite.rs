@@ -80,7 +80,26 @@ fn ns_words(w: &[Word], start: usize, out: &mut Vec<usize>) {
 
 /// Rewrites the namespace names of `line` with `map` (scenario name to real
 /// name), leaving every other character as written.
-pub fn rewrite(line: &str, map: &dyn Fn(&str) -> String) -> Result<String, String> {
+pub fn rewrite(text: &str, map: &dyn Fn(&str) -> String) -> Result<String, String> {
+    // A here-document's lines follow its command's line unchanged.
+    let (line, rest) = match text.split_once('\n') {
+        Some((l, r)) => (l, Some(r)),
+        None => (text, None),
+    };
+    let head = match line.find("<<") {
+        Some(i) => &line[..i],
+        None => line,
+    };
+    let mut out = rewrite_line(head, map)?;
+    out.push_str(&line[head.len()..]);
+    if let Some(r) = rest {
+        out.push('\n');
+        out.push_str(r);
+    }
+    Ok(out)
+}
+
+fn rewrite_line(line: &str, map: &dyn Fn(&str) -> String) -> Result<String, String> {
     let words = split_words(line).map_err(|e| e.message)?;
     let mut idx = Vec::new();
     ns_words(&words, 0, &mut idx);
