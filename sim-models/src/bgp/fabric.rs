@@ -517,11 +517,7 @@ impl Fabric {
         }
         let mut nodes = nodes;
         for n in &mut nodes {
-            n.peer_node = n
-                .slots
-                .iter()
-                .map(|a| owner.get(a).copied())
-                .collect();
+            n.peer_node = n.slots.iter().map(|a| owner.get(a).copied()).collect();
         }
         let sched = Scheduler::with_limits(Limits {
             max_events: options.max_events,

@@ -87,13 +87,16 @@ pub struct AttrPool {
     t: Box<Tables>,
 }
 
+/// Attribute bytes and what they decoded to.
+type Hit = (Box<[u8]>, Arc<PathAttrs>);
+
 #[derive(Clone, Default)]
 struct Tables {
     /// By the attribute field's bytes: [0] two-octet AS numbers, [1] four.
     wire: [IndexMap<Box<[u8]>, Arc<PathAttrs>, Fx>; 2],
     /// The last bytes looked up and found, per width: a reflector's UPDATE
     /// reaches all its clients one after another.
-    last: [Option<(Box<[u8]>, Arc<PathAttrs>)>; 2],
+    last: [Option<Hit>; 2],
     /// Sweep when the tables grow past this.
     sweep_at: usize,
 }

@@ -291,7 +291,9 @@ impl Rib {
     fn get_or_insert(&mut self, p: Ipv4Net) -> &mut Entry {
         match self.entry(p) {
             hashbrown::hash_table::Entry::Occupied(o) => &mut o.into_mut().1,
-            hashbrown::hash_table::Entry::Vacant(v) => &mut v.insert((p, Entry::new())).into_mut().1,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                &mut v.insert((p, Entry::new())).into_mut().1
+            }
         }
     }
 
