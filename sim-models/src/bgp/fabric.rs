@@ -186,6 +186,19 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds another message's counts (see [`count`](Self::count)).
+    fn add(&mut self, o: &Stats) {
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+        self.opens += o.opens;
+        self.updates += o.updates;
+        self.keepalives += o.keepalives;
+        self.notifications += o.notifications;
+        self.withdraw_updates += o.withdraw_updates;
+        self.announced += o.announced;
+        self.withdrawn += o.withdrawn;
+    }
+
     fn count(&mut self, msg: &[u8]) {
         self.messages += 1;
         self.bytes += msg.len() as u64;
@@ -332,6 +345,15 @@ impl Batch {
     }
 }
 
+/// Messages on one connection, delivered as one [`ConnEv::Bytes`].
+struct Delivery {
+    conn: u64,
+    to: usize,
+    key: u64,
+    from: Ipv4Addr,
+    batch: Batch,
+}
+
 enum Ev {
     Input {
         node: usize,
@@ -351,6 +373,13 @@ enum Ev {
         from: Ipv4Addr,
         ev: ConnEv,
     },
+    /// Messages sent at one time on several connections, one connection
+    /// after another in one go (a reflector's UPDATE to its clients): the
+    /// same as one `Arrive` event per connection, scheduled one after
+    /// another (nothing can run between them: they are all work, so the
+    /// fabric cannot be quiescent in between, and nothing was scheduled
+    /// between them), delivered in that order by one event.
+    Multi(Vec<Delivery>),
 }
 
 impl Ev {
@@ -365,7 +394,7 @@ impl Ev {
                 ev: ConnEv::Bytes(b),
                 ..
             } => b.first().get(18) != Some(&4),
-            Ev::Arrive { .. } => true,
+            Ev::Arrive { .. } | Ev::Multi(_) => true,
         }
     }
 }
@@ -407,12 +436,19 @@ pub struct Fabric {
     established: usize,
     /// Decoded path attributes, shared by the speakers.
     pool: AttrPool,
-    /// Messages sent on one connection in one go, not scheduled yet: more
-    /// may follow (see [`ConnEv::Bytes`]).
-    pending: Option<(SimTime, Ev)>,
+    /// Messages sent in one go, not scheduled yet: more may follow (see
+    /// [`ConnEv::Bytes`] and [`Ev::Multi`]). Their arrival time, whether
+    /// they are KEEPALIVEs, and per connection.
+    pending: Option<(SimTime, bool, Vec<Delivery>)>,
+    /// Arrivals delivered within [`Ev::Multi`] events beyond one per event
+    /// (counted in [`Stats::events`] as the events they stand for).
+    extra_arrivals: u64,
     /// Scratch space for a speaker's outputs.
     outs: Vec<Output>,
     skip: Vec<bool>,
+    seen: Vec<(PeerAddr, TimerKind)>,
+    /// The last message sent and its counts.
+    counted: Option<(Wire, Stats)>,
 }
 
 impl fmt::Debug for Fabric {
@@ -545,8 +581,11 @@ impl Fabric {
             established: 0,
             pool: AttrPool::new(),
             pending: None,
+            extra_arrivals: 0,
             outs: Vec::new(),
             skip: Vec::new(),
+            seen: Vec::new(),
+            counted: None,
         }
     }
 
@@ -586,7 +625,7 @@ impl Fabric {
 
     pub fn stats(&self) -> Stats {
         Stats {
-            events: self.sched.events_processed(),
+            events: self.sched.events_processed() + self.extra_arrivals,
             ..self.stats
         }
     }
@@ -629,7 +668,21 @@ impl Fabric {
 
     /// Schedules the messages held back in `pending`.
     fn flush(&mut self) {
-        if let Some((at, ev)) = self.pending.take() {
+        if let Some((at, _, mut v)) = self.pending.take() {
+            // Work unless KEEPALIVEs (which are never sent to several
+            // connections in one event: see `send`).
+            let ev = if v.len() == 1 {
+                let d = v.pop().expect("one");
+                Ev::Arrive {
+                    conn: d.conn,
+                    to: d.to,
+                    key: d.key,
+                    from: d.from,
+                    ev: ConnEv::Bytes(d.batch),
+                }
+            } else {
+                Ev::Multi(v)
+            };
             if ev.is_work() {
                 self.work += 1;
             }
@@ -637,39 +690,44 @@ impl Fabric {
         }
     }
 
-    /// Sends a message on a connection: with the previous one if that was
-    /// the last thing scheduled, on the same connection, at the same time,
-    /// and of the same kind (work or a KEEPALIVE: quiescence is checked
-    /// between events, and must come at the same points).
+    /// Sends a message on a connection: with the previous ones if they
+    /// were the last thing scheduled, at the same time, and of the same
+    /// kind (work or a KEEPALIVE: quiescence is checked between events,
+    /// and must come at the same points); KEEPALIVEs only with others on
+    /// the same connection.
     fn send(&mut self, at: SimTime, conn: u64, to: usize, key: u64, from: Ipv4Addr, w: Wire) {
         let keepalive = w.get(18) == Some(&4);
-        if let Some((
-            t,
-            Ev::Arrive {
-                conn: c,
-                to: y,
-                ev: ConnEv::Bytes(b),
-                ..
-            },
-        )) = &mut self.pending
+        if let Some((t, k, v)) = &mut self.pending
             && *t == at
-            && *c == conn
-            && *y == to
-            && (b.first().get(18) == Some(&4)) == keepalive
+            && *k == keepalive
         {
-            b.push(w);
-            return;
+            let last = v.last_mut().expect("not empty");
+            if last.conn == conn && last.to == to {
+                last.batch.push(w);
+                return;
+            }
+            if !keepalive {
+                v.push(Delivery {
+                    conn,
+                    to,
+                    key,
+                    from,
+                    batch: Batch::One(w),
+                });
+                return;
+            }
         }
         self.flush();
         self.pending = Some((
             at,
-            Ev::Arrive {
+            keepalive,
+            vec![Delivery {
                 conn,
                 to,
                 key,
                 from,
-                ev: ConnEv::Bytes(Batch::One(w)),
-            },
+                batch: Batch::One(w),
+            }],
         ));
     }
 
@@ -827,6 +885,22 @@ impl Fabric {
     fn dispatch(&mut self, now: SimTime, ev: Ev) {
         let mut batch = None;
         let (node, input) = match ev {
+            Ev::Multi(v) => {
+                self.extra_arrivals += v.len() as u64 - 1;
+                for d in v {
+                    self.dispatch(
+                        now,
+                        Ev::Arrive {
+                            conn: d.conn,
+                            to: d.to,
+                            key: d.key,
+                            from: d.from,
+                            ev: ConnEv::Bytes(d.batch),
+                        },
+                    );
+                }
+                return;
+            }
             Ev::Input { node, input } => (node, input),
             Ev::Timer { node, peer, kind } => {
                 if let Some(t) = self.timer_slot(node, peer, kind) {
@@ -909,7 +983,8 @@ impl Fabric {
         let mut skip = std::mem::take(&mut self.skip);
         skip.clear();
         skip.resize(outs.len(), false);
-        let mut seen: Vec<(PeerAddr, TimerKind)> = Vec::new();
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
         for (i, o) in outs.iter().enumerate().rev() {
             let (Output::SetTimer(p, k, _) | Output::CancelTimer(p, k)) = o else {
                 continue;
@@ -928,6 +1003,7 @@ impl Fabric {
         self.flush();
         self.outs = outs;
         self.skip = skip;
+        self.seen = seen;
     }
 
     fn output(&mut self, x: usize, o: Output) {
@@ -983,7 +1059,17 @@ impl Fabric {
                 }
             }
             Output::Send(peer, bytes) => {
-                self.stats.count(&bytes);
+                // A message sent to several peers is counted once and
+                // added for each.
+                match &self.counted {
+                    Some((w, c)) if Wire::ptr_eq(w, &bytes) => self.stats.add(c),
+                    _ => {
+                        let mut c = Stats::default();
+                        c.count(&bytes);
+                        self.stats.add(&c);
+                        self.counted = Some((bytes.clone(), c));
+                    }
+                }
                 let n = &self.nodes[x];
                 // The open connection with the peer, and the peer's node.
                 let (local, open) = match n.slot(peer) {
