@@ -354,6 +354,19 @@ struct Delivery {
     batch: Batch,
 }
 
+impl Delivery {
+    /// Its arrival event.
+    fn arrive(self) -> Ev {
+        Ev::Arrive {
+            conn: self.conn,
+            to: self.to,
+            key: self.key,
+            from: self.from,
+            ev: ConnEv::Bytes(self.batch),
+        }
+    }
+}
+
 enum Ev {
     Input {
         node: usize,
@@ -672,14 +685,7 @@ impl Fabric {
             // Work unless KEEPALIVEs (which are never sent to several
             // connections in one event: see `send`).
             let ev = if v.len() == 1 {
-                let d = v.pop().expect("one");
-                Ev::Arrive {
-                    conn: d.conn,
-                    to: d.to,
-                    key: d.key,
-                    from: d.from,
-                    ev: ConnEv::Bytes(d.batch),
-                }
+                v.pop().expect("one").arrive()
             } else {
                 Ev::Multi(v)
             };
@@ -888,16 +894,7 @@ impl Fabric {
             Ev::Multi(v) => {
                 self.extra_arrivals += v.len() as u64 - 1;
                 for d in v {
-                    self.dispatch(
-                        now,
-                        Ev::Arrive {
-                            conn: d.conn,
-                            to: d.to,
-                            key: d.key,
-                            from: d.from,
-                            ev: ConnEv::Bytes(d.batch),
-                        },
-                    );
+                    self.dispatch(now, d.arrive());
                 }
                 return;
             }

@@ -21,7 +21,8 @@
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
+use sim_core::net::Ipv4Net;
 
 use super::rib::PathAttrs;
 
@@ -81,10 +82,20 @@ impl Hasher for FxHasher {
 pub(crate) type Fx = BuildHasherDefault<FxHasher>;
 
 /// Interned path attributes; see the [module docs](self).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct AttrPool {
     /// Boxed: a speaker swaps in its fabric's pool for every input.
     t: Box<Tables>,
+}
+
+impl Clone for AttrPool {
+    /// A copy with its own prefix numbering (the copy's and the original's
+    /// numbers may go different ways from here).
+    fn clone(&self) -> Self {
+        let mut t = self.t.clone();
+        t.token = Arc::default();
+        AttrPool { t }
+    }
 }
 
 /// Attribute bytes and what they decoded to.
@@ -99,6 +110,12 @@ struct Tables {
     last: [Option<Hit>; 2],
     /// Sweep when the tables grow past this.
     sweep_at: usize,
+    /// Every prefix a speaker using the pool has had in its table, by
+    /// number (never swept): a speaker's table is a vector by these
+    /// numbers, and a fabric's speakers share them.
+    prefixes: IndexSet<Ipv4Net, Fx>,
+    /// This numbering's identity (see [`AttrPool::prefix_token`]).
+    token: Arc<()>,
 }
 
 impl std::fmt::Debug for AttrPool {
@@ -121,6 +138,29 @@ impl AttrPool {
     #[inline]
     pub(crate) fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
         self.t.decoded(four_octet, wire)
+    }
+
+    /// The number of a prefix in this pool's numbering, if it has one.
+    #[inline]
+    pub(crate) fn prefix_id(&self, p: &Ipv4Net) -> Option<usize> {
+        self.t.prefixes.get_index_of(p)
+    }
+
+    /// The number of a prefix, given one if it has none yet.
+    #[inline]
+    pub(crate) fn intern(&mut self, p: Ipv4Net) -> usize {
+        self.t.prefixes.insert_full(p).0
+    }
+
+    /// How many prefixes are numbered.
+    pub(crate) fn prefixes(&self) -> usize {
+        self.t.prefixes.len()
+    }
+
+    /// Identifies the prefix numbering: equal (`Arc::ptr_eq`) for the
+    /// pool and its numbering only.
+    pub(crate) fn prefix_token(&self) -> &Arc<()> {
+        &self.t.token
     }
 
     /// Remembers what these bytes decode to (an UPDATE that passed every

@@ -230,7 +230,7 @@ struct Entry {
 }
 
 impl Entry {
-    fn new() -> Self {
+    const fn new() -> Self {
         Entry {
             attrs: [None, None],
             peer: [NONE, NONE],
@@ -244,76 +244,157 @@ impl Entry {
     }
 }
 
-/// The routing table: prefix to [`Entry`], hashed (a lookup is one probe:
-/// a client's table is cold each time a route reaches it). Its own order is
-/// never used where order could matter: [`Rib::sorted`] gives prefix order.
-#[derive(Clone, Default)]
-struct Rib {
-    t: hashbrown::HashTable<(Ipv4Net, Entry)>,
+/// An empty [`Slot`]'s key length.
+const ABSENT: u8 = u8::MAX;
+
+/// A [`Rib`] slot: a prefix and its entry, or nothing (`key.len` is
+/// `ABSENT`).
+#[derive(Clone, Debug)]
+struct Slot {
+    key: Ipv4Net,
+    e: Entry,
 }
 
-/// A prefix's hash: address and length, multiplied and folded (prefixes
-/// of one pool differ only in a few middle bits).
-#[inline]
-fn prefix_hash(p: &Ipv4Net) -> u64 {
-    let w = (u64::from(p.addr.to_bits()) << 8) | u64::from(p.len);
-    let m = u128::from(w) * 0x9e37_79b9_7f4a_7c15;
-    (m as u64) ^ ((m >> 64) as u64)
+impl Slot {
+    const EMPTY: Slot = Slot {
+        key: Ipv4Net {
+            addr: Ipv4Addr::UNSPECIFIED,
+            len: ABSENT,
+        },
+        e: Entry::new(),
+    };
+
+    fn present(&self) -> bool {
+        self.key.len != ABSENT
+    }
+}
+
+/// The routing table: prefix to [`Entry`], a vector by the prefix numbers
+/// of the [`AttrPool`] the speaker is handed (a fabric's speakers share
+/// one, so a prefix has one number everywhere and a lookup is one probe).
+/// Its own order is never used where order could matter: [`Rib::sorted`]
+/// gives prefix order. Outside inputs a fabric's speaker holds a pool of
+/// its own, not the numbering's: lookups then search the slots.
+#[derive(Clone, Default)]
+struct Rib {
+    slots: Vec<Slot>,
+    len: usize,
+    /// The numbering `slots` is by ([`AttrPool::prefix_token`]).
+    token: Option<Arc<()>>,
 }
 
 impl Rib {
     fn len(&self) -> usize {
-        self.t.len()
+        self.len
     }
 
     fn is_empty(&self) -> bool {
-        self.t.is_empty()
+        self.len == 0
     }
 
-    #[inline]
-    fn get(&self, p: &Ipv4Net) -> Option<&Entry> {
-        self.t.find(prefix_hash(p), |(k, _)| k == p).map(|(_, e)| e)
+    fn numbered_by(&self, pool: &AttrPool) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, pool.prefix_token()))
     }
 
-    #[inline]
-    fn get_mut(&mut self, p: &Ipv4Net) -> Option<&mut Entry> {
-        self.t
-            .find_mut(prefix_hash(p), |(k, _)| k == p)
-            .map(|(_, e)| e)
-    }
-
-    #[inline]
-    fn entry(&mut self, p: Ipv4Net) -> hashbrown::hash_table::Entry<'_, (Ipv4Net, Entry)> {
-        self.t
-            .entry(prefix_hash(&p), |(k, _)| *k == p, |(k, _)| prefix_hash(k))
-    }
-
-    fn get_or_insert(&mut self, p: Ipv4Net) -> &mut Entry {
-        match self.entry(p) {
-            hashbrown::hash_table::Entry::Occupied(o) => &mut o.into_mut().1,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                &mut v.insert((p, Entry::new())).into_mut().1
-            }
+    /// Takes the pool's numbering (renumbering the slots if they were by
+    /// another's).
+    fn adopt(&mut self, pool: &mut AttrPool) {
+        if self.numbered_by(pool) {
+            return;
+        }
+        self.token = Some(pool.prefix_token().clone());
+        let old = std::mem::take(&mut self.slots);
+        for s in old.into_iter().filter(Slot::present) {
+            let id = pool.intern(s.key);
+            self.grow(id, pool.prefixes());
+            self.slots[id] = s;
         }
     }
 
-    fn remove(&mut self, p: &Ipv4Net) -> Option<Entry> {
-        self.t
-            .find_entry(prefix_hash(p), |(k, _)| k == p)
-            .ok()
-            .map(|o| o.remove().0.1)
+    /// Makes room for slot `id` (of `n` numbered prefixes).
+    #[inline]
+    fn grow(&mut self, id: usize, n: usize) {
+        let len = self.slots.len();
+        if id >= len {
+            // A quarter more at a time, and no less than the prefixes
+            // numbered so far (a table dump brings them all).
+            let want = (id + 1).max(n).max(len + len / 4);
+            self.slots.reserve_exact(want - len);
+            self.slots.resize(want, Slot::EMPTY);
+        }
+    }
+
+    /// The slot of a present prefix.
+    #[inline]
+    fn find(&self, pool: &AttrPool, p: &Ipv4Net) -> Option<usize> {
+        if self.numbered_by(pool) {
+            let id = pool.prefix_id(p)?;
+            return self.slots.get(id).filter(|s| s.present()).map(|_| id);
+        }
+        self.slots.iter().position(|s| s.present() && s.key == *p)
+    }
+
+    #[inline]
+    fn get(&self, pool: &AttrPool, p: &Ipv4Net) -> Option<&Entry> {
+        self.find(pool, p).map(|i| &self.slots[i].e)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, pool: &AttrPool, p: &Ipv4Net) -> Option<&mut Entry> {
+        self.find(pool, p).map(|i| &mut self.slots[i].e)
+    }
+
+    /// The slot for a prefix, empty or not (after [`adopt`](Self::adopt)).
+    #[inline]
+    fn slot(&mut self, pool: &mut AttrPool, p: Ipv4Net) -> &mut Slot {
+        debug_assert!(self.numbered_by(pool));
+        let id = pool.intern(p);
+        self.grow(id, pool.prefixes());
+        &mut self.slots[id]
+    }
+
+    fn get_or_insert(&mut self, pool: &mut AttrPool, p: Ipv4Net) -> &mut Entry {
+        let s = self.slot(pool, p);
+        if !s.present() {
+            s.key = p;
+            self.len += 1;
+        }
+        // (Borrowed again: `self.len` was updated.)
+        &mut self.slot(pool, p).e
+    }
+
+    /// Empties a present slot.
+    fn clear(&mut self, id: usize) {
+        self.slots[id] = Slot::EMPTY;
+        self.len -= 1;
+    }
+
+    fn remove(&mut self, pool: &AttrPool, p: &Ipv4Net) {
+        if let Some(i) = self.find(pool, p) {
+            self.clear(i);
+        }
     }
 
     /// Every entry, in prefix order.
     fn sorted(&self) -> Vec<(&Ipv4Net, &Entry)> {
-        let mut v: Vec<(&Ipv4Net, &Entry)> = self.t.iter().map(|(k, e)| (k, e)).collect();
+        let mut v: Vec<(&Ipv4Net, &Entry)> = self
+            .slots
+            .iter()
+            .filter(|s| s.present())
+            .map(|s| (&s.key, &s.e))
+            .collect();
         v.sort_unstable_by_key(|(k, _)| **k);
         v
     }
 
     /// Every entry, in no particular order.
     fn iter_mut(&mut self) -> impl Iterator<Item = (&Ipv4Net, &mut Entry)> {
-        self.t.iter_mut().map(|(k, e)| (&*k, e))
+        self.slots
+            .iter_mut()
+            .filter(|s| s.present())
+            .map(|s| (&s.key, &mut s.e))
     }
 }
 
@@ -569,12 +650,12 @@ impl<'a> LocRib<'a> {
     }
 
     pub fn get(&self, prefix: &Ipv4Net) -> Option<Best> {
-        let e = self.s.rib.get(prefix)?;
+        let e = self.s.rib.get(&self.s.pool, prefix)?;
         self.s.best_view(prefix, e, e.best)
     }
 
     pub fn contains_key(&self, prefix: &Ipv4Net) -> bool {
-        self.s.rib.get(prefix).is_some()
+        self.s.rib.get(&self.s.pool, prefix).is_some()
     }
 
     /// Prefixes and their best routes, in prefix order.
@@ -626,7 +707,7 @@ impl<'a> AdjRibIn<'a> {
     }
 
     pub fn get(&self, prefix: &Ipv4Net) -> Option<InRoute> {
-        let e = self.s.rib.get(prefix)?;
+        let e = self.s.rib.get(&self.s.pool, prefix)?;
         let (attrs, stale) = self.s.path(prefix, e, self.peer)?;
         Some(InRoute {
             attrs: attrs.clone(),
@@ -869,6 +950,7 @@ impl Speaker {
     /// Processes one input at `now`.
     pub fn handle(&mut self, now: SimTime, input: Input) -> Vec<Output> {
         self.now = now;
+        self.rib.adopt(&mut self.pool);
         self.input(input);
         std::mem::take(&mut self.out)
     }
@@ -885,6 +967,7 @@ impl Speaker {
         self.now = now;
         std::mem::swap(&mut self.pool, pool);
         std::mem::swap(&mut self.out, out);
+        self.rib.adopt(&mut self.pool);
         self.input(input);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
@@ -903,6 +986,7 @@ impl Speaker {
         self.now = now;
         std::mem::swap(&mut self.pool, pool);
         std::mem::swap(&mut self.out, out);
+        self.rib.adopt(&mut self.pool);
         self.bytes(peer, bytes);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
@@ -1743,7 +1827,7 @@ impl Speaker {
     fn touch(&self, prefix: Ipv4Net, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
         let old = self
             .rib
-            .get(&prefix)
+            .get(&self.pool, &prefix)
             .and_then(|e| self.best_view(&prefix, e, e.best));
         touched.push((prefix, old));
     }
@@ -1757,7 +1841,7 @@ impl Speaker {
     ) {
         self.touch(prefix, touched);
         let peer = m as u16;
-        let e = self.rib.get_or_insert(prefix);
+        let e = self.rib.get_or_insert(&mut self.pool, prefix);
         if let Some(i) = e.slot(peer) {
             e.attrs[i] = Some(attrs);
             e.flags &= !STALE[i];
@@ -1801,12 +1885,12 @@ impl Speaker {
         touched: &mut Vec<(Ipv4Net, Option<Best>)>,
     ) -> bool {
         let peer = m as u16;
-        match self.rib.get(&prefix) {
+        match self.rib.get(&self.pool, &prefix) {
             Some(e) if self.path(&prefix, e, peer).is_some() => {}
             _ => return false,
         }
         self.touch(prefix, touched);
-        let e = self.rib.get_mut(&prefix).expect("present");
+        let e = self.rib.get_mut(&self.pool, &prefix).expect("present");
         if let Some(i) = e.slot(peer) {
             e.attrs[i] = None;
             e.peer[i] = NONE;
@@ -1825,7 +1909,7 @@ impl Speaker {
 
     fn set_local(&mut self, prefix: Ipv4Net, on: bool, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
         self.touch(prefix, touched);
-        let e = self.rib.get_or_insert(prefix);
+        let e = self.rib.get_or_insert(&mut self.pool, prefix);
         if on {
             e.flags |= ORIGINATED;
         } else {
@@ -1881,22 +1965,22 @@ impl Speaker {
         }
         let mut changes = Vec::new();
         for (prefix, old) in touched {
-            let Some(e) = self.rib.get(&prefix) else {
+            let Some(e) = self.rib.get(&self.pool, &prefix) else {
                 continue;
             };
             let ix = self.compute_best(&prefix, e);
             let new = self.best_view(&prefix, e, ix);
             if old == new {
                 if ix == NONE {
-                    self.rib.remove(&prefix);
+                    self.rib.remove(&self.pool, &prefix);
                 }
                 continue;
             }
             self.decided(prefix, &old, &new);
             if ix == NONE {
-                self.rib.remove(&prefix);
+                self.rib.remove(&self.pool, &prefix);
             } else {
-                self.rib.get_mut(&prefix).expect("present").best = ix;
+                self.rib.get_mut(&self.pool, &prefix).expect("present").best = ix;
             }
             changes.push(Change {
                 prefix,
@@ -1946,8 +2030,9 @@ impl Speaker {
     /// One prefix's path from a peer set (or removed), then decided: what
     /// `set_path`/`remove_path` and `decide` do, with one lookup.
     fn update_one(&mut self, m: usize, prefix: Ipv4Net, path: Option<Arc<PathAttrs>>) {
-        use hashbrown::hash_table::Entry as MapEntry;
         let peer = m as u16;
+        let id = self.pool.intern(prefix);
+        self.rib.grow(id, self.pool.prefixes());
         let rcx = RibCx {
             peers: &self.peers,
             extra: &self.extra,
@@ -1961,15 +2046,18 @@ impl Speaker {
             /// More than two paths: the general way.
             General(Option<Arc<PathAttrs>>),
         }
-        let done = match self.rib.entry(prefix) {
-            MapEntry::Vacant(v) => match path {
+        let rib = &mut self.rib;
+        let done = match rib.slots[id].present() {
+            false => match path {
                 None => Done::Nothing,
                 Some(a) => {
-                    let mut e = Entry::new();
+                    let s = &mut rib.slots[id];
+                    s.key = prefix;
+                    let e = &mut s.e;
                     e.attrs[0] = Some(a.clone());
                     e.peer[0] = peer;
                     e.best = peer;
-                    v.insert((prefix, e));
+                    rib.len += 1;
                     routes = 1;
                     let new = Best {
                         source: Source::Peer(rcx.peers[m].addr),
@@ -1978,8 +2066,8 @@ impl Speaker {
                     Done::Decided(None, Some(new), peer)
                 }
             },
-            MapEntry::Occupied(mut o) => {
-                let e = &mut o.get_mut().1;
+            true => {
+                let e = &mut rib.slots[id].e;
                 let slot = e.slot(peer);
                 if e.flags & EXTRA != 0
                     || (slot.is_none() && path.is_some() && e.attrs.iter().all(Option::is_some))
@@ -2012,7 +2100,7 @@ impl Speaker {
                         let ix = rcx.compute_best(&prefix, e);
                         let new = rcx.best_view(&prefix, e, ix);
                         if ix == NONE {
-                            o.remove();
+                            rib.clear(id);
                         } else {
                             e.best = ix;
                         }
