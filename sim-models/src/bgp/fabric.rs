@@ -46,7 +46,7 @@ use super::calico::{CalicoCluster, NodeSpeaker};
 use super::config::SpeakerConfig;
 use super::pool::{AttrPool, Fx};
 use super::rib::Source;
-use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire};
+use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire, prefetch};
 
 /// One node to put in a fabric: its name, configuration and the prefixes it
 /// originates at start.
@@ -277,6 +277,17 @@ pub struct FabricNode {
 }
 
 impl FabricNode {
+    /// [`prefetch`]es the fields an arriving message reads.
+    #[inline]
+    fn prefetch(&self) {
+        prefetch(&self.alive);
+        prefetch(&self.slots);
+        prefetch(&self.timers);
+        prefetch(&self.local);
+        prefetch(&self.conn);
+        self.speaker.prefetch_fields();
+    }
+
     fn slot(&self, peer: PeerAddr) -> Option<usize> {
         self.slots.binary_search(&peer.to_bits()).ok()
     }
@@ -320,7 +331,7 @@ enum Batch {
 }
 
 impl Batch {
-    fn first(&self) -> &[u8] {
+    fn first(&self) -> &Wire {
         match self {
             Batch::One(w) => w,
             Batch::Many(v) => &v[0],
@@ -460,6 +471,11 @@ pub struct Fabric {
     outs: Vec<Output>,
     skip: Vec<bool>,
     seen: Vec<(PeerAddr, TimerKind)>,
+    /// Each node's `alive` (kept here too: a reflector's message to all its
+    /// clients reads it for each).
+    live: Vec<bool>,
+    /// An emptied `Ev::Multi` vector, for the next one.
+    spare: Vec<Delivery>,
     /// The last message sent and its counts.
     counted: Option<(Wire, Stats)>,
 }
@@ -568,6 +584,7 @@ impl Fabric {
         for n in &mut nodes {
             n.peer_node = n.slots.iter().map(|a| owner.get(a).copied()).collect();
         }
+        let n_nodes = nodes.len();
         let sched = Scheduler::with_limits(Limits {
             max_events: options.max_events,
             max_time: SimTime::MAX,
@@ -598,6 +615,8 @@ impl Fabric {
             outs: Vec::new(),
             skip: Vec::new(),
             seen: Vec::new(),
+            live: vec![true; n_nodes],
+            spare: Vec::new(),
             counted: None,
         }
     }
@@ -685,7 +704,11 @@ impl Fabric {
             // Work unless KEEPALIVEs (which are never sent to several
             // connections in one event: see `send`).
             let ev = if v.len() == 1 {
-                v.pop().expect("one").arrive()
+                let ev = v.pop().expect("one").arrive();
+                if v.capacity() > self.spare.capacity() {
+                    self.spare = v;
+                }
+                ev
             } else {
                 Ev::Multi(v)
             };
@@ -703,38 +726,34 @@ impl Fabric {
     /// the same connection.
     fn send(&mut self, at: SimTime, conn: u64, to: usize, key: u64, from: Ipv4Addr, w: Wire) {
         let keepalive = w.get(18) == Some(&4);
+        let d = Delivery {
+            conn,
+            to,
+            key,
+            from,
+            batch: Batch::One(w),
+        };
         if let Some((t, k, v)) = &mut self.pending
             && *t == at
             && *k == keepalive
         {
             let last = v.last_mut().expect("not empty");
             if last.conn == conn && last.to == to {
+                let Batch::One(w) = d.batch else {
+                    unreachable!("one message")
+                };
                 last.batch.push(w);
                 return;
             }
             if !keepalive {
-                v.push(Delivery {
-                    conn,
-                    to,
-                    key,
-                    from,
-                    batch: Batch::One(w),
-                });
+                v.push(d);
                 return;
             }
         }
         self.flush();
-        self.pending = Some((
-            at,
-            keepalive,
-            vec![Delivery {
-                conn,
-                to,
-                key,
-                from,
-                batch: Batch::One(w),
-            }],
-        ));
+        let mut v = std::mem::take(&mut self.spare);
+        v.push(d);
+        self.pending = Some((at, keepalive, v));
     }
 
     /// Hands the node an input now.
@@ -875,7 +894,7 @@ impl Fabric {
     }
 
     fn link_up(&self, a: usize, b: usize) -> bool {
-        !self.down.contains(&pair(a, b)) && self.nodes[a].alive && self.nodes[b].alive
+        self.live[a] && self.live[b] && (self.down.is_empty() || !self.down.contains(&pair(a, b)))
     }
 
     fn latency(&self, a: usize, b: usize) -> SimDuration {
@@ -893,8 +912,31 @@ impl Fabric {
         let (node, input) = match ev {
             Ev::Multi(v) => {
                 self.extra_arrivals += v.len() as u64 - 1;
-                for d in v {
+                // The receivers' memory is fetched a few receivers ahead
+                // (each is cold by its turn): their nodes, then what the
+                // message will touch in them.
+                const NODE_AHEAD: usize = 4;
+                const DEEP_AHEAD: usize = 2;
+                let tos: Vec<usize> = v.iter().map(|d| d.to).collect();
+                let first = v[0].batch.first().clone();
+                for &t in tos.iter().take(NODE_AHEAD) {
+                    self.nodes[t].prefetch();
+                }
+                let mut v = v;
+                for (k, d) in v.drain(..).enumerate() {
+                    if let Some(&t) = tos.get(k + NODE_AHEAD) {
+                        self.nodes[t].prefetch();
+                    }
+                    if let Some(&t) = tos.get(k + DEEP_AHEAD) {
+                        let n = &self.nodes[t];
+                        prefetch(n.slots.as_ptr());
+                        prefetch(n.timers.as_ptr());
+                        n.speaker.prefetch_for(&first, &self.pool);
+                    }
                     self.dispatch(now, d.arrive());
+                }
+                if v.capacity() > self.spare.capacity() {
+                    self.spare = v;
                 }
                 return;
             }
@@ -1273,6 +1315,7 @@ impl Fabric {
             .count();
         n.alive = false;
         n.fib.clear();
+        self.live[i] = false;
         Ok(())
     }
 
@@ -1294,6 +1337,7 @@ impl Fabric {
         sp.set_logging(self.options.log);
         self.nodes[i].speaker = sp;
         self.nodes[i].alive = true;
+        self.live[i] = true;
         self.start(i);
         Ok(())
     }

@@ -883,6 +883,48 @@ impl Speaker {
         self.peers[self.ix(peer)?].session.as_ref()
     }
 
+    /// [`prefetch`]es the fields receiving an UPDATE reads (see
+    /// [`prefetch_for`](Self::prefetch_for)).
+    #[inline]
+    pub(crate) fn prefetch_fields(&self) {
+        prefetch(&self.peers);
+        prefetch(&self.addrs);
+        prefetch(&self.rib);
+        prefetch(&self.logging);
+        prefetch(&self.pool);
+        prefetch(&self.out);
+        prefetch(&self.now);
+        prefetch_all(&self.rng);
+        prefetch(&self.cfg.local_as);
+        prefetch(&self.cfg.router_id);
+        prefetch(&self.cfg.default_local_pref);
+        prefetch(&self.groups);
+        prefetch(&self.pinned);
+        prefetch(&self.established);
+        prefetch(&self.scratch);
+        prefetch(&self.local_attrs);
+    }
+
+    /// Hints the processor at what receiving this UPDATE frame will read,
+    /// `pool` being the pool it will be handed: a fabric handing one
+    /// message to many speakers in turn calls it for a speaker a little
+    /// ahead (after [`prefetch_fields`](Self::prefetch_fields)). Changes
+    /// nothing but timing.
+    #[inline]
+    pub(crate) fn prefetch_for(&self, frame: &[u8], pool: &AttrPool) {
+        prefetch(self.peers.as_ptr());
+        prefetch(self.addrs.as_ptr());
+        prefetch(self.groups.as_ptr());
+        if self.rib.numbered_by(pool)
+            && let Some(id) = first_prefix(frame).and_then(|p| pool.prefix_id(&p))
+            && id < self.rib.slots.len()
+        {
+            let s: *const Slot = &self.rib.slots[id];
+            prefetch(s);
+            prefetch(s.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
+        }
+    }
+
     /// How many sessions are Established.
     pub fn established_sessions(&self) -> usize {
         self.established
@@ -2846,4 +2888,51 @@ fn attribute_field(frame: &[u8]) -> Option<&[u8]> {
     let wlen = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
     let alen = u16::from_be_bytes([*body.get(2 + wlen)?, *body.get(3 + wlen)?]) as usize;
     body.get(4 + wlen..4 + wlen + alen)
+}
+
+/// The first prefix an UPDATE frame announces (or else withdraws), if its
+/// lengths hold.
+fn first_prefix(frame: &[u8]) -> Option<Ipv4Net> {
+    let attrs = attribute_field(frame)?;
+    let body = &frame[HEADER_LEN..];
+    let wlen = be16(body, 0);
+    let nlri = &body[4 + wlen + attrs.len()..];
+    let field = if nlri.is_empty() {
+        &body[2..2 + wlen]
+    } else {
+        nlri
+    };
+    let (&len, rest) = field.split_first()?;
+    let n = (len as usize).div_ceil(8);
+    if len > 32 || rest.len() < n {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    octets[..n].copy_from_slice(&rest[..n]);
+    Some(Ipv4Net::new(Ipv4Addr::from(octets), len)?.network())
+}
+
+/// Asks the processor to fetch the cache line at `p` (a hint: changes
+/// nothing but timing).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults nor reads into the program (any
+    // address may be hinted), and x86-64 always has SSE.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch`]es every cache line of `*r`.
+#[inline(always)]
+pub(crate) fn prefetch_all<T>(r: &T) {
+    let p: *const u8 = (r as *const T).cast();
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
 }
