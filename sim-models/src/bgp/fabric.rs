@@ -1001,7 +1001,9 @@ impl Fabric {
             Some(b) => {
                 let from = peer.expect("a connection's peer");
                 for m in b.messages() {
+                    self.pool.set_message(Some(m.clone()));
                     sp.receive_with(now, from, m, &mut self.pool, &mut outs);
+                    self.pool.set_message(None);
                 }
             }
             None => sp.handle_with(now, input, &mut self.pool, &mut outs),

@@ -116,7 +116,21 @@ struct Tables {
     prefixes: IndexSet<Ipv4Net, Fx>,
     /// This numbering's identity (see [`AttrPool::prefix_token`]).
     token: Arc<()>,
+    /// The whole message being handled, when the caller says (see
+    /// [`AttrPool::set_message`]).
+    message: Option<Arc<[u8]>>,
+    /// Messages whose attributes were found before, by the message (held,
+    /// so that its address is not reused while here), direct-mapped by
+    /// address: a reflector's stored UPDATEs reach its clients again and
+    /// again (table dumps), and a lookup here is one probe and no hashing.
+    by_message: Vec<Option<MessageHit>>,
 }
+
+/// A message (and its AS-number width) and its attributes.
+type MessageHit = (Arc<[u8]>, bool, Arc<PathAttrs>);
+
+/// `Tables::by_message` slots.
+const BY_MESSAGE: usize = 4096;
 
 impl std::fmt::Debug for AttrPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,11 +147,44 @@ impl AttrPool {
         AttrPool::default()
     }
 
-    /// The attributes these attribute-field bytes decoded to, if an UPDATE
-    /// announcing routes with them was accepted before.
+    /// Says which whole message the next inputs handle (or none): its
+    /// attributes are then looked up by the message first.
+    pub fn set_message(&mut self, message: Option<Arc<[u8]>>) {
+        self.t.message = message;
+    }
+
+    /// The attributes the attribute field `wire` of the message `frame`
+    /// decoded to, if an UPDATE announcing routes with them was accepted
+    /// before.
     #[inline]
-    pub(crate) fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
-        self.t.decoded(four_octet, wire)
+    pub(crate) fn decoded_in(
+        &mut self,
+        four_octet: bool,
+        frame: &[u8],
+        wire: &[u8],
+    ) -> Option<Arc<PathAttrs>> {
+        let t = &mut *self.t;
+        let msg = t
+            .message
+            .as_ref()
+            .filter(|m| m.as_ptr() == frame.as_ptr() && m.len() == frame.len());
+        let Some(msg) = msg else {
+            return t.decoded(four_octet, wire).cloned();
+        };
+        let i = (msg.as_ptr() as usize >> 4) % BY_MESSAGE;
+        if t.by_message.is_empty() {
+            t.by_message.resize(BY_MESSAGE, None);
+        }
+        if let Some((m, f, a)) = &t.by_message[i]
+            && Arc::ptr_eq(m, msg)
+            && *f == four_octet
+        {
+            return Some(a.clone());
+        }
+        let msg = msg.clone();
+        let a = t.decoded(four_octet, wire)?.clone();
+        t.by_message[i] = Some((msg, four_octet, a.clone()));
+        Some(a)
     }
 
     /// The number of a prefix in this pool's numbering, if it has one.
@@ -184,6 +231,7 @@ impl AttrPool {
     pub fn sweep(&mut self) {
         let t = &mut self.t;
         t.last = [None, None];
+        t.by_message.clear();
         for w in &mut t.wire {
             w.retain(|_, a| Arc::strong_count(a) > 1);
         }

@@ -1561,8 +1561,7 @@ impl Speaker {
             None
         } else if scratch.len() > nw {
             self.pool
-                .decoded(cx.four_octet_as, attr_bytes)
-                .cloned()
+                .decoded_in(cx.four_octet_as, frame, attr_bytes)
                 .map(Some)
         } else if attr_bytes.is_empty() {
             Some(None)
