@@ -931,6 +931,8 @@ impl Fabric {
                         let n = &self.nodes[t];
                         prefetch(n.slots.as_ptr());
                         prefetch(n.timers.as_ptr());
+                        prefetch(n.local.as_ptr());
+                        prefetch(n.conn.as_ptr());
                         n.speaker.prefetch_for(&first, &self.pool);
                     }
                     self.dispatch(now, d.arrive());

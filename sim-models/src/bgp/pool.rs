@@ -11,7 +11,12 @@
 //!   again), and
 //! - attribute values to one shared `Arc` (the attributes a speaker
 //!   exports), so that equal attributes are one allocation and compare by
-//!   pointer.
+//!   pointer;
+//! - a whole message the caller names ([`AttrPool::set_message`]) to the
+//!   attributes found for it before (a reflector's stored UPDATE reaches
+//!   client after client): one probe by address, no hashing of bytes;
+//! - prefixes to numbers, by which each speaker's routing table is a
+//!   vector (a fabric's speakers share the numbering).
 //!
 //! Sharing changes nothing a speaker does: equal attributes are equal
 //! whether or not they share an allocation. Lookups are hashed; nothing

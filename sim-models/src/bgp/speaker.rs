@@ -10,7 +10,8 @@
 //!
 //! # Storage
 //!
-//! The routing table is one map from prefix to every path for it (each
+//! The routing table is one table (a vector by the prefix numbers of the
+//! [`AttrPool`] in use) from prefix to every path for it (each
 //! neighbour's Adj-RIB-In entry, whether this speaker originates it, and
 //! which is best): [`Speaker::adj_rib_in`] and [`Speaker::loc_rib`] are
 //! views of it. Paths hold their attributes by `Arc`, and an UPDATE's
@@ -912,9 +913,14 @@ impl Speaker {
     /// nothing but timing.
     #[inline]
     pub(crate) fn prefetch_for(&self, frame: &[u8], pool: &AttrPool) {
-        prefetch(self.peers.as_ptr());
+        // A few neighbours (a reflector's client): all of them.
+        if self.peers.len() <= 4 {
+            self.peers.iter().for_each(prefetch_all);
+        } else {
+            prefetch(self.peers.as_ptr());
+        }
         prefetch(self.addrs.as_ptr());
-        prefetch(self.groups.as_ptr());
+        self.groups.iter().take(2).for_each(prefetch_all);
         if self.rib.numbered_by(pool)
             && let Some(id) = first_prefix(frame).and_then(|p| pool.prefix_id(&p))
             && id < self.rib.slots.len()
