@@ -5,10 +5,12 @@
 pub mod capture;
 pub mod cli;
 mod k8s;
+pub mod progress;
 mod render;
 
 use std::fmt::Write as _;
 
+use scenarios::progress::{Progress, Unit};
 use scenarios::{Diagnostic, RunOptions, Scenario};
 use sim_core::time::SimTime;
 
@@ -34,6 +36,12 @@ impl CliOutput {
 
 /// Runs one parsed command line.
 pub fn execute(cli: &Cli) -> CliOutput {
+    execute_with(cli, &Progress::default())
+}
+
+/// Runs one parsed command line, showing long phases to `progress` (which
+/// never changes what is printed or the exit code).
+pub fn execute_with(cli: &Cli, progress: &Progress) -> CliOutput {
     match &cli.command {
         Cmd::Run {
             scenario,
@@ -41,7 +49,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
             json,
             no_trace,
             pcap,
-        } => with_scenario(scenario, run, |sc, opts| {
+        } => with_scenario(scenario, run, progress, |sc, opts| {
             let opts = RunOptions {
                 capture_all: pcap.is_some(),
                 ..opts.clone()
@@ -86,7 +94,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 Ok(a) => a,
                 Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
             };
-            with_scenario(scenario, run, |sc, opts| {
+            with_scenario(scenario, run, progress, |sc, opts| {
                 render::trace(sc, opts, from, to, *proto, *dport, *size, *json, at)
             })
         }
@@ -101,7 +109,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 Ok(a) => a,
                 Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
             };
-            with_scenario(scenario, run, |sc, opts| {
+            with_scenario(scenario, run, progress, |sc, opts| {
                 render::show(sc, opts, place, table.as_str(), at)
             })
         }
@@ -110,7 +118,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
             step,
             packet,
             run,
-        } => with_scenario(scenario, run, |sc, opts| {
+        } => with_scenario(scenario, run, progress, |sc, opts| {
             let session = if *step {
                 tui::Session::new(sc, opts)
             } else {
@@ -131,7 +139,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
                 Ok(a) => a,
                 Err(e) => return CliOutput::input_error(format!("podpath: --at: {e}\n")),
             };
-            with_scenario(scenario, run, |sc, opts| {
+            with_scenario(scenario, run, progress, |sc, opts| {
                 if sc.bird.is_empty() {
                     return CliOutput::input_error(format!(
                         "podpath: routes: {scenario} has no bgp section: no host runs BIRD\n"
@@ -168,7 +176,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
             from,
             to,
             run,
-        } => with_scenario(scenario, run, |sc, opts| {
+        } => with_scenario(scenario, run, progress, |sc, opts| {
             k8s::reach(sc, opts, from.as_deref(), to.as_deref())
         }),
         Cmd::Diff {
@@ -177,7 +185,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
             from,
             to,
             run,
-        } => with_scenario(a, run, |sa, opts| match scenarios::load_file(b) {
+        } => with_scenario(a, run, progress, |sa, opts| match scenarios::load_file(b) {
             Ok(sb) => k8s::diff(sa, &sb, opts, from.as_deref(), to.as_deref()),
             Err(d) => CliOutput::input_error(diags(&d)),
         }),
@@ -186,7 +194,7 @@ pub fn execute(cli: &Cli) -> CliOutput {
             packet,
             format,
             run,
-        } => with_scenario(scenario, run, |sc, opts| {
+        } => with_scenario(scenario, run, progress, |sc, opts| {
             let svg = *format == cli::GraphFormat::Svg;
             match tui::graph::scenario_graph(sc, opts, *packet, svg) {
                 Ok(text) => CliOutput {
@@ -210,9 +218,13 @@ fn diags(d: &[Diagnostic]) -> String {
 fn with_scenario(
     path: &str,
     run: &RunArgs,
+    progress: &Progress,
     f: impl FnOnce(&Scenario, &RunOptions) -> CliOutput,
 ) -> CliOutput {
-    let sc = match scenarios::load_file(path) {
+    progress.begin(&format!("loading {path}"), None, Unit::Items);
+    let loaded = scenarios::load_file(path);
+    progress.end();
+    let sc = match loaded {
         Ok(s) => s,
         Err(d) => return CliOutput::input_error(diags(&d)),
     };
@@ -225,6 +237,7 @@ fn with_scenario(
         until,
         max_events: run.max_events,
         capture_all: false,
+        progress: progress.clone(),
     };
     f(&sc, &opts)
 }

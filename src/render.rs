@@ -235,10 +235,12 @@ pub fn trace(
     // converged, so that the packet meets the routes BIRD installs.
     let at = match at {
         Some(t) => Some(t),
-        None if !sc.bird.is_empty() => match scenarios::routes::settle(&mut r.sim, sc.bird_start) {
-            Ok(t) => Some(t),
-            Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
-        },
+        None if !sc.bird.is_empty() => {
+            match scenarios::routes::settle(&mut r.sim, sc.bird_start, &opts.progress) {
+                Ok(t) => Some(t),
+                Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),
+            }
+        }
         None => None,
     };
     if let Some(t) = at
@@ -261,11 +263,7 @@ pub fn trace(
     let id = {
         let sim = &mut r.sim;
         let now = sim.now();
-        let mut cx = sim_models::linux::Cx {
-            now,
-            sched: &mut sim.sched,
-            sink: &mut sink,
-        };
+        let mut cx = sim_models::linux::Cx::new(now, &mut sim.sched, &mut sink);
         match sim.world.inject_probe(&mut cx, ns, dst, probe, size) {
             Ok(id) => id,
             Err(e) => return CliOutput::input_error(format!("podpath: {e}\n")),

@@ -44,6 +44,13 @@ pub struct BgpSpec {
     /// Start the daemons at this time (default "0s", after the setup scripts).
     #[serde(default)]
     pub start: Option<String>,
+    /// How BGP is computed: "bird" (default: a BIRD per host, sessions over
+    /// simulated TCP port 179, every timeline event seen) or "fabric" (the
+    /// same speakers over in-memory sessions, converged once from the cold
+    /// start, their routes installed when BGP is quiescent; for clusters of
+    /// thousands of nodes).
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -542,6 +549,9 @@ impl BgpSpec {
                 s.push_str("        ]),\n");
             }
             s.push_str("    ],\n");
+        }
+        if let Some(e) = &self.engine {
+            let _ = writeln!(s, "    engine: {},", q(e));
         }
         if let Some(t) = &self.start {
             let _ = writeln!(s, "    start: {},", q(t));

@@ -19,6 +19,9 @@ pub struct RunOptions {
     pub max_events: Option<u64>,
     /// Capture every frame on every device (the CLI's `--pcap DIR`).
     pub capture_all: bool,
+    /// Who is shown how far a long run got (nothing by default; never
+    /// changes what the run does).
+    pub progress: crate::progress::Progress,
 }
 
 /// Default bound on simulated time when neither the file nor the CLI sets one.
@@ -33,6 +36,73 @@ impl Scenario {
 
     pub fn until(&self, opts: &RunOptions) -> SimTime {
         opts.until.or(self.until).unwrap_or(DEFAULT_UNTIL)
+    }
+
+    /// BGP converged by the fabric (engine `fabric`), computed once per seed
+    /// and shared by every simulation built from this scenario (`podpath
+    /// reach` builds several).
+    pub fn fabric_bgp(
+        &self,
+        seed: u64,
+        max_events: u64,
+    ) -> std::sync::Arc<sim_models::linux::bird::FabricBgp> {
+        use sim_models::bgp::fabric::{FabricOptions, converge};
+        use sim_models::linux::bird::{BgpCounters, FabricBgp};
+        if let Ok(g) = self.fabric_cache.lock()
+            && let Some((s, fb)) = g.as_ref()
+            && *s == seed
+        {
+            return fb.clone();
+        }
+        let nodes: Vec<(
+            String,
+            sim_models::bgp::SpeakerConfig,
+            Vec<sim_core::net::Ipv4Net>,
+        )> = self
+            .bird
+            .iter()
+            .map(|(h, b)| {
+                (
+                    self.file.hosts[*h].name.clone(),
+                    b.config.clone(),
+                    b.originate.clone(),
+                )
+            })
+            .collect();
+        let node_of = self
+            .bird
+            .iter()
+            .enumerate()
+            .map(|(i, (h, _))| (HostId(*h as u32), i))
+            .collect();
+        let options = FabricOptions {
+            max_events,
+            ..FabricOptions::default()
+        };
+        let converged = converge(nodes, seed, options);
+        let (converged_at, counters) = match &converged {
+            Ok(c) => (
+                self.bird_start + (c.stats.last_route_change.unwrap_or(c.at) - SimTime::ZERO),
+                BgpCounters {
+                    opens: c.stats.opens,
+                    updates: c.stats.updates,
+                    withdrawals: c.stats.withdraw_updates,
+                    keepalives: c.stats.keepalives,
+                    notifications: c.stats.notifications,
+                },
+            ),
+            Err(_) => (self.bird_start, BgpCounters::default()),
+        };
+        let fb = std::sync::Arc::new(FabricBgp {
+            converged,
+            node_of,
+            converged_at,
+            counters,
+        });
+        if let Ok(mut g) = self.fabric_cache.lock() {
+            *g = Some((seed, fb.clone()));
+        }
+        fb
     }
 
     /// Builds the simulation: segments, hosts, NICs, and every command as a step.
@@ -127,6 +197,32 @@ impl Scenario {
                 origin: i,
                 expect_error,
             });
+        }
+        if self.bgp_engine == crate::load::BgpEngine::Fabric {
+            let fb = self.fabric_bgp(self.seed(opts), limits.max_events);
+            let at = fb.converged_at;
+            let hosts: Vec<HostId> = fb.node_of.keys().copied().collect();
+            for (h, setup) in &self.bird {
+                sim.world
+                    .bird_setups
+                    .insert(HostId(*h as u32), std::sync::Arc::new(setup.clone()));
+            }
+            sim.world.bgp_fabric = Some(fb);
+            for host in hosts {
+                sim.add_step(Step {
+                    at,
+                    host,
+                    cmd: Command {
+                        netns: None,
+                        kind: CommandKind::Bird(BirdCmd::FabricInstall),
+                    }
+                    .into(),
+                    line: "bird -c /etc/calico/confd/config/bird.cfg  # BGP engine fabric: BIRD's routes once BGP converged".into(),
+                    origin: usize::MAX,
+                    expect_error: None,
+                });
+            }
+            return sim;
         }
         // BIRD on every BGP host, after the setup scripts.
         for (h, setup) in &self.bird {

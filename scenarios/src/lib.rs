@@ -7,6 +7,7 @@ pub mod build;
 pub mod cluster;
 pub mod format;
 pub mod load;
+pub mod progress;
 pub mod reach;
 pub mod routes;
 pub mod run;

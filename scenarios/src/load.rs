@@ -62,6 +62,21 @@ pub struct SegmentCfg {
     pub loss: Probability,
 }
 
+/// How a scenario's BGP is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BgpEngine {
+    /// A BIRD per host, sessions over simulated TCP.
+    Bird,
+    /// `bgp::fabric`: in-memory sessions, converged once; routes installed
+    /// when it is quiescent.
+    Fabric,
+}
+
+/// `Scenario::fabric_bgp`'s cache: the seed and the fabric's answer.
+pub(crate) type FabricCache = std::sync::Arc<
+    std::sync::Mutex<Option<(u64, std::sync::Arc<sim_models::linux::bird::FabricBgp>)>>,
+>;
+
 /// A loaded, validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -76,6 +91,10 @@ pub struct Scenario {
     pub bird: Vec<(usize, sim_models::linux::bird::BirdSetup)>,
     /// When the BIRDs start.
     pub bird_start: SimTime,
+    /// How BGP is computed (the bgp section's `engine`).
+    pub bgp_engine: BgpEngine,
+    /// The fabric's answer for the last seed asked (engine `fabric`).
+    pub(crate) fabric_cache: FabricCache,
     /// The resolved `cluster:` section; its hosts and segments follow the
     /// file's own in `file.hosts` and `file.segments`.
     pub cluster: Option<crate::cluster::Cluster>,
@@ -548,7 +567,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         max_events = lim.max_events;
     }
 
-    let (mut bird, mut bird_start) = (Vec::new(), SimTime::ZERO);
+    let (mut bird, mut bird_start, mut bgp_engine) = (Vec::new(), SimTime::ZERO, BgpEngine::Bird);
     let generated_bgp = cluster
         .as_ref()
         .and_then(crate::cluster::calico_bgp::bgp_section);
@@ -570,6 +589,45 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 ),
             }
         }
+        let engine_path: &[PathSeg] = if file.bgp.is_some() {
+            &[PathSeg::Field("bgp"), PathSeg::Field("engine")]
+        } else {
+            &[
+                PathSeg::Field("cluster"),
+                PathSeg::Field("calico"),
+                PathSeg::Field("bgp_engine"),
+            ]
+        };
+        match spec.engine.as_deref() {
+            None | Some("bird") => {}
+            Some("fabric") => {
+                bgp_engine = BgpEngine::Fabric;
+                // The fabric converges once, from the cold start: refuse
+                // what it would not see rather than ignore it.
+                for c in &commands {
+                    let bird_cmd = matches!(c.cmd.kind, sim_models::cmd::CommandKind::Bird(_));
+                    let timeline = matches!(c.source, CmdSource::Timeline { .. });
+                    if bird_cmd || (timeline && crate::routes::changes_state(&c.cmd)) {
+                        l.at_pos(
+                            c.pos,
+                            format!(
+                                "`{}`: with the BGP engine \"fabric\", BGP converges once from the cold start and no BIRD runs, so {}; use engine \"bird\" (the default)",
+                                c.text,
+                                if bird_cmd {
+                                    "there is no BIRD to run or ask"
+                                } else {
+                                    "BGP would not react to this change"
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+            Some(other) => l.at(
+                engine_path,
+                format!("unknown BGP engine \"{other}\": expected \"bird\" or \"fabric\""),
+            ),
+        }
     }
 
     if !l.diags.is_empty() {
@@ -578,6 +636,8 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     Ok(Scenario {
         bird,
         bird_start,
+        bgp_engine,
+        fabric_cache: FabricCache::default(),
         path: path.to_string(),
         source: src.to_string(),
         file,

@@ -19,6 +19,7 @@ use sim_models::sim::Simulation;
 
 use crate::build::RunOptions;
 use crate::load::Scenario;
+use crate::progress::{Progress, Unit};
 use crate::run::{Outcome, run as run_scenario};
 
 /// Something probes start from or go to: a pod (or, without a cluster, any
@@ -281,11 +282,7 @@ pub fn probe_to(
     };
     let now = sim.now();
     {
-        let mut cx = sim_models::linux::Cx {
-            now,
-            sched: &mut sim.sched,
-            sink: &mut sink,
-        };
+        let mut cx = sim_models::linux::Cx::new(now, &mut sim.sched, &mut sink);
         let kind = port.map_or(Probe::Icmp, Probe::Tcp);
         let size = if port.is_some() { 0 } else { 56 };
         if let Err(e) = sim.world.inject_probe(&mut cx, ns, dst, kind, size) {
@@ -360,9 +357,11 @@ fn probe_sources(
     froms: &[usize],
     tos: &[usize],
     keep_path: bool,
+    progress: &Progress,
 ) -> Result<Vec<PairResult>, String> {
     let mut pairs = Vec::with_capacity(froms.len() * tos.len());
     for &f in froms.iter().filter(|f| eps[**f].port.is_none()) {
+        progress.inc(1);
         let Some(ns) = sim.world.find_ns(&eps[f].place) else {
             return Err(format!("no namespace {} after setup", eps[f].place));
         };
@@ -393,7 +392,10 @@ pub fn reach(
 ) -> Result<Report, String> {
     let mut setup = opts.clone();
     setup.until = Some(SimTime::ZERO);
+    let progress = std::mem::take(&mut setup.progress);
+    progress.begin("setting up", None, Unit::Items);
     let mut r = run_scenario(sc, &setup);
+    progress.end();
     match &r.outcome {
         Outcome::InputError(d) => return Err(d.to_string()),
         Outcome::Limit(m) => return Err(m.clone()),
@@ -402,14 +404,20 @@ pub fn reach(
     // In a BGP-built cluster the routes come from BIRD: probe once it has
     // converged.
     if !sc.bird.is_empty() {
-        crate::routes::settle(&mut r.sim, sc.bird_start)?;
+        crate::routes::settle(&mut r.sim, sc.bird_start, &progress)?;
     }
     let eps = endpoints(sc, &r.sim);
     let froms = select(&eps, from).map_err(|e| format!("--from: {e}"))?;
     let tos = select(&eps, to).map_err(|e| format!("--to: {e}"))?;
     let chunks = chunk_count(sc, froms.len());
+    let sources = froms.iter().filter(|f| eps[**f].port.is_none()).count() as u64;
+    progress.begin(
+        &format!("probing {} sources x {} destinations", sources, tos.len()),
+        Some(sources),
+        Unit::Items,
+    );
     let pairs = if chunks == 1 {
-        probe_sources(&mut r.sim, &eps, &froms, &tos, keep_path)?
+        probe_sources(&mut r.sim, &eps, &froms, &tos, keep_path, &progress)?
     } else {
         drop(r);
         // Fixed chunks of sources, each probed from its own copy of the
@@ -421,7 +429,12 @@ pub fn reach(
             .par_chunks(per)
             .map(|part| {
                 let mut r = run_scenario(sc, &setup);
-                probe_sources(&mut r.sim, &eps, part, &tos, keep_path)
+                // Each copy converges as the first did (the same run, so
+                // to the same time and tables).
+                if !sc.bird.is_empty() {
+                    crate::routes::settle(&mut r.sim, sc.bird_start, &Progress::default())?;
+                }
+                probe_sources(&mut r.sim, &eps, part, &tos, keep_path, &progress)
             })
             .collect();
         let mut pairs = Vec::with_capacity(froms.len() * tos.len());
@@ -430,6 +443,7 @@ pub fn reach(
         }
         pairs
     };
+    progress.end();
     Ok(Report {
         endpoints: eps,
         pairs,

@@ -62,12 +62,16 @@ fn lacking(
     installed: &BTreeMap<HostId, BTreeSet<Ipv4Net>>,
 ) -> BTreeMap<HostId, Vec<Ipv4Net>> {
     let w = &sim.world;
-    let running: Vec<HostId> = w
-        .bird_apps
-        .keys()
-        .copied()
-        .filter(|&h| w.bird_of(h).is_some())
-        .collect();
+    // With the fabric engine every configured speaker runs (no failures).
+    let running: Vec<HostId> = if w.bgp_fabric.is_some() {
+        w.bird_setups.keys().copied().collect()
+    } else {
+        w.bird_apps
+            .keys()
+            .copied()
+            .filter(|&h| w.bird_of(h).is_some())
+            .collect()
+    };
     let mut out = BTreeMap::new();
     for &h in &running {
         let setup = &w.bird_setups[&h];
@@ -141,6 +145,12 @@ pub fn routes(
     let mut installed: BTreeMap<HostId, BTreeSet<Ipv4Net>> = BTreeMap::new();
     let mut seen = 0usize;
     let mut sink = NullSink;
+    let progress = &opts.progress;
+    progress.begin(
+        "simulating (phase by phase)",
+        Some(end.as_nanos()),
+        crate::progress::Unit::SimNanos,
+    );
     // Run to just before the first boundary.
     for (i, (start, label)) in bounds.iter().enumerate() {
         let stop = bounds
@@ -162,6 +172,7 @@ pub fn routes(
         }
         let before = sim.world.bgp_counters;
         run(&mut sim, stop, &mut sink)?;
+        progress.set(stop.as_nanos());
         let changes = &sim.world.bgp_changes[seen..];
         let mut black_hole: Option<(SimTime, Option<SimTime>)> = None;
         // Replay the phase's changes, counting after each instant the
@@ -224,6 +235,7 @@ pub fn routes(
             lacking: lack,
         });
     }
+    progress.end();
     Ok(RoutesReport { sim, phases, end })
 }
 
@@ -231,15 +243,42 @@ pub fn routes(
 /// every running BIRD is Established and no kernel route changed in the
 /// last second, checked each second for at most 10 minutes of simulated
 /// time. Returns the time reached.
-pub fn settle(sim: &mut Simulation, start: SimTime) -> Result<SimTime, String> {
+pub fn settle(
+    sim: &mut Simulation,
+    start: SimTime,
+    progress: &crate::progress::Progress,
+) -> Result<SimTime, String> {
+    progress.begin(
+        "BGP converging (simulated time, at most 600 s)",
+        Some(600_000_000_000),
+        crate::progress::Unit::SimNanos,
+    );
+    let res = settle_seconds(sim, start, progress);
+    progress.end();
+    res
+}
+
+fn settle_seconds(
+    sim: &mut Simulation,
+    start: SimTime,
+    progress: &crate::progress::Progress,
+) -> Result<SimTime, String> {
     use sim_models::bgp::State;
+    // The fabric engine installs everything at one known time.
+    if let Some(at) = sim.world.bgp_fabric.as_ref().map(|f| f.converged_at) {
+        let t = at.max(start).max(sim.now());
+        run(sim, t, &mut NullSink)?;
+        return Ok(t);
+    }
     let second = sim_core::time::SimDuration::from_secs(1);
-    let mut t = start.max(sim.now());
+    let from = start.max(sim.now());
+    let mut t = from;
     let mut changes = usize::MAX;
     let mut sink = NullSink;
     for _ in 0..600 {
         t += second;
         run(sim, t, &mut sink)?;
+        progress.set(t.as_nanos() - from.as_nanos());
         let w = &sim.world;
         let up = w.birds().iter().filter(|b| b.running).all(|b| {
             b.setup
@@ -260,7 +299,7 @@ pub fn settle(sim: &mut Simulation, start: SimTime) -> Result<SimTime, String> {
 
 /// Whether a timeline command can change routing (a phase of the report):
 /// not traffic, captures, or commands that only print.
-fn changes_state(c: &sim_models::cmd::Command) -> bool {
+pub(crate) fn changes_state(c: &sim_models::cmd::Command) -> bool {
     use sim_models::cmd::{
         AddrCmd, BirdCmd, BirdcCmd, CommandKind as K, FdbCmd, LinkCmd, NeighCmd, RouteCmd, RuleCmd,
         TunnelCmd,
@@ -310,7 +349,7 @@ fn run(sim: &mut Simulation, until: SimTime, sink: &mut NullSink) -> Result<(), 
 pub fn render(r: &RoutesReport, node: Option<&str>) -> Result<String, String> {
     let w = &r.sim.world;
     let mut s = String::new();
-    let hosts: Vec<HostId> = w.bird_apps.keys().copied().collect();
+    let hosts: Vec<HostId> = w.bird_setups.keys().copied().collect();
     if let Some(n) = node
         && !hosts.iter().any(|h| w.hosts[h.ix()].name == n)
     {
@@ -336,6 +375,9 @@ pub fn render(r: &RoutesReport, node: Option<&str>) -> Result<String, String> {
                 s.push_str("$ birdc show route\n");
                 s.push_str(&w.birdc_show_route(app, false, None, None));
             }
+            None if w.bgp_fabric.is_some() => s.push_str(
+                "(BGP engine fabric: no BIRD runs; the bird routes above are those its BIRD would install)\n",
+            ),
             None => s.push_str("(BIRD is not running)\n"),
         }
     }

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 
 use sim_core::packet::PacketId;
 use sim_core::sched::RunEnd;
+use sim_core::time::SimTime;
 use sim_core::topo::NodeKind;
 use sim_core::trace::{TraceEvent, TraceRecord, TraceSink, VecSink};
 use sim_models::linux::apps::App;
@@ -70,7 +71,7 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
     let mut sim = sc.build(opts);
     let until = sc.until(opts);
     let seed = sc.seed(opts);
-    let res = sim.run_until(until, sink);
+    let res = run_sliced(&mut sim, until, sink, &opts.progress);
     let (outcome, end) = match res {
         Ok(end) => (Outcome::Passed, Some(end)),
         Err(RunError::Limit(e)) => (Outcome::Limit(e.to_string()), None),
@@ -117,6 +118,35 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
     r.sim.world.output.sort_by_key(|a| a.time);
     let _ = &mut r;
     r
+}
+
+/// Runs to `until`; with an observer, in at most 200 slices of simulated
+/// time, reporting the time reached after each. The slices change nothing:
+/// `run_until` stops after the last event due by a slice's end and the next
+/// slice goes on from there, and a run that has nothing left ends `Idle`
+/// in whichever slice that happens, as it would unsliced.
+pub fn run_sliced(
+    sim: &mut sim_models::sim::Simulation,
+    until: SimTime,
+    sink: &mut dyn TraceSink,
+    progress: &crate::progress::Progress,
+) -> Result<RunEnd, RunError> {
+    if !progress.is_on() || until == SimTime::MAX {
+        return sim.run_until(until, sink);
+    }
+    let total = until.as_nanos();
+    progress.begin("simulating", Some(total), crate::progress::Unit::SimNanos);
+    let step = (total / 200).max(1_000_000);
+    let mut t = 0u64;
+    let res = loop {
+        t = t.saturating_add(step).min(total);
+        match sim.run_until(SimTime::from_nanos(t), sink) {
+            Ok(RunEnd::ReachedTime) if t < total => progress.set(t),
+            other => break other,
+        }
+    };
+    progress.end();
+    res
 }
 
 /// Evaluates the scenario's expectations against a finished run (needs the trace).

@@ -18,8 +18,8 @@ use std::net::Ipv4Addr;
 
 use crate::wire::icmp::{time_exceeded, unreachable};
 use crate::wire::{
-    ArpOp, ArpRepr, EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Repr, TcpFlags, TcpRepr,
-    UdpRepr, VxlanRepr, WireError,
+    ArpOp, ArpRepr, EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Repr, TcpFlags, TcpOption,
+    TcpRepr, UdpRepr, VxlanRepr, WireError,
 };
 
 /// A packet's identity in a run (in traces and captures).
@@ -600,8 +600,24 @@ impl Packet {
     /// outer then the inner headers, as tcpdump does (`IP a.p > b.4789:
     /// VXLAN, flags [I] (0x08), vni 1 IP c > d: ...`). Link-layer headers
     /// are not shown, as with tcpdump without `-e`.
+    /// [`summary`](Self::summary) as the trace's shared string, built in a
+    /// reusable buffer (one allocation: the result's).
+    pub fn summary_arc(&self) -> std::sync::Arc<str> {
+        thread_local! {
+            static BUF: std::cell::RefCell<String> =
+                std::cell::RefCell::new(String::with_capacity(256));
+        }
+        BUF.with_borrow_mut(|s| {
+            s.clear();
+            self.describe(0, s);
+            std::sync::Arc::from(s.as_str())
+        })
+    }
+
     pub fn summary(&self) -> String {
-        let mut s = String::new();
+        // Room for a TCP segment's summary with its options, so that it is
+        // built without growing.
+        let mut s = String::with_capacity(160);
         self.describe(0, &mut s);
         s
     }
@@ -679,11 +695,11 @@ impl Packet {
         }
         match self.headers.get(i + 1) {
             Some(Header::Udp(u)) => {
-                let _ = write!(out, "IP {src}.{} > {dst}.{}: ", u.src_port, u.dst_port);
+                push_endpoints(out, src, u.src_port, dst, u.dst_port);
                 self.describe_udp_payload(i + 1, out);
             }
             Some(Header::Tcp(t)) => {
-                let _ = write!(out, "IP {src}.{} > {dst}.{}: ", t.src_port, t.dst_port);
+                push_endpoints(out, src, t.src_port, dst, t.dst_port);
                 self.describe_tcp(i + 1, t, out);
             }
             Some(_) => {
@@ -708,33 +724,52 @@ impl Packet {
     }
 
     fn describe_tcp(&self, i: usize, t: &TcpRepr, out: &mut String) {
+        // Built with the push helpers below rather than `write!`: every
+        // segment a traced TCP flow sends gets this summary.
         let len = self.len_from(i) - t.header_len();
-        let _ = write!(out, "Flags {}", t.flags);
+        out.push_str("Flags ");
+        t.flags.push_to(out);
         // tcpdump leaves out the sequence number of a bare ACK
         if len > 0
             || t.flags
                 .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
         {
-            let _ = write!(out, ", seq {}", t.seq);
+            out.push_str(", seq ");
+            push_u64(out, t.seq.into());
             if len > 0 {
-                let _ = write!(out, ":{}", t.seq.wrapping_add(len as u32));
+                out.push(':');
+                push_u64(out, t.seq.wrapping_add(len as u32).into());
             }
         }
         if t.flags.ack() {
-            let _ = write!(out, ", ack {}", t.ack);
+            out.push_str(", ack ");
+            push_u64(out, t.ack.into());
         }
-        let _ = write!(out, ", win {}", t.window);
+        out.push_str(", win ");
+        push_u64(out, t.window.into());
         if !t.options.is_empty() {
             out.push_str(", options [");
             for (k, o) in t.options.iter().enumerate() {
                 if k > 0 {
                     out.push(',');
                 }
-                let _ = write!(out, "{o}");
+                match o {
+                    TcpOption::Nop => out.push_str("nop"),
+                    TcpOption::Timestamps { tsval, tsecr } => {
+                        out.push_str("TS val ");
+                        push_u64(out, (*tsval).into());
+                        out.push_str(" ecr ");
+                        push_u64(out, (*tsecr).into());
+                    }
+                    o => {
+                        let _ = write!(out, "{o}");
+                    }
+                }
             }
             out.push(']');
         }
-        let _ = write!(out, ", length {len}");
+        out.push_str(", length ");
+        push_u64(out, len as u64);
     }
 
     fn describe_icmp(&self, i: usize, out: &mut String) {
@@ -821,6 +856,91 @@ impl fmt::Display for Packet {
     }
 }
 
+/// Two-digit groups for [`push_u64`].
+const DIGIT_PAIRS: &str = "\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal (what `write!(out, "{n}")` prints, without the
+/// formatting machinery: summaries of traced TCP segments are full of
+/// numbers), two digits at a time.
+#[inline]
+fn push_u64(out: &mut String, n: u64) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
+    // Base-100 digits, least significant first.
+    let mut groups = [0u8; 10];
+    let mut k = 0;
+    let mut n = n;
+    while n >= 100 {
+        groups[k] = (n % 100) as u8;
+        n /= 100;
+        k += 1;
+    }
+    let lead = n as usize;
+    if lead >= 10 {
+        out.push_str(&DIGIT_PAIRS[2 * lead..2 * lead + 2]);
+    } else {
+        out.push(char::from(b'0' + lead as u8));
+    }
+    while k > 0 {
+        k -= 1;
+        let r = usize::from(groups[k]);
+        out.push_str(&DIGIT_PAIRS[2 * r..2 * r + 2]);
+    }
+}
+
+/// Appends `a` in dotted decimal.
+fn push_ipv4(out: &mut String, a: Ipv4Addr) {
+    for (k, b) in a.octets().into_iter().enumerate() {
+        if k > 0 {
+            out.push('.');
+        }
+        push_u64(out, b.into());
+    }
+}
+
+/// `IP SRC.SPORT > DST.DPORT: `, as tcpdump begins a TCP or UDP line.
+/// A flow's segments repeat the same few: the last texts are kept.
+fn push_endpoints(out: &mut String, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) {
+    type Key = (Ipv4Addr, u16, Ipv4Addr, u16);
+    /// The last texts by key, and the slot to fill next.
+    type Memo = ([(Option<Key>, String); 4], usize);
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Default::default());
+    }
+    let key = (src, sport, dst, dport);
+    MEMO.with_borrow_mut(|(memo, next)| {
+        if let Some((_, text)) = memo.iter().find(|(k, _)| *k == Some(key)) {
+            out.push_str(text);
+            return;
+        }
+        let slot = &mut memo[*next];
+        *next = (*next + 1) % 4;
+        slot.0 = Some(key);
+        slot.1.clear();
+        render_endpoints(&mut slot.1, src, sport, dst, dport);
+        out.push_str(&slot.1);
+    });
+}
+
+fn render_endpoints(out: &mut String, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) {
+    out.push_str("IP ");
+    push_ipv4(out, src);
+    out.push('.');
+    push_u64(out, sport.into());
+    out.push_str(" > ");
+    push_ipv4(out, dst);
+    out.push('.');
+    push_u64(out, dport.into());
+    out.push_str(": ");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,6 +949,21 @@ mod tests {
     use crate::wire::{MacAddr, TcpOption};
     use proptest::collection::vec;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn number_and_address_pushes_print_as_display(n in any::<u64>(), small in 0u64..1000, a in any::<u32>(), p in any::<u16>()) {
+            for v in [n, small] {
+                let mut s = String::new();
+                push_u64(&mut s, v);
+                prop_assert_eq!(s, v.to_string());
+            }
+            let a = Ipv4Addr::from(a);
+            let mut s = String::new();
+            push_endpoints(&mut s, a, p, a, p);
+            prop_assert_eq!(s, format!("IP {a}.{p} > {a}.{p}: "));
+        }
+    }
     use proptest::test_runner::TestCaseError;
 
     fn payload() -> impl Strategy<Value = Payload> {

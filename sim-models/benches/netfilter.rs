@@ -151,11 +151,7 @@ fn send(
         let i = draws.below(services as u64) as usize;
         let mut p = syn(cluster_ip(i), (1024 + (first + k) % 60000) as u16);
         p.id = sim.world.next_packet_id();
-        let mut cx = Cx {
-            now: sim.sched.now(),
-            sched: &mut sim.sched,
-            sink: &mut sink,
-        };
+        let mut cx = Cx::new(sim.sched.now(), &mut sim.sched, &mut sink);
         assert!(
             sim.world
                 .nf_hook(&mut cx, ns, Hook::Prerouting, &mut p, Some(dev), None)

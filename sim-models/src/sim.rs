@@ -100,11 +100,7 @@ impl Simulation {
             if failure.is_some() {
                 return;
             }
-            let mut cx = Cx {
-                now,
-                sched,
-                sink: &mut *sink,
-            };
+            let mut cx = Cx::new(now, sched, &mut *sink);
             failure = handle_event(world, steps, log, &mut cx, ev);
         });
         if let Some(f) = failure {
@@ -129,11 +125,7 @@ impl Simulation {
         let Some((now, _id, ev)) = self.sched.step().map_err(RunError::Limit)? else {
             return Ok(false);
         };
-        let mut cx = Cx {
-            now,
-            sched: &mut self.sched,
-            sink,
-        };
+        let mut cx = Cx::new(now, &mut self.sched, sink);
         match handle_event(&mut self.world, &self.steps, &mut self.log, &mut cx, ev) {
             Some(f) => Err(f),
             None => Ok(true),
@@ -144,11 +136,7 @@ impl Simulation {
     /// and the TUI).
     pub fn exec_now(&mut self, host: HostId, cmd: &Command, sink: &mut dyn TraceSink) -> CmdOutput {
         let now = self.sched.now();
-        let mut cx = Cx {
-            now,
-            sched: &mut self.sched,
-            sink,
-        };
+        let mut cx = Cx::new(now, &mut self.sched, sink);
         self.world.exec(&mut cx, host, cmd)
     }
 }

@@ -236,11 +236,7 @@ impl Session {
         let mut failure = None;
         {
             let sim = &mut self.sim;
-            let mut cx = Cx {
-                now,
-                sched: &mut sim.sched,
-                sink: &mut sink,
-            };
+            let mut cx = Cx::new(now, &mut sim.sched, &mut sink);
             if let Some(index) = sim.world.handle(&mut cx, ev) {
                 let step = &sim.steps[index];
                 let out = sim.world.exec(&mut cx, step.host, &step.cmd);

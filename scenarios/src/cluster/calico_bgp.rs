@@ -142,5 +142,6 @@ pub fn bgp_section(c: &Cluster) -> Option<BgpSpec> {
         peers,
         routers,
         start: None,
+        engine: cs.bgp_engine.clone(),
     })
 }

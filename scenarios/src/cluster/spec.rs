@@ -55,6 +55,9 @@ pub struct CalicoSpec {
     /// over eBGP across the spine. No node-to-node mesh.
     #[serde(default)]
     pub tor_peering: bool,
+    /// The generated bgp section's `engine`: "bird" (default) or "fabric".
+    #[serde(default)]
+    pub bgp_engine: Option<String>,
 }
 
 /// `Nodes(count: 3)` (named by `name`, `{}` the 1-based index, default

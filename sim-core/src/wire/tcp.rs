@@ -70,10 +70,9 @@ impl BitOrAssign for TcpFlags {
     }
 }
 
-impl fmt::Display for TcpFlags {
-    /// As tcpdump prints them: `[S]`, `[S.]`, `[P.]`, `[F.]`, `[R]`,
-    /// `[none]`; `.` is ACK. Reserved bits show as `r`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TcpFlags {
+    /// Appends the flags as tcpdump prints them (see the `Display` impl).
+    pub fn push_to(self, out: &mut String) {
         const NAMES: [(TcpFlags, char); 9] = [
             (TcpFlags::FIN, 'F'),
             (TcpFlags::SYN, 'S'),
@@ -85,19 +84,29 @@ impl fmt::Display for TcpFlags {
             (TcpFlags::CWR, 'W'),
             (TcpFlags::NS, 'e'),
         ];
-        f.write_str("[")?;
+        out.push('[');
         if self.0 == 0 {
-            f.write_str("none")?;
+            out.push_str("none");
         }
         for (flag, c) in NAMES {
             if self.contains(flag) {
-                write!(f, "{c}")?;
+                out.push(c);
             }
         }
         if self.0 & Self::RESERVED != 0 {
-            f.write_str("r")?;
+            out.push('r');
         }
-        f.write_str("]")
+        out.push(']');
+    }
+}
+
+impl fmt::Display for TcpFlags {
+    /// As tcpdump prints them: `[S]`, `[S.]`, `[P.]`, `[F.]`, `[R]`,
+    /// `[none]`; `.` is ACK. Reserved bits show as `r`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(8);
+        self.push_to(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -131,6 +140,7 @@ pub enum TcpOption {
 
 impl TcpOption {
     /// Bytes on the wire.
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             TcpOption::EndOfList | TcpOption::Nop => 1,
@@ -302,8 +312,14 @@ impl TcpRepr {
     const PROTOCOL: u8 = 6;
 
     /// Option bytes, before padding.
+    #[inline]
     pub fn options_len(&self) -> usize {
-        self.options.iter().map(TcpOption::len).sum()
+        match self.options.as_slice() {
+            [] => 0,
+            // What every segment of a connection with timestamps carries.
+            [TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { .. }] => 12,
+            o => o.iter().map(TcpOption::len).sum(),
+        }
     }
 
     /// The header length: 20 plus the options padded to 4 bytes.

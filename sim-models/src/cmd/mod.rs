@@ -451,6 +451,11 @@ pub enum BirdCmd {
     /// `pkill bird`: the daemon dies; the kernel closes its sockets.
     Kill,
     Ctl(BirdcCmd),
+    /// Not a command a person types: with the scenario's BGP engine
+    /// `fabric`, the routes this host's BIRD would have installed once BGP
+    /// converged (computed by `bgp::fabric`), installed as BIRD installs
+    /// them.
+    FabricInstall,
 }
 
 /// `birdc` commands.

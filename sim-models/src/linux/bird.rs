@@ -86,6 +86,21 @@ pub struct BirdSetup {
     pub blackholes: Vec<Ipv4Net>,
 }
 
+/// BGP converged by the fabric instead of BIRDs over simulated TCP (the
+/// scenario's BGP engine `fabric`, for clusters too large for the full
+/// model): the fabric's answer and which of its nodes each host is.
+#[derive(Debug)]
+pub struct FabricBgp {
+    /// The converged fabric, or why it did not converge (a bound).
+    pub converged: Result<crate::bgp::fabric::Converged, crate::bgp::fabric::FabricError>,
+    pub node_of: BTreeMap<HostId, usize>,
+    /// When the routes are installed: BIRD's start plus the fabric's time
+    /// to quiescence.
+    pub converged_at: SimTime,
+    /// The fabric's messages, as `World::bgp_counters` counts them.
+    pub counters: BgpCounters,
+}
+
 /// A kernel route BIRD installed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Installed {
@@ -240,7 +255,15 @@ impl World {
             log: Vec::new(),
         })));
         self.bird_apps.insert(host, app);
-        // Calico's static protocol: the node's own blocks as blackholes.
+        self.bird_blackholes(ns, &setup);
+        let mut inputs = vec![Input::Start];
+        inputs.extend(setup.originate.iter().map(|&p| Input::Originate(p)));
+        self.bird_feed(cx, app, inputs);
+        Ok(())
+    }
+
+    /// Calico's static protocol: the node's own blocks as blackholes.
+    fn bird_blackholes(&mut self, ns: NsId, setup: &BirdSetup) {
         for &p in &setup.blackholes {
             let p = p.network();
             let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
@@ -264,10 +287,6 @@ impl World {
             }
         }
         self.namespaces[ns.ix()].generation.config += 1;
-        let mut inputs = vec![Input::Start];
-        inputs.extend(setup.originate.iter().map(|&p| Input::Originate(p)));
-        self.bird_feed(cx, app, inputs);
-        Ok(())
     }
 
     /// BIRD stops. `graceful`: `birdc down` (a Cease NOTIFICATION to every
@@ -539,35 +558,83 @@ impl World {
         peer: PeerAddr,
         as_path: Vec<AsSegment>,
     ) {
-        let (ns, ipip_mode, name) = {
+        let (ns, setup) = {
             let b = self.bird_ref(app);
-            let mode = b
-                .setup
-                .pools
-                .iter()
-                .find(|(p, _)| p.len <= prefix.len && p.contains(prefix.addr))
-                .map_or(IpipMode::Never, |x| x.1);
-            let name = b
-                .setup
-                .config
-                .neighbor(peer)
-                .map_or_else(|| peer.to_string(), |n| n.name.clone());
-            (b.ns, mode, name)
+            (b.ns, b.setup.clone())
         };
+        let route = self.bird_kernel_route(ns, &setup, prefix, next_hop, peer, &as_path);
+        let rtype = route.rtype;
+        let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
+        t.remove_where(prefix, |r| {
+            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
+        });
+        t.insert(route);
+        self.namespaces[ns.ix()].generation.config += 1;
+        let b = self.bird(app);
+        b.installed.insert(
+            prefix,
+            Installed {
+                next_hop,
+                peer,
+                as_path,
+                rtype,
+                at: now,
+            },
+        );
+        b.changed_at.insert(prefix, now);
+        self.bgp_changes.push(RouteChange {
+            time: now,
+            host,
+            prefix,
+            via: Some(next_hop),
+        });
+    }
+
+    /// The kernel route BIRD's kernel protocol installs for a BGP best
+    /// route: through `tunl0` (onlink) when the prefix is in an IPIP pool
+    /// (`CrossSubnet`: only to a next hop off the node's subnets), else
+    /// through the kernel's own route to the next hop (`gateway
+    /// recursive`), else `unreachable`.
+    fn bird_kernel_route(
+        &mut self,
+        ns: NsId,
+        setup: &BirdSetup,
+        prefix: Ipv4Net,
+        next_hop: Ipv4Addr,
+        peer: PeerAddr,
+        as_path: &[AsSegment],
+    ) -> Route {
+        let ipip_mode = setup
+            .pools
+            .iter()
+            .find(|(p, _)| p.len <= prefix.len && p.contains(prefix.addr))
+            .map_or(IpipMode::Never, |x| x.1);
+        let name = setup
+            .config
+            .neighbor(peer)
+            .map_or_else(|| peer.to_string(), |n| n.name.clone());
         let ipip = match ipip_mode {
             IpipMode::Always => true,
             IpipMode::CrossSubnet => !self.on_link(ns, next_hop),
             IpipMode::Never => false,
         };
-        let path_text = as_path_text(&as_path);
+        let path_text = as_path_text(as_path);
         let path_text = if path_text.is_empty() {
             "(empty)".to_string()
         } else {
             path_text
         };
-        let origin: Arc<str> = Arc::from(format!(
-            "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
-        ));
+        // The text is the same on every node that learned the route from
+        // the same peer (all clients of a reflector): one copy for all.
+        let origin = self
+            .route_origins
+            .entry((peer, next_hop, name.clone(), path_text.clone()))
+            .or_insert_with(|| {
+                Arc::from(format!(
+                    "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
+                ))
+            })
+            .clone();
         let mut route = Route {
             table: TABLE_MAIN,
             rtype: RouteType::Unicast,
@@ -604,31 +671,67 @@ impl World {
                 }
             }
         }
-        let rtype = route.rtype;
-        let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
-        t.remove_where(prefix, |r| {
-            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
-        });
-        t.insert(route);
+        route
+    }
+
+    /// `BirdCmd::FabricInstall`: what this host's BIRD would have installed
+    /// by the time BGP converged, as the fabric computed it: its blackholes,
+    /// then a kernel route per BGP best route, made as `bird_install` makes
+    /// them. The first host installed also adds the fabric's message counts.
+    pub fn fabric_install(&mut self, now: SimTime, host: HostId) -> Result<String, String> {
+        let Some(fb) = self.bgp_fabric.clone() else {
+            return Err("bird: no BGP fabric in this scenario".into());
+        };
+        let (Some(&node), Some(setup)) =
+            (fb.node_of.get(&host), self.bird_setups.get(&host).cloned())
+        else {
+            return Err("bird: this host has no speaker in the BGP fabric".into());
+        };
+        if fb.node_of.keys().next() == Some(&host) {
+            let c = &mut self.bgp_counters;
+            c.opens += fb.counters.opens;
+            c.updates += fb.counters.updates;
+            c.withdrawals += fb.counters.withdrawals;
+            c.keepalives += fb.counters.keepalives;
+            c.notifications += fb.counters.notifications;
+        }
+        let conv = match &fb.converged {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(format!(
+                    "bird (BGP engine fabric): BGP did not converge: {e}"
+                ));
+            }
+        };
+        let ns = self.hosts[host.ix()].root;
+        self.bird_blackholes(ns, &setup);
+        let mut n = 0usize;
+        for (prefix, inst) in conv.installed(node) {
+            let as_path = conv
+                .loc_rib(node)
+                .get(&prefix)
+                .map(|b| b.attrs.as_path.clone())
+                .unwrap_or_default();
+            let route =
+                self.bird_kernel_route(ns, &setup, prefix, inst.next_hop, inst.peer, &as_path);
+            let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
+            t.remove_where(prefix, |r| {
+                r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
+            });
+            t.insert(route);
+            self.bgp_changes.push(RouteChange {
+                time: now,
+                host,
+                prefix,
+                via: Some(inst.next_hop),
+            });
+            n += 1;
+        }
         self.namespaces[ns.ix()].generation.config += 1;
-        let b = self.bird(app);
-        b.installed.insert(
-            prefix,
-            Installed {
-                next_hop,
-                peer,
-                as_path,
-                rtype,
-                at: now,
-            },
-        );
-        b.changed_at.insert(prefix, now);
-        self.bgp_changes.push(RouteChange {
-            time: now,
-            host,
-            prefix,
-            via: Some(next_hop),
-        });
+        Ok(format!(
+            "bird (BGP engine fabric): {n} routes installed as BGP converged at {}\n",
+            fb.converged_at
+        ))
     }
 
     fn bird_uninstall(&mut self, now: SimTime, app: usize, host: HostId, prefix: Ipv4Net) {
@@ -809,6 +912,7 @@ impl World {
                 .start_bird(cx, host, *recovering)
                 .map(|()| String::new()),
             BirdCmd::Kill => self.stop_bird(cx, host, false).map(|()| String::new()),
+            BirdCmd::FabricInstall => self.fabric_install(cx.now, host),
             BirdCmd::Ctl(BirdcCmd::Down) => {
                 self.stop_bird(cx, host, true)?;
                 Ok("BIRD 2.0.12 ready.\nShutdown requested\n".into())

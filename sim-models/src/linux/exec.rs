@@ -57,6 +57,9 @@ const KNOWN_MODULES: &[&str] = &[
 impl World {
     /// Runs one parsed command on `host`.
     pub fn exec(&mut self, cx: &mut Cx, host: HostId, cmd: &Command) -> CmdOutput {
+        // Commands change routes, rules and devices: no cached route
+        // lookup of the host outlives one (see touch_host).
+        self.fib_invalidate_host(host);
         let ns = match &cmd.netns {
             None => self.hosts[host.ix()].root,
             Some(name) => match self.hosts[host.ix()].namespaces.get(name) {
@@ -158,6 +161,15 @@ impl World {
             g.config += 1;
             g.neigh += 1;
             g.fdb += 1;
+        }
+        self.fib_invalidate_host(host);
+    }
+
+    /// Forgets the cached route lookups of every namespace of `host`.
+    fn fib_invalidate_host(&mut self, host: HostId) {
+        let h = &self.hosts[host.ix()];
+        for ns in std::iter::once(h.root).chain(h.namespaces.values().copied()) {
+            self.namespaces[ns.ix()].fib.invalidate();
         }
     }
 
@@ -594,6 +606,8 @@ impl World {
                 let node = self.devices[d.ix()].node;
                 let nsnode = self.namespaces[ns.ix()].node;
                 self.topo.move_device(node, nsnode, name);
+                // Cached lookups carry their routes' texts, which name devices.
+                self.namespaces[ns.ix()].fib.invalidate();
             }
         }
         if let Some(t) = target_ns {
@@ -682,6 +696,9 @@ impl World {
         }
         self.devices[d.ix()].admin_up = true;
         self.veth_link_event(d);
+        self.namespaces[self.devices[d.ix()].ns.ix()]
+            .fib
+            .invalidate();
         let ns = self.devices[d.ix()].ns;
         // inetdev gives the loopback device 127.0.0.1/8 (scope host) when it comes up.
         if matches!(self.devices[d.ix()].kind, DevKind::Loopback)
@@ -721,6 +738,9 @@ impl World {
         }
         self.devices[d.ix()].admin_up = false;
         self.veth_link_event(d);
+        self.namespaces[self.devices[d.ix()].ns.ix()]
+            .fib
+            .invalidate();
         let ns = self.devices[d.ix()].ns;
         self.flush_dev_routes(ns, d, false);
         self.flush_dev_neigh(ns, d);
@@ -766,6 +786,7 @@ impl World {
     }
 
     fn flush_dev_routes(&mut self, ns: NsId, d: DevId, including_local: bool) {
+        self.namespaces[ns.ix()].fib.invalidate();
         for (_, t) in self.namespaces[ns.ix()].fib.tables.iter_mut() {
             t.retain(|r| !(r.uses_dev(d) && (including_local || r.rtype != RouteType::Local)));
         }
@@ -805,6 +826,8 @@ impl World {
         }
         let ifindex = self.devices[d.ix()].ifindex;
         self.insert_dev(to, &name, d, ifindex);
+        self.namespaces[from.ix()].fib.invalidate();
+        self.namespaces[to.ix()].fib.invalidate();
         let conf = self.namespaces[to.ix()].sysctl.conf_default;
         self.devices[d.ix()].ns = to;
         self.devices[d.ix()].conf = conf;
@@ -842,6 +865,7 @@ impl World {
         let name = self.devices[d.ix()].name.clone();
         self.namespaces[ns.ix()].devs.shift_remove(&name);
         self.devices[d.ix()].alive = false;
+        self.namespaces[ns.ix()].fib.invalidate();
         let node = self.devices[d.ix()].node;
         self.topo.remove(node);
     }
@@ -1021,6 +1045,7 @@ impl World {
             .addrs
             .iter()
             .any(|o| o.local == a.local);
+        self.namespaces[ns.ix()].fib.invalidate();
         let fib = &mut self.namespaces[ns.ix()].fib;
         for (_, t) in fib.tables.iter_mut() {
             t.retain(|r| {
@@ -1266,6 +1291,7 @@ impl World {
             RouteCmd::Flush { table, dev } => {
                 let d = dev.as_deref().map(|n| self.dev_named(ns, n)).transpose()?;
                 let tid = table.unwrap_or(TABLE_MAIN);
+                self.namespaces[ns.ix()].fib.invalidate();
                 for (id, t) in self.namespaces[ns.ix()].fib.tables.iter_mut() {
                     if tid == 0 || *id == tid {
                         t.retain(|r| !d.is_none_or(|d| r.uses_dev(d)));
@@ -1305,9 +1331,9 @@ impl World {
         let flow = Flow {
             dst,
             src: from,
-            iif: iif.map(str::to_string),
+            iif,
             oif: oif_dev,
-            oif_name: oif.map(str::to_string),
+            oif_name: oif,
             mark,
             hash: crate::linux::fib::l3_hash(from.unwrap_or(Ipv4Addr::UNSPECIFIED), dst),
         };
@@ -1403,6 +1429,7 @@ impl World {
                     (None, Some(t)) => RuleAction::Lookup(t),
                     (None, None) => RuleAction::Lookup(TABLE_MAIN),
                 };
+                self.namespaces[ns.ix()].fib.invalidate();
                 let rules = &mut self.namespaces[ns.ix()].fib.rules;
                 // Without a priority, the kernel picks one below the first non-zero rule.
                 let prio = s.priority.unwrap_or_else(|| {
@@ -1434,6 +1461,7 @@ impl World {
                 Ok(String::new())
             }
             RuleCmd::Del(s) => {
+                self.namespaces[ns.ix()].fib.invalidate();
                 let rules = &mut self.namespaces[ns.ix()].fib.rules;
                 let pos = rules.iter().position(|r| {
                     s.priority.is_none_or(|p| p == r.priority)

@@ -8,9 +8,10 @@
 //! prohibit). Multipath routes pick a nexthop by a deterministic hash of the
 //! flow and the nexthop weights.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sim_core::net::Ipv4Net;
 use sim_core::trace::RouteType;
@@ -75,8 +76,10 @@ impl Route {
     }
 }
 
-/// One routing table: a map per prefix length, so a lookup costs at most 33
-/// ordered-map probes whatever the table size.
+/// One routing table: a map per prefix length, so a lookup costs one
+/// ordered-map probe per prefix length in use, whatever the table size.
+/// Routes are kept inline (a cluster's FIBs can hold tens of millions):
+/// a lookup's result is a shared copy, made once per cached lookup.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     by_len: Vec<BTreeMap<u32, Vec<Route>>>,
@@ -120,6 +123,12 @@ impl Table {
             .position(|o| o.metric > r.metric)
             .unwrap_or(slot.len());
         let len = r.prefix.len;
+        // Most prefixes hold one route: room for exactly one (a Vec's first
+        // growth would make room for four, 288 bytes, in every slot of a
+        // table of thousands).
+        if slot.capacity() == 0 {
+            slot.reserve_exact(1);
+        }
         slot.insert(pos, r);
         self.lens |= 1 << len;
         self.count += 1;
@@ -175,17 +184,23 @@ impl Table {
         v
     }
 
-    /// Longest-prefix match: candidate route lists from the longest prefix down.
+    /// Longest-prefix match: candidate route lists from the longest prefix
+    /// down, probing only the prefix lengths in use.
     pub fn candidates(&self, dst: Ipv4Addr) -> impl Iterator<Item = &Route> {
         let d = u32::from(dst);
-        let lens = self.lens;
-        (0..=32usize)
-            .rev()
-            .filter(move |len| lens & (1 << len) != 0)
-            .flat_map(move |len| {
+        let mut lens = self.lens;
+        std::iter::from_fn(move || {
+            while lens != 0 {
+                let len = 63 - lens.leading_zeros() as usize;
+                lens &= !(1 << len);
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                self.by_len[len].get(&(d & mask)).into_iter().flatten()
-            })
+                if let Some(v) = self.by_len[len].get(&(d & mask)) {
+                    return Some(v.iter());
+                }
+            }
+            None
+        })
+        .flatten()
     }
 }
 
@@ -208,22 +223,22 @@ pub enum RuleAction {
     Type(RouteType),
 }
 
-/// The flow a lookup is for.
+/// The flow a lookup is for (device names borrowed: a lookup allocates nothing).
 #[derive(Clone, Debug)]
-pub struct Flow {
+pub struct Flow<'a> {
     pub dst: Ipv4Addr,
     pub src: Option<Ipv4Addr>,
     /// Input device name (for `iif` rules); None for locally generated packets.
-    pub iif: Option<String>,
+    pub iif: Option<&'a str>,
     /// Output device constraint (`oif`, SO_BINDTODEVICE, ping -I DEV).
     pub oif: Option<DevId>,
-    pub oif_name: Option<String>,
+    pub oif_name: Option<&'a str>,
     pub mark: u32,
     /// Flow hash for multipath selection.
     pub hash: u32,
 }
 
-impl Default for Flow {
+impl Default for Flow<'_> {
     fn default() -> Self {
         Flow {
             dst: Ipv4Addr::UNSPECIFIED,
@@ -240,11 +255,20 @@ impl Default for Flow {
 /// A lookup result.
 #[derive(Clone, Debug)]
 pub struct FibResult {
-    pub route: Route,
+    /// A copy of the table's route, shared by every answer of one
+    /// [`Fib::lookup_cached`] entry.
+    pub route: Arc<Route>,
     /// Index of the chosen nexthop.
     pub nh: usize,
     /// Rule priority that selected the table.
     pub rule: u32,
+    /// The route's `ip route` text for trace steps (as if every nexthop
+    /// device had carrier), rendered at the first step that shows it and
+    /// shared by every answer of the same [`Fib::lookup_cached`] entry, so
+    /// it lives only as long as that entry (a command, which may rename a
+    /// device, empties the cache). `None` from an uncached lookup. Routes
+    /// themselves keep no text: a FIB can hold millions of them.
+    pub text: Option<Arc<OnceLock<Arc<str>>>>,
 }
 
 impl FibResult {
@@ -266,7 +290,45 @@ pub enum FibError {
 pub struct Fib {
     pub tables: BTreeMap<TableId, Table>,
     pub rules: Vec<Rule>,
+    /// Recent answers of [`Fib::lookup_cached`] (the kernel keeps routes
+    /// in its sockets and nexthops; this plays that part). Emptied by
+    /// [`Fib::invalidate`], which whatever changes the tables, the rules or
+    /// the state of a device (its being up) calls.
+    cache: RefCell<LookupCache>,
 }
+
+/// The last few lookups and their answers, replaced round-robin.
+#[derive(Clone, Debug, Default)]
+struct LookupCache {
+    entries: Vec<(CacheKey, Result<FibResult, FibError>)>,
+    next: usize,
+}
+
+/// Everything a lookup's answer depends on besides the FIB and the devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CacheKey {
+    dst: Ipv4Addr,
+    src: Option<Ipv4Addr>,
+    iif: Option<String>,
+    oif: Option<DevId>,
+    oif_name: Option<String>,
+    mark: u32,
+    hash: u32,
+}
+
+impl CacheKey {
+    fn matches(&self, f: &Flow) -> bool {
+        self.dst == f.dst
+            && self.src == f.src
+            && self.oif == f.oif
+            && self.mark == f.mark
+            && self.hash == f.hash
+            && self.iif.as_deref() == f.iif
+            && self.oif_name.as_deref() == f.oif_name
+    }
+}
+
+const LOOKUP_CACHE: usize = 8;
 
 impl Default for Fib {
     fn default() -> Self {
@@ -280,6 +342,7 @@ impl Default for Fib {
                 Rule::lookup(32766, TABLE_MAIN),
                 Rule::lookup(32767, TABLE_DEFAULT),
             ],
+            cache: Default::default(),
         }
     }
 }
@@ -306,11 +369,11 @@ impl Rule {
             && self
                 .iif
                 .as_ref()
-                .is_none_or(|i| f.iif.as_ref() == Some(i) || (i == "lo" && f.iif.is_none()))
+                .is_none_or(|i| f.iif == Some(i.as_str()) || (i == "lo" && f.iif.is_none()))
             && self
                 .oif
                 .as_ref()
-                .is_none_or(|o| f.oif_name.as_ref() == Some(o))
+                .is_none_or(|o| f.oif_name == Some(o.as_str()))
             && self.fwmark.is_none_or(|(m, mask)| f.mark & mask == m);
         m != self.not
     }
@@ -321,7 +384,60 @@ impl Fib {
         self.tables.get(&id)
     }
     pub fn table_mut(&mut self, id: TableId) -> &mut Table {
+        self.invalidate();
         self.tables.entry(id).or_default()
+    }
+
+    /// Forgets the cached lookups: call it whenever the tables, the rules
+    /// or a device's state (alive, up) may have changed.
+    pub fn invalidate(&self) {
+        let mut c = self.cache.borrow_mut();
+        c.entries.clear();
+        c.next = 0;
+    }
+
+    /// [`lookup`](Self::lookup) through the cache of recent lookups. Every
+    /// caller must pass the same `dev_up` (the World's: alive and up), and
+    /// whatever changes what it answers must [`invalidate`](Self::invalidate).
+    pub fn lookup_cached(
+        &self,
+        f: &Flow,
+        dev_up: impl Fn(DevId) -> bool,
+    ) -> Result<FibResult, FibError> {
+        if let Some((_, r)) = self
+            .cache
+            .borrow()
+            .entries
+            .iter()
+            .find(|(k, _)| k.matches(f))
+        {
+            return r.clone();
+        }
+        let mut r = self.lookup(f, dev_up);
+        if let Ok(res) = &mut r {
+            res.text = Some(Arc::default());
+        }
+        let mut c = self.cache.borrow_mut();
+        let e = (
+            CacheKey {
+                dst: f.dst,
+                src: f.src,
+                iif: f.iif.map(str::to_string),
+                oif: f.oif,
+                oif_name: f.oif_name.map(str::to_string),
+                mark: f.mark,
+                hash: f.hash,
+            },
+            r.clone(),
+        );
+        if c.entries.len() < LOOKUP_CACHE {
+            c.entries.push(e);
+        } else {
+            let k = c.next;
+            c.entries[k] = e;
+            c.next = (k + 1) % LOOKUP_CACHE;
+        }
+        r
     }
 
     /// Looks up a flow through the rules; `scope` is the widest scope the
@@ -361,29 +477,36 @@ impl Fib {
             {
                 continue;
             }
-            let alive: Vec<usize> = r
-                .nexthops
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| {
-                    dev_up(n.dev)
-                        && f.oif
-                            .is_none_or(|o| o == n.dev || r.rtype == RouteType::Local)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if !r.nexthops.is_empty() && alive.is_empty() {
-                continue;
-            }
-            let nh = if alive.len() > 1 {
-                pick_weighted(r, &alive, f.hash)
+            let usable = |n: &Nexthop| {
+                dev_up(n.dev)
+                    && f.oif
+                        .is_none_or(|o| o == n.dev || r.rtype == RouteType::Local)
+            };
+            let nh = if r.nexthops.len() <= 1 {
+                // The common case, without collecting the live nexthops.
+                if r.nexthops.first().is_some_and(|n| !usable(n)) {
+                    continue;
+                }
+                0
             } else {
-                alive.first().copied().unwrap_or(0)
+                let alive: Vec<usize> = r
+                    .nexthops
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| usable(n))
+                    .map(|(i, _)| i)
+                    .collect();
+                match alive.len() {
+                    0 => continue,
+                    1 => alive[0],
+                    _ => pick_weighted(r, &alive, f.hash),
+                }
             };
             return Some(FibResult {
-                route: r.clone(),
+                route: Arc::new(r.clone()),
                 nh,
                 rule: 0,
+                text: None,
             });
         }
         None
@@ -440,7 +563,7 @@ mod tests {
         }
     }
 
-    fn flow(dst: &str) -> Flow {
+    fn flow(dst: &str) -> Flow<'static> {
         Flow {
             dst: dst.parse().unwrap(),
             ..Default::default()
@@ -467,6 +590,57 @@ mod tests {
             fib.lookup(&flow("8.8.8.8"), up).unwrap().route.dev(),
             Some(DevId(1))
         );
+    }
+
+    #[test]
+    fn a_route_keeps_no_text_and_cached_lookups_share_one() {
+        // Clusters of thousands of nodes hold tens of millions of routes:
+        // the trace's text lives in the lookup cache, not in each route.
+        println!("size_of::<Route>() = {}", std::mem::size_of::<Route>());
+        assert!(std::mem::size_of::<Route>() <= 72);
+        let mut fib = Fib::default();
+        fib.table_mut(TABLE_MAIN).insert(r("10.0.0.0/8", 0, 1));
+        let a = fib.lookup_cached(&flow("10.1.2.3"), |_| true).unwrap();
+        let b = fib.lookup_cached(&flow("10.1.2.3"), |_| true).unwrap();
+        let (ta, tb) = (a.text.unwrap(), b.text.unwrap());
+        assert!(Arc::ptr_eq(&ta, &tb));
+        assert!(
+            fib.lookup(&flow("10.1.2.3"), |_| true)
+                .unwrap()
+                .text
+                .is_none()
+        );
+        // Emptying the cache forgets the text with the entry.
+        fib.invalidate();
+        let c = fib.lookup_cached(&flow("10.1.2.3"), |_| true).unwrap();
+        assert!(!Arc::ptr_eq(&ta, &c.text.unwrap()));
+    }
+
+    #[test]
+    fn removed_prefix_lengths_are_no_longer_probed_and_the_cache_follows() {
+        let mut fib = Fib::default();
+        let t = fib.table_mut(TABLE_MAIN);
+        t.insert(r("0.0.0.0/0", 0, 1));
+        t.insert(r("172.16.2.0/24", 0, 3));
+        let dev = |fib: &Fib| {
+            fib.lookup_cached(&flow("172.16.2.9"), |_| true)
+                .unwrap()
+                .route
+                .dev()
+        };
+        assert_eq!(dev(&fib), Some(DevId(3)));
+        // Removing through table_mut empties the cache; the /24 length goes.
+        let n = fib
+            .table_mut(TABLE_MAIN)
+            .remove_where("172.16.2.0/24".parse().unwrap(), |_| true);
+        assert_eq!(n, 1);
+        assert_eq!(fib.tables[&TABLE_MAIN].lens, 1);
+        assert_eq!(dev(&fib), Some(DevId(1)));
+        fib.table_mut(TABLE_MAIN).insert(r("172.16.0.0/16", 0, 2));
+        assert_eq!(dev(&fib), Some(DevId(2)));
+        fib.table_mut(TABLE_MAIN).retain(|r| r.prefix.len != 16);
+        assert_eq!(fib.tables[&TABLE_MAIN].lens, 1);
+        assert_eq!(dev(&fib), Some(DevId(1)));
     }
 
     #[test]

@@ -114,11 +114,7 @@ impl Simulation {
         let mut texts = None;
         for _ in 0..stream.count {
             self.run_until(at, sink)?;
-            let mut cx = Cx {
-                now: at,
-                sched: &mut self.sched,
-                sink: &mut *sink,
-            };
+            let mut cx = Cx::new(at, &mut self.sched, &mut *sink);
             match self
                 .world
                 .send_udp_traced(&mut cx, stream.ns, &stream.spec, &mut texts)

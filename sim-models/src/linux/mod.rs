@@ -73,12 +73,40 @@ pub struct Cx<'a> {
     pub now: SimTime,
     pub sched: &'a mut Scheduler<Event>,
     pub sink: &'a mut dyn TraceSink,
+    /// `sink.enabled()` and `sink.brief()`, asked once when the context is
+    /// made rather than at every step of every packet.
+    tracing: bool,
+    brief: bool,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(
+        now: SimTime,
+        sched: &'a mut Scheduler<Event>,
+        sink: &'a mut dyn TraceSink,
+    ) -> Cx<'a> {
+        let tracing = sink.enabled();
+        let brief = sink.brief();
+        Cx {
+            now,
+            sched,
+            sink,
+            tracing,
+            brief,
+        }
+    }
+
+    /// Whether the sink records steps (build trace events only then).
+    #[inline]
+    pub fn tracing(&self) -> bool {
+        self.tracing
+    }
 }
 
 impl Cx<'_> {
     /// Whether the sink wants this packet's steps in full (their texts).
     pub fn detail(&self, pkt: PacketId) -> bool {
-        self.sink.enabled() && self.sink.wants(pkt) && !self.sink.brief()
+        self.tracing && !self.brief && self.sink.wants(pkt)
     }
 
     pub fn at(&mut self, d: SimDuration, ev: Event) -> EventId {
@@ -123,6 +151,15 @@ pub struct World {
     /// Every kernel route change BIRD made, in time order.
     pub bgp_changes: Vec<bird::RouteChange>,
     pub bgp_counters: bird::BgpCounters,
+    /// BGP as converged by the fabric (the scenario's BGP engine `fabric`),
+    /// installed by `BirdCmd::FabricInstall` steps.
+    pub bgp_fabric: Option<std::sync::Arc<bird::FabricBgp>>,
+    /// The texts of BIRD's routes' origins (peer, next hop, peer's name, AS
+    /// path), shared by every node holding such a route.
+    pub(crate) route_origins: std::collections::BTreeMap<
+        (std::net::Ipv4Addr, std::net::Ipv4Addr, String, String),
+        std::sync::Arc<str>,
+    >,
 }
 
 impl World {
@@ -147,6 +184,8 @@ impl World {
             bird_apps: Default::default(),
             bgp_changes: Vec::new(),
             bgp_counters: Default::default(),
+            bgp_fabric: None,
+            route_origins: Default::default(),
         }
     }
 
@@ -424,7 +463,7 @@ impl World {
         pkt: PacketId,
         ev: impl FnOnce() -> TraceEvent,
     ) {
-        if cx.sink.enabled() && cx.sink.wants(pkt) {
+        if cx.tracing && cx.sink.wants(pkt) {
             cx.sink.record(TraceRecord {
                 time: cx.now,
                 place,

@@ -18,7 +18,18 @@ impl World {
         self.route_line(r, false)
     }
 
+    /// [`route_text`](Self::route_text) as if every nexthop device had
+    /// carrier (no `linkdown`): the text a route stores when installed.
+    pub fn route_text_up(&self, r: &Route) -> String {
+        self.route_line_as(r, false, true)
+    }
+
     fn route_line(&self, r: &Route, show_table: bool) -> String {
+        self.route_line_as(r, show_table, false)
+    }
+
+    fn route_line_as(&self, r: &Route, show_table: bool, all_up: bool) -> String {
+        let carrier = |d: DevId| all_up || self.carrier(d);
         let mut s = String::new();
         if r.rtype != RouteType::Unicast {
             s.push_str(r.rtype.as_str());
@@ -57,7 +68,7 @@ impl World {
             if nh.onlink {
                 s.push_str(" onlink");
             }
-            if !self.carrier(nh.dev) {
+            if !carrier(nh.dev) {
                 s.push_str(" linkdown");
             }
         }
@@ -79,7 +90,7 @@ impl World {
                 if nh.onlink {
                     s.push_str(" onlink");
                 }
-                if !self.carrier(nh.dev) {
+                if !carrier(nh.dev) {
                     s.push_str(" linkdown");
                 }
             }

@@ -270,42 +270,51 @@ impl World {
             return;
         };
         let eth = *eth;
-        if eth.src.is_unicast() {
+        if eth.src.is_unicast() && s.fdb.get(&eth.src) != Some(&from) {
             s.fdb.insert(eth.src, from);
         }
-        let targets: Vec<DevId> = match s.fdb.get(&eth.dst) {
-            Some(&p) if !eth.dst.is_multicast() => {
-                if p == from {
-                    vec![]
-                } else {
-                    vec![p]
+        let known = match s.fdb.get(&eth.dst) {
+            Some(&p) if !eth.dst.is_multicast() => Some(p),
+            _ => None,
+        };
+        match known {
+            // A learned port: the frame itself goes there (or nowhere).
+            Some(p) => {
+                if p != from {
+                    self.segment_deliver(cx, place, from, p, pkt);
                 }
             }
-            _ => s.ports.iter().copied().filter(|p| *p != from).collect(),
-        };
-        let _ = place;
-        let mut first = true;
-        for p in targets {
-            let copy = if first {
-                pkt.clone()
-            } else {
-                self.clone_packet(&pkt)
-            };
-            first = false;
-            if self.devices[p.ix()].alive {
-                let (fnode, tnode, arrive) = (
-                    self.devices[from.ix()].node,
-                    self.devices[p.ix()].node,
-                    cx.now,
-                );
-                self.trace(cx, place, copy.id, || TraceEvent::Wire {
-                    from: fnode,
-                    to: tnode,
-                    arrive,
-                });
-                cx.sched
-                    .schedule_at(cx.now, Event::Rx { dev: p, pkt: copy });
+            None => {
+                let targets: Vec<DevId> = s.ports.iter().copied().filter(|p| *p != from).collect();
+                let n = targets.len();
+                let mut pkt = Some(pkt);
+                for (k, p) in targets.into_iter().enumerate() {
+                    // The last port takes the frame; the others a copy.
+                    let copy = if k + 1 == n {
+                        pkt.take().expect("one frame per port")
+                    } else {
+                        self.clone_packet(pkt.as_ref().expect("one frame per port"))
+                    };
+                    self.segment_deliver(cx, place, from, p, copy);
+                }
             }
+        }
+    }
+
+    /// A frame crosses the segment to port `p`.
+    fn segment_deliver(&mut self, cx: &mut Cx, place: NodeId, from: DevId, p: DevId, pkt: Packet) {
+        if self.devices[p.ix()].alive {
+            let (fnode, tnode, arrive) = (
+                self.devices[from.ix()].node,
+                self.devices[p.ix()].node,
+                cx.now,
+            );
+            self.trace(cx, place, pkt.id, || TraceEvent::Wire {
+                from: fnode,
+                to: tnode,
+                arrive,
+            });
+            cx.sched.schedule_at(cx.now, Event::Rx { dev: p, pkt });
         }
     }
 
@@ -594,7 +603,7 @@ impl World {
                     let flow = Flow {
                         dst: arp.target_ip,
                         src: Some(arp.sender_ip),
-                        iif: Some(d.name.clone()),
+                        iif: Some(d.name.as_str()),
                         ..Default::default()
                     };
                     if let Ok(res) = self.fib_lookup(ns, &flow)
@@ -1044,7 +1053,7 @@ impl World {
 
     pub fn fib_lookup(&self, ns: NsId, flow: &Flow) -> Result<FibResult, FibError> {
         let devs = &self.devices;
-        self.namespaces[ns.ix()].fib.lookup(flow, |d| {
+        self.namespaces[ns.ix()].fib.lookup_cached(flow, |d| {
             let dv = &devs[d.ix()];
             dv.alive && dv.admin_up
         })
@@ -1097,6 +1106,19 @@ impl World {
         None
     }
 
+    /// A route's text for a trace step: the lookup's shared text (rendered
+    /// once per cached lookup), unless a nexthop device has no carrier (then
+    /// `linkdown` shows, rendered afresh) or the lookup was not cached.
+    fn route_hit_text(&self, res: &FibResult) -> std::sync::Arc<str> {
+        let r = &res.route;
+        match &res.text {
+            Some(memo) if r.nexthops.iter().all(|nh| self.carrier(nh.dev)) => {
+                memo.get_or_init(|| self.route_text_up(r).into()).clone()
+            }
+            _ => self.route_text(r).into(),
+        }
+    }
+
     /// The matched route, for the trace; its `ip route` text only when the
     /// sink wants the details (`detail`).
     fn route_hit(&self, res: &FibResult, detail: bool) -> RouteHit {
@@ -1108,7 +1130,7 @@ impl World {
             gateway: res.nexthop().and_then(|n| n.gw),
             dev: res.nexthop().map(|n| self.devices[n.dev.ix()].node),
             text: if detail {
-                route_text_memo(self, r)
+                self.route_hit_text(res)
             } else {
                 std::sync::Arc::from("")
             },
@@ -1141,7 +1163,7 @@ impl World {
         let flow = Flow {
             dst,
             src: Some(src),
-            iif: Some(d.name.clone()),
+            iif: Some(d.name.as_str()),
             mark: self.nf_mark(ns, pkt.id),
             hash: l3_hash(src, dst),
             ..Default::default()
@@ -1233,7 +1255,7 @@ impl World {
         let flow = Flow {
             dst: src,
             src: None,
-            iif: Some("lo".into()),
+            iif: Some("lo"),
             ..Default::default()
         };
         match self.fib_lookup(ns, &flow) {
@@ -1465,7 +1487,7 @@ impl World {
             dst,
             src: Some(src),
             oif,
-            oif_name: oif.map(|d| self.devices[d.ix()].name.clone()),
+            oif_name: oif.map(|d| self.devices[d.ix()].name.as_str()),
             mark: if rerouted {
                 self.nf_mark(ns, pkt.id)
             } else {
@@ -1825,7 +1847,19 @@ impl World {
         let place = self.namespaces[ns.ix()].node;
         let dnode = d.node;
         let DevKind::Vxlan(vx) = &d.kind else { return };
-        let vx = (**vx).clone();
+        // The device's settings, without its FDB (cloning that per packet
+        // cost more than the encapsulation).
+        let vx = VxlanTx {
+            vni: vx.vni,
+            dstport: vx.dstport,
+            local: vx.local,
+            lower: vx.lower,
+            ttl: vx.ttl,
+            srcport: vx.srcport,
+            proxy: vx.proxy,
+            l2miss: vx.l2miss,
+            l3miss: vx.l3miss,
+        };
         let Some(Header::Ethernet(eth)) = pkt.headers.first() else {
             return;
         };
@@ -1874,12 +1908,21 @@ impl World {
             }
             return;
         }
-        let exact = vx.fdb.iter().find(|f| f.mac == eth.dst);
-        let (entry, result_default) = match exact {
-            Some(f) => (Some(f.clone()), false),
-            None => (vx.fdb.iter().find(|f| f.mac.is_zero()).cloned(), true),
+        let DevKind::Vxlan(dvx) = &self.devices[dev.ix()].kind else {
+            return;
         };
-        let Some(entry) = entry else {
+        let exact = dvx.fdb.iter().find(|f| f.mac == eth.dst);
+        let (entry, result_default) = match exact {
+            Some(f) => (Some(f.rdsts.clone()), false),
+            None => (
+                dvx.fdb
+                    .iter()
+                    .find(|f| f.mac.is_zero())
+                    .map(|f| f.rdsts.clone()),
+                true,
+            ),
+        };
+        let Some(rdsts) = entry else {
             let mac = eth.dst;
             self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
                 dev: dnode,
@@ -1899,8 +1942,8 @@ impl World {
             return;
         };
         let mac = eth.dst;
-        let n = entry.rdsts.len() as u32;
-        let first = entry.rdsts.first().map(|r| r.dst);
+        let n = rdsts.len() as u32;
+        let first = rdsts.first().map(|r| r.dst);
         self.trace(cx, place, pkt.id, || TraceEvent::FdbLookup {
             dev: dnode,
             mac,
@@ -1917,14 +1960,18 @@ impl World {
         });
         self.capture(cx.now, dev, &pkt, true);
         let sport = self.vxlan_src_port(&pkt, vx.srcport, ns);
-        for rd in &entry.rdsts {
+        let last = rdsts.len().saturating_sub(1);
+        let mut pkt = Some(pkt);
+        for (k, rd) in rdsts.iter().enumerate() {
+            let Some(inner) = pkt.as_ref() else { break };
+            let pid = inner.id;
             let dport = rd.port.unwrap_or(vx.dstport);
             let vni = rd.vni.unwrap_or(vx.vni);
             let flow = Flow {
                 dst: rd.dst,
                 src: vx.local,
                 oif: vx.lower,
-                oif_name: vx.lower.map(|l| self.devices[l.ix()].name.clone()),
+                oif_name: vx.lower.map(|l| self.devices[l.ix()].name.as_str()),
                 hash: l3_hash(vx.local.unwrap_or(Ipv4Addr::UNSPECIFIED), rd.dst),
                 ..Default::default()
             };
@@ -1936,19 +1983,19 @@ impl World {
                 }
                 _ => {
                     let d = rd.dst;
-                    self.trace(cx, place, pkt.id, || TraceEvent::RouteLookup {
+                    self.trace(cx, place, pid, || TraceEvent::RouteLookup {
                         dst: d,
                         hit: None,
                         decision: None,
                     });
-                    self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                    self.trace(cx, place, pid, || TraceEvent::Drop {
                         reason: DropReason::NoRoute,
                     });
                     continue;
                 }
             };
             if res.nexthop().is_some_and(|n| n.dev == dev) {
-                self.trace(cx, place, pkt.id, || TraceEvent::Drop {
+                self.trace(cx, place, pid, || TraceEvent::Drop {
                     reason: DropReason::Other(
                         "vxlan: routing loop (underlay route via the VXLAN device itself)".into(),
                     ),
@@ -1968,7 +2015,12 @@ impl World {
                 self.namespaces[ns.ix()].sysctl.default_ttl
             };
             let outer_ip = self.new_ip(ns, src, rd.dst, IpProtocol::Udp, false, Some(ttl));
-            let mut outer = pkt.clone();
+            // The last destination takes the packet itself; the others a copy.
+            let mut outer = if k == last {
+                pkt.take().expect("checked above")
+            } else {
+                inner.clone()
+            };
             outer.headers.splice(
                 0..0,
                 [
@@ -1982,7 +2034,7 @@ impl World {
                 ],
             );
             let dst = rd.dst;
-            self.trace(cx, place, pkt.id, || TraceEvent::Encapsulate {
+            self.trace(cx, place, pid, || TraceEvent::Encapsulate {
                 dev: dnode,
                 encap: Encap::Vxlan {
                     vni,
@@ -2156,7 +2208,7 @@ impl World {
             dst: remote,
             src: t.local,
             oif: t.lower,
-            oif_name: t.lower.map(|l| self.devices[l.ix()].name.clone()),
+            oif_name: t.lower.map(|l| self.devices[l.ix()].name.as_str()),
             hash: l3_hash(t.local.unwrap_or(Ipv4Addr::UNSPECIFIED), remote),
             ..Default::default()
         };
@@ -2316,6 +2368,20 @@ pub enum LocalError {
     Invalid,
 }
 
+/// What `vxlan_xmit` needs of a VXLAN device's settings.
+#[derive(Clone, Copy)]
+struct VxlanTx {
+    vni: u32,
+    dstport: u16,
+    local: Option<Ipv4Addr>,
+    lower: Option<DevId>,
+    ttl: u8,
+    srcport: (u16, u16),
+    proxy: bool,
+    l2miss: bool,
+    l3miss: bool,
+}
+
 /// ICMP type/code in words, as ping prints them.
 pub fn icmp_kind_text(ty: u8, code: u8, info: u16) -> String {
     match (ty, code) {
@@ -2329,59 +2395,6 @@ pub fn icmp_kind_text(ty: u8, code: u8, info: u16) -> String {
         (11, 1) => "Frag reassembly time exceeded".into(),
         (t, c) => format!("type {t} code {c}"),
     }
-}
-
-/// Routes whose `ip route` text was rendered last, with what the text
-/// depends on besides the route: each nexthop device's name and carrier.
-struct RouteText {
-    route: crate::linux::fib::Route,
-    devs: Vec<(String, bool)>,
-    text: std::sync::Arc<str>,
-}
-
-const ROUTE_TEXTS: usize = 16;
-
-thread_local! {
-    static ROUTE_TEXT_MEMO: std::cell::RefCell<(Vec<RouteText>, usize)> =
-        const { std::cell::RefCell::new((Vec::new(), 0)) };
-}
-
-/// `World::route_text` as the trace's `Arc<str>`, memoised. Every route
-/// decision's trace step carries its route's text, and rendering it (the
-/// addresses through `fmt`) cost more than the rest of a forwarding hop. The
-/// text is a pure function of the route and of its nexthop devices' names
-/// and carrier, which are the key (so an entry is never stale and the memo
-/// is shared by every world on the thread); the last `ROUTE_TEXTS` routes
-/// are kept. Keep the key in step with what `show.rs`'s `route_line` reads.
-fn route_text_memo(w: &World, r: &crate::linux::fib::Route) -> std::sync::Arc<str> {
-    let dev_matches = |e: &RouteText| {
-        e.devs.len() == r.nexthops.len()
-            && e.devs.iter().zip(&r.nexthops).all(|((name, carrier), nh)| {
-                *name == w.devices[nh.dev.ix()].name && *carrier == w.carrier(nh.dev)
-            })
-    };
-    ROUTE_TEXT_MEMO.with_borrow_mut(|(memo, next)| {
-        if let Some(e) = memo.iter().find(|e| e.route == *r && dev_matches(e)) {
-            return e.text.clone();
-        }
-        let text: std::sync::Arc<str> = w.route_text(r).into();
-        let e = RouteText {
-            route: r.clone(),
-            devs: r
-                .nexthops
-                .iter()
-                .map(|nh| (w.devices[nh.dev.ix()].name.clone(), w.carrier(nh.dev)))
-                .collect(),
-            text: text.clone(),
-        };
-        if memo.len() < ROUTE_TEXTS {
-            memo.push(e);
-        } else {
-            memo[*next] = e;
-            *next = (*next + 1) % ROUTE_TEXTS;
-        }
-        text
-    })
 }
 
 /// Re-export so the signature above reads naturally.

@@ -987,15 +987,20 @@ impl World {
         };
         let iph = self.new_ip(ns, local.addr, remote.addr, IpProtocol::Tcp, true, None);
         let id = self.next_packet_id();
+        // Room for the headers the way out adds (Ethernet, a tunnel's
+        // outer IPv4/UDP/VXLAN and Ethernet) without growing the vector.
+        let mut headers = Vec::with_capacity(8);
+        headers.push(Header::Ipv4(iph));
+        headers.push(Header::Tcp(tcp));
         let pkt = Packet {
             id,
-            headers: vec![Header::Ipv4(iph), Header::Tcp(tcp)],
+            headers,
             payload,
         };
         let place = self.namespaces[ns.ix()].node;
         self.trace(cx, place, id, || TraceEvent::Originate {
             by,
-            summary: pkt.summary().into(),
+            summary: pkt.summary_arc(),
             dst: Some(remote.addr),
         });
         match self.ip_send(cx, ns, pkt, None) {
@@ -1417,7 +1422,7 @@ impl World {
         let dst = seg.src;
         self.trace(cx, place, id, || TraceEvent::Originate {
             by: "kernel".into(),
-            summary: p.summary().into(),
+            summary: p.summary_arc(),
             dst: Some(dst),
         });
         let _ = self.ip_send(cx, ns, p, None);

@@ -200,7 +200,7 @@ impl World {
         let place = self.namespaces[ns.ix()].node;
         self.trace(cx, place, id, || TraceEvent::Originate {
             by,
-            summary: pkt.summary().into(),
+            summary: pkt.summary_arc(),
             dst: Some(dst.addr),
         });
         let r = self.ip_send(cx, ns, pkt, None);

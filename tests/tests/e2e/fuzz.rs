@@ -69,7 +69,7 @@ proptest! {
         let _ = scenarios::load_str("fuzz.ron", &v);
         let whole = format!("Scenario(name: \"x\", hosts: [Host(name: \"a\", setup: {v})])");
         if let Ok(sc) = scenarios::load_str("fuzz.ron", &whole) {
-            let opts = scenarios::RunOptions { max_events: Some(10_000), until: Some(sim_core::time::SimTime::from_nanos(1_000_000_000)), seed: None, capture_all: false };
+            let opts = scenarios::RunOptions { max_events: Some(10_000), until: Some(sim_core::time::SimTime::from_nanos(1_000_000_000)), seed: None, ..Default::default() };
             let _ = scenarios::run(&sc, &opts);
         }
     }
@@ -79,7 +79,7 @@ proptest! {
         let _ = sim_models::cmd::parse_line(&line);
         let src = format!("Scenario(name: \"x\", hosts: [Host(name: \"a\", setup: {line:?})])");
         if let Ok(sc) = scenarios::load_str("fuzz.ron", &src) {
-            let opts = scenarios::RunOptions { max_events: Some(10_000), until: Some(sim_core::time::SimTime::from_nanos(1_000_000_000)), seed: None, capture_all: false };
+            let opts = scenarios::RunOptions { max_events: Some(10_000), until: Some(sim_core::time::SimTime::from_nanos(1_000_000_000)), seed: None, ..Default::default() };
             let _ = scenarios::run(&sc, &opts);
         }
     }

@@ -435,3 +435,205 @@ fn names_are_validated_as_the_api_server_does() {
         out.stderr
     );
 }
+
+/// With 64 sources or more, reach probes in two chunks, each on its own
+/// copy of the set-up cluster; in a BGP-built cluster each copy must wait
+/// for BGP to converge as the first does (it once probed at once and the
+/// first probe of each chunk found no route yet).
+#[test]
+fn chunked_reach_waits_for_bgp_in_every_chunk() {
+    let f = cluster(
+        "chunked-ipip",
+        "calico-ipip",
+        33,
+        2,
+        "L2(subnet: \"10.0.0.0/16\")",
+        ", calico: Calico(route_reflectors: 2)",
+    );
+    let out = podpath(&["reach", &f]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "4290 pairs of 66 pods on 33 nodes (ICMP echo request and reply): 4290 reachable, 0 not"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Progress is only watched: a run with an observer prints exactly what it
+/// prints without one (the run is sliced in simulated time to report, and
+/// the slices change nothing), and the observer hears each long phase.
+#[test]
+fn progress_changes_nothing_and_reports_each_phase() {
+    use clap::Parser;
+    use scenarios::progress::{Progress, Recorder};
+    use std::sync::Arc;
+    let run = |args: &[&str]| {
+        let mut v = vec!["podpath"];
+        v.extend_from_slice(args);
+        let cli = podpath::cli::Cli::try_parse_from(v).unwrap();
+        let rec = Arc::new(Recorder::default());
+        let with = podpath::execute_with(&cli, &Progress::new(rec.clone()));
+        let without = podpath::execute(&cli);
+        assert_eq!(with, without, "{args:?}");
+        rec.take()
+    };
+    let seed = crate::path("scenarios/files/seed-vxlan-routed.ron");
+    let ev = run(&["run", &seed]);
+    assert!(ev.iter().any(|e| e.starts_with("begin loading")), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| e.starts_with("begin simulating")),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().filter(|e| e.starts_with("set ")).count() > 1,
+        "{ev:?}"
+    );
+    let f = cluster(
+        "progress-ipip",
+        "calico-ipip",
+        4,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        "",
+    );
+    let ev = run(&["reach", &f]);
+    for phase in [
+        "begin setting up",
+        "begin BGP converging",
+        "begin probing 4 sources x 4 destinations",
+    ] {
+        assert!(ev.iter().any(|e| e.starts_with(phase)), "{phase}: {ev:?}");
+    }
+    assert_eq!(ev.iter().filter(|e| *e == "inc 1").count(), 4, "{ev:?}");
+    let ev = run(&["routes", &f]);
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("begin simulating (phase by phase)")),
+        "{ev:?}"
+    );
+}
+
+/// The `ip route` tables of `podpath routes` output, per node.
+fn ip_route_sections(routes: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for part in routes.split("\n--- ").skip(1) {
+        let (name, rest) = part.split_once(" ---\n").unwrap();
+        let table = rest
+            .strip_prefix("$ ip route\n")
+            .unwrap()
+            .lines()
+            .take_while(|l| !l.starts_with("$ birdc") && !l.starts_with('('))
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.push((name.to_string(), table));
+    }
+    out
+}
+
+/// The fabric engine computes what the BIRDs compute: for Calico clusters
+/// with reflectors (IPIP CrossSubnet across racks: tunl0 between racks,
+/// native in a rack) and with AS-per-rack top-of-rack peering (eBGP,
+/// recursive next hops), every node's and router's kernel table is the same
+/// line for line; reach agrees; and the convergence report shows the
+/// black-hole window up to the install.
+#[test]
+fn fabric_engine_installs_what_bird_installs() {
+    for (name, cni, extra) in [
+        (
+            "rr-crosssubnet",
+            "calico-ipip",
+            "route_reflectors: 2, ipip_mode: \"CrossSubnet\"",
+        ),
+        ("tor", "calico-bgp", "tor_peering: true"),
+        ("mesh", "calico-ipip", "as_number: 64600"),
+    ] {
+        let mk = |engine: &str| {
+            cluster(
+                &format!("engine-{name}-{engine}"),
+                cni,
+                12,
+                1,
+                "Racks(racks: 3, subnet: \"10.0.0.0/16\")",
+                &format!(", calico: Calico({extra}, bgp_engine: \"{engine}\")"),
+            )
+        };
+        let (bird, fabric) = (mk("bird"), mk("fabric"));
+        let rb = podpath(&["routes", &bird]);
+        let rf = podpath(&["routes", &fabric]);
+        assert_eq!(rb.code, 0, "{}", rb.stderr);
+        assert_eq!(rf.code, 0, "{}", rf.stderr);
+        let (tb, tf) = (ip_route_sections(&rb.stdout), ip_route_sections(&rf.stdout));
+        assert_eq!(tb.len(), tf.len(), "{name}");
+        assert!(tb.len() >= 12, "{name}: {}", rb.stdout);
+        for (b, f) in tb.iter().zip(&tf) {
+            assert_eq!(b, f, "{name}");
+            assert!(b.1.contains("proto bird"), "{name}: {}", b.1);
+        }
+        assert!(
+            rf.stdout.contains("BGP engine fabric: no BIRD runs"),
+            "{}",
+            rf.stdout
+        );
+        assert!(
+            rf.stdout.contains("black-hole window: 0s to 1."),
+            "{}",
+            rf.stdout
+        );
+        let reach = podpath(&["reach", &fabric]);
+        assert_eq!(reach.code, 0, "{name}: {}", reach.stdout);
+        assert!(
+            reach.stdout.contains("132 reachable, 0 not"),
+            "{name}: {}",
+            reach.stdout
+        );
+    }
+}
+
+/// The fabric converges once from the cold start: what it would not see is
+/// refused, with its position, instead of being ignored.
+#[test]
+fn fabric_engine_refuses_what_it_would_not_see() {
+    let f = scenario(
+        "fabric-refusals",
+        r#"Scenario(
+    name: "x",
+    cluster: Cluster(cni: "calico-ipip", nodes: Nodes(count: 3), underlay: L2(subnet: "10.0.0.0/24"),
+        calico: Calico(bgp_engine: "fabric")),
+    timeline: [
+        Timed(at: "5s", on: "node1", run: "birdc show protocols"),
+        Timed(at: "6s", on: "node2", run: "ip link set eth0 down"),
+        Timed(at: "7s", on: "node1:node1-pod1", run: "ping -c 1 10.244.1.1"),
+    ],
+)"#,
+    );
+    let out = podpath(&["check", &f]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(":6:") && out.stderr.contains("`birdc show protocols`: with the BGP engine \"fabric\", BGP converges once from the cold start and no BIRD runs, so there is no BIRD to run or ask"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(":7:") && out.stderr.contains("`ip link set eth0 down`: with the BGP engine \"fabric\", BGP converges once from the cold start and no BIRD runs, so BGP would not react to this change"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ping"), "{}", out.stderr);
+    let f = cluster(
+        "bad-engine",
+        "calico-ipip",
+        2,
+        1,
+        "L2(subnet: \"10.0.0.0/24\")",
+        ", calico: Calico(bgp_engine: \"gobgp\")",
+    );
+    let out = podpath(&["check", &f]);
+    assert!(
+        out.stderr
+            .contains("unknown BGP engine \"gobgp\": expected \"bird\" or \"fabric\""),
+        "{}",
+        out.stderr
+    );
+}

@@ -511,7 +511,7 @@ fn traverse(
                         cx,
                         &chain.name,
                         None,
-                        format!("policy {}", p.as_str()).into(),
+                        p.step_text(),
                         if p == Policy::Accept {
                             NfVerdict::Accept
                         } else {
@@ -952,7 +952,15 @@ impl World {
         in_dev: Option<DevId>,
         out_dev: Option<DevId>,
     ) -> bool {
-        if !self.namespaces[ns.ix()].nf.active() {
+        let nf = &self.namespaces[ns.ix()].nf;
+        if !nf.active() {
+            return true;
+        }
+        // Nothing to do at this hook: conntrack off, no packet state kept
+        // from earlier hooks, and no table with this hook's chain in use
+        // (iptables-nft registers a base chain only when a rule, policy or
+        // flush touches it). Running the hook would change nothing.
+        if !nf.ct_enabled && nf.skbs.is_empty() && !nf.hook_in_use(hook) {
             return true;
         }
         if !matches!(pkt.headers.get(l3), Some(Header::Ipv4(_))) {
@@ -1413,7 +1421,7 @@ impl World {
                     } => match self.nat_range(ns, hook, &target, in_dev, out_dev, pkt, l3) {
                         Some(r) => (r, Some((chain, rule, text))),
                         None => {
-                            if cx.sink.enabled() {
+                            if cx.tracing() {
                                 tc.step(cx, &chain, Some(rule), text, NfVerdict::Drop);
                             }
                             return Verdict::Other(
@@ -1439,7 +1447,7 @@ impl World {
                 }
                 c.status |= done;
                 if let Some((chain, rule, text)) = step {
-                    if cx.sink.enabled() {
+                    if cx.tracing() {
                         tc.step(
                             cx,
                             &chain,
@@ -1474,7 +1482,7 @@ impl World {
         let target = conn.tuple[dir.other().ix()].invert();
         let before = view(pkt, l3).and_then(|v| tuple_of(&v));
         manip_pkt(pkt, l3, &target, src);
-        if !traced && cx.sink.enabled() {
+        if !traced && cx.tracing() {
             let after = view(pkt, l3).and_then(|v| tuple_of(&v));
             let what = match (src, dir) {
                 (true, Dir::Orig) => "SNAT",
@@ -1534,7 +1542,7 @@ impl World {
                 let flow = crate::linux::fib::Flow {
                     dst,
                     oif: Some(dev),
-                    oif_name: Some(self.devices[dev.ix()].name.clone()),
+                    oif_name: Some(self.devices[dev.ix()].name.as_str()),
                     mark: self.namespaces[ns.ix()].nf.skb_mark(pkt.id),
                     ..Default::default()
                 };
@@ -1609,7 +1617,7 @@ impl World {
                 h.dst = outer_target.dst;
             }
         }
-        if cx.sink.enabled()
+        if cx.tracing()
             && let (Some((bs, bd)), Some(v)) = (before, view(pkt, l3))
         {
             let place = self.namespaces[ns.ix()].node;

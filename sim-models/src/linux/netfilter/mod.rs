@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use sim_core::packet::PacketId;
 use sim_core::rng::SimRng;
 use sim_core::time::SimTime;
+use sim_core::trace::Hook;
 
 use crate::linux::{CmdOutput, NsId, World};
 
@@ -115,6 +116,15 @@ impl Netfilter {
     #[inline]
     pub fn active(&self) -> bool {
         self.tables.iter().any(Option::is_some)
+    }
+
+    /// Whether some table's built-in chain for `hook` is registered (is
+    /// traversed).
+    pub(crate) fn hook_in_use(&self, hook: Hook) -> bool {
+        self.tables.iter().flatten().any(|t| {
+            t.hook_slot(hook)
+                .is_some_and(|s| t.chains[s].as_ref().is_some_and(|c| c.registered))
+        })
     }
 
     /// Recomputes whether conntrack must run.

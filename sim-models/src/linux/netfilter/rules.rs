@@ -205,6 +205,18 @@ impl Policy {
             Policy::Drop => "DROP",
         }
     }
+
+    /// `policy ACCEPT` / `policy DROP`, the trace's text for a policy step,
+    /// shared rather than built for every packet.
+    pub fn step_text(self) -> std::sync::Arc<str> {
+        static ACCEPT: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
+        static DROP: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
+        let (cell, p) = match self {
+            Policy::Accept => (&ACCEPT, "policy ACCEPT"),
+            Policy::Drop => (&DROP, "policy DROP"),
+        };
+        cell.get_or_init(|| p.into()).clone()
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -237,11 +237,7 @@ impl Net {
     ) -> bool {
         let n = self.ns(ns);
         let (i, o) = (i.map(|d| self.dev(ns, d)), o.map(|d| self.dev(ns, d)));
-        let mut cx = Cx {
-            now: self.sim.sched.now(),
-            sched: &mut self.sim.sched,
-            sink: &mut self.sink,
-        };
+        let mut cx = Cx::new(self.sim.sched.now(), &mut self.sim.sched, &mut self.sink);
         self.sim.world.nf_hook(&mut cx, n, hook, pkt, i, o)
     }
 
@@ -950,11 +946,7 @@ use crate::linux::apps::Probe;
 impl Net {
     fn probe(&mut self, ns: &str, dst: &str, p: Probe) {
         let n = self.ns(ns);
-        let mut cx = Cx {
-            now: self.sim.sched.now(),
-            sched: &mut self.sim.sched,
-            sink: &mut self.sink,
-        };
+        let mut cx = Cx::new(self.sim.sched.now(), &mut self.sim.sched, &mut self.sink);
         self.sim
             .world
             .inject_probe(&mut cx, n, dst.parse().unwrap(), p, 0)
