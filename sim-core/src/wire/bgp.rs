@@ -264,7 +264,12 @@ impl BgpMessage {
     /// length is within 19..=4096.
     pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, BgpError> {
         let have = buf.len().min(MARKER.len());
-        if buf[..have] != MARKER[..have] {
+        let synced = match buf.first_chunk::<16>() {
+            // The whole marker: one comparison (the marker is all ones).
+            Some(m) => u128::from_ne_bytes(*m) == u128::MAX,
+            None => buf[..have] == MARKER[..have],
+        };
+        if !synced {
             return Err(BgpError::ConnectionNotSynchronized);
         }
         if buf.len() < HEADER_LEN {

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use indexmap::IndexMap;
 use sim_core::net::Ipv4Net;
 use sim_core::rng::RootSeed;
 use sim_core::sched::{EventId, LimitError, Limits, Scheduler};
@@ -43,9 +44,9 @@ use sim_core::time::{SimDuration, SimTime};
 
 use super::calico::{CalicoCluster, NodeSpeaker};
 use super::config::SpeakerConfig;
-use super::pool::AttrPool;
+use super::pool::{AttrPool, Fx};
 use super::rib::Source;
-use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire};
+use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire, prefetch};
 
 /// One node to put in a fabric: its name, configuration and the prefixes it
 /// originates at start.
@@ -185,6 +186,19 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds another message's counts (see [`count`](Self::count)).
+    fn add(&mut self, o: &Stats) {
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+        self.opens += o.opens;
+        self.updates += o.updates;
+        self.keepalives += o.keepalives;
+        self.notifications += o.notifications;
+        self.withdraw_updates += o.withdraw_updates;
+        self.announced += o.announced;
+        self.withdrawn += o.withdrawn;
+    }
+
     fn count(&mut self, msg: &[u8]) {
         self.messages += 1;
         self.bytes += msg.len() as u64;
@@ -247,18 +261,35 @@ pub struct FabricNode {
     fib: BTreeMap<Ipv4Net, Installed>,
     /// Recorded uninstalls and their times (with `record_fib`).
     uninstalls: Vec<(SimTime, Ipv4Net)>,
-    /// The neighbours' addresses, sorted: the slots of `local` and `timers`.
-    slots: Vec<PeerAddr>,
+    /// The neighbours' addresses (as numbers), sorted: the slots of
+    /// `local` and `timers`.
+    slots: Vec<u32>,
     /// The local address of each neighbour's session.
     local: Vec<Ipv4Addr>,
     /// Armed timers per neighbour and kind: their event, and whether it
     /// counts as work.
     timers: Vec<[Option<(EventId, bool)>; 5]>,
+    /// The node that owns each neighbour's address.
+    peer_node: Vec<Option<usize>>,
+    /// The last connection opened with each neighbour's address pair (see
+    /// `Fabric::conn_state` for whether it still is).
+    conn: Vec<Option<u64>>,
 }
 
 impl FabricNode {
+    /// [`prefetch`]es the fields an arriving message reads.
+    #[inline]
+    fn prefetch(&self) {
+        prefetch(&self.alive);
+        prefetch(&self.slots);
+        prefetch(&self.timers);
+        prefetch(&self.local);
+        prefetch(&self.conn);
+        self.speaker.prefetch_fields();
+    }
+
     fn slot(&self, peer: PeerAddr) -> Option<usize> {
-        self.slots.binary_search(&peer).ok()
+        self.slots.binary_search(&peer.to_bits()).ok()
     }
 }
 
@@ -300,7 +331,7 @@ enum Batch {
 }
 
 impl Batch {
-    fn first(&self) -> &[u8] {
+    fn first(&self) -> &Wire {
         match self {
             Batch::One(w) => w,
             Batch::Many(v) => &v[0],
@@ -325,6 +356,28 @@ impl Batch {
     }
 }
 
+/// Messages on one connection, delivered as one [`ConnEv::Bytes`].
+struct Delivery {
+    conn: u64,
+    to: usize,
+    key: u64,
+    from: Ipv4Addr,
+    batch: Batch,
+}
+
+impl Delivery {
+    /// Its arrival event.
+    fn arrive(self) -> Ev {
+        Ev::Arrive {
+            conn: self.conn,
+            to: self.to,
+            key: self.key,
+            from: self.from,
+            ev: ConnEv::Bytes(self.batch),
+        }
+    }
+}
+
 enum Ev {
     Input {
         node: usize,
@@ -344,6 +397,13 @@ enum Ev {
         from: Ipv4Addr,
         ev: ConnEv,
     },
+    /// Messages sent at one time on several connections, one connection
+    /// after another in one go (a reflector's UPDATE to its clients): the
+    /// same as one `Arrive` event per connection, scheduled one after
+    /// another (nothing can run between them: they are all work, so the
+    /// fabric cannot be quiescent in between, and nothing was scheduled
+    /// between them), delivered in that order by one event.
+    Multi(Vec<Delivery>),
 }
 
 impl Ev {
@@ -358,7 +418,7 @@ impl Ev {
                 ev: ConnEv::Bytes(b),
                 ..
             } => b.first().get(18) != Some(&4),
-            Ev::Arrive { .. } => true,
+            Ev::Arrive { .. } | Ev::Multi(_) => true,
         }
     }
 }
@@ -367,12 +427,21 @@ impl Ev {
 pub struct Fabric {
     sched: Scheduler<Ev>,
     nodes: Vec<FabricNode>,
-    /// By address (as a number).
-    owner: BTreeMap<u32, usize>,
+    /// By address (as a number; hashed: only looked up).
+    owner: IndexMap<u32, usize, Fx>,
+    /// Whether a message's connection is found from the sender's neighbour
+    /// slot (`FabricNode::conn`) rather than `conns`: unless two nodes
+    /// claim one address (then a third node's slot could name another's
+    /// connection).
+    slot_conns: bool,
+    /// Each connection's state, by id: `GONE`, `OPEN` or `CLOSING` (what
+    /// `conns` says of it).
+    conn_state: Vec<u8>,
     /// Open connections by address pair: (id, open). A connection one side
     /// closed stays until its close reaches the other side, so that what
     /// was sent before the close (a NOTIFICATION) arrives first, as over TCP.
-    conns: BTreeMap<u64, (u64, bool)>,
+    /// (Hashed: only looked up, never iterated in its order.)
+    conns: IndexMap<u64, (u64, bool), Fx>,
     next_conn: u64,
     down: BTreeSet<(usize, usize)>,
     latency: SimDuration,
@@ -391,12 +460,24 @@ pub struct Fabric {
     established: usize,
     /// Decoded path attributes, shared by the speakers.
     pool: AttrPool,
-    /// Messages sent on one connection in one go, not scheduled yet: more
-    /// may follow (see [`ConnEv::Bytes`]).
-    pending: Option<(SimTime, Ev)>,
+    /// Messages sent in one go, not scheduled yet: more may follow (see
+    /// [`ConnEv::Bytes`] and [`Ev::Multi`]). Their arrival time, whether
+    /// they are KEEPALIVEs, and per connection.
+    pending: Option<(SimTime, bool, Vec<Delivery>)>,
+    /// Arrivals delivered within [`Ev::Multi`] events beyond one per event
+    /// (counted in [`Stats::events`] as the events they stand for).
+    extra_arrivals: u64,
     /// Scratch space for a speaker's outputs.
     outs: Vec<Output>,
     skip: Vec<bool>,
+    seen: Vec<(PeerAddr, TimerKind)>,
+    /// Each node's `alive` (kept here too: a reflector's message to all its
+    /// clients reads it for each).
+    live: Vec<bool>,
+    /// An emptied `Ev::Multi` vector, for the next one.
+    spare: Vec<Delivery>,
+    /// The last message sent and its counts.
+    counted: Option<(Wire, Stats)>,
 }
 
 impl fmt::Debug for Fabric {
@@ -412,6 +493,11 @@ impl fmt::Debug for Fabric {
 fn pair(a: usize, b: usize) -> (usize, usize) {
     (a.min(b), a.max(b))
 }
+
+/// `Fabric::conn_state`.
+const GONE: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSING: u8 = 2;
 
 /// A connection's key: its two addresses, the lower first, as one number.
 fn key(a: Ipv4Addr, b: Ipv4Addr) -> u64 {
@@ -431,28 +517,39 @@ impl Fabric {
     /// `bgp:<name>` of `seed`. Nothing runs until [`start_all`](Self::start_all).
     pub fn new(nodes: impl IntoNodes, seed: u64, options: FabricOptions) -> Fabric {
         let seed = RootSeed(seed);
-        let mut owner = BTreeMap::new();
+        let mut owner: IndexMap<u32, usize, Fx> = IndexMap::default();
+        let mut shared_addresses = false;
         let nodes: Vec<FabricNode> = nodes
             .into_nodes()
             .into_iter()
             .enumerate()
             .map(|(i, n)| {
-                owner.insert(n.config.address.to_bits(), i);
+                let mut own = |a: Ipv4Addr| {
+                    if owner.insert(a.to_bits(), i).is_some_and(|j| j != i) {
+                        shared_addresses = true;
+                    }
+                };
+                own(n.config.address);
                 for nb in &n.config.neighbors {
                     if let Some(a) = nb.local_address {
-                        owner.insert(a.to_bits(), i);
+                        own(a);
                     }
                 }
                 let mut speaker =
                     Speaker::new(n.config.clone(), seed.stream(&format!("bgp:{}", n.name)));
                 speaker.set_logging(options.log);
-                let mut slots: Vec<PeerAddr> =
-                    n.config.neighbors.iter().map(|nb| nb.address).collect();
+                let mut slots: Vec<u32> = n
+                    .config
+                    .neighbors
+                    .iter()
+                    .map(|nb| nb.address.to_bits())
+                    .collect();
                 slots.sort_unstable();
                 slots.dedup();
                 let local = slots
                     .iter()
                     .map(|&a| {
+                        let a = Ipv4Addr::from_bits(a);
                         n.config
                             .neighbor(a)
                             .and_then(|nb| nb.local_address)
@@ -468,6 +565,8 @@ impl Fabric {
                     fib: BTreeMap::new(),
                     uninstalls: Vec::new(),
                     timers: vec![[None; 5]; slots.len()],
+                    peer_node: Vec::new(),
+                    conn: vec![None; slots.len()],
                     slots,
                     local,
                 }
@@ -481,6 +580,11 @@ impl Fabric {
                 pair_latency.insert(pair(ia, ib), *d);
             }
         }
+        let mut nodes = nodes;
+        for n in &mut nodes {
+            n.peer_node = n.slots.iter().map(|a| owner.get(a).copied()).collect();
+        }
+        let n_nodes = nodes.len();
         let sched = Scheduler::with_limits(Limits {
             max_events: options.max_events,
             max_time: SimTime::MAX,
@@ -489,7 +593,9 @@ impl Fabric {
             sched,
             nodes,
             owner,
-            conns: BTreeMap::new(),
+            slot_conns: !shared_addresses,
+            conn_state: Vec::new(),
+            conns: IndexMap::default(),
             next_conn: 0,
             down: BTreeSet::new(),
             latency: options.latency,
@@ -505,8 +611,13 @@ impl Fabric {
             established: 0,
             pool: AttrPool::new(),
             pending: None,
+            extra_arrivals: 0,
             outs: Vec::new(),
             skip: Vec::new(),
+            seen: Vec::new(),
+            live: vec![true; n_nodes],
+            spare: Vec::new(),
+            counted: None,
         }
     }
 
@@ -546,7 +657,7 @@ impl Fabric {
 
     pub fn stats(&self) -> Stats {
         Stats {
-            events: self.sched.events_processed(),
+            events: self.sched.events_processed() + self.extra_arrivals,
             ..self.stats
         }
     }
@@ -589,7 +700,18 @@ impl Fabric {
 
     /// Schedules the messages held back in `pending`.
     fn flush(&mut self) {
-        if let Some((at, ev)) = self.pending.take() {
+        if let Some((at, _, mut v)) = self.pending.take() {
+            // Work unless KEEPALIVEs (which are never sent to several
+            // connections in one event: see `send`).
+            let ev = if v.len() == 1 {
+                let ev = v.pop().expect("one").arrive();
+                if v.capacity() > self.spare.capacity() {
+                    self.spare = v;
+                }
+                ev
+            } else {
+                Ev::Multi(v)
+            };
             if ev.is_work() {
                 self.work += 1;
             }
@@ -597,40 +719,41 @@ impl Fabric {
         }
     }
 
-    /// Sends a message on a connection: with the previous one if that was
-    /// the last thing scheduled, on the same connection, at the same time,
-    /// and of the same kind (work or a KEEPALIVE: quiescence is checked
-    /// between events, and must come at the same points).
+    /// Sends a message on a connection: with the previous ones if they
+    /// were the last thing scheduled, at the same time, and of the same
+    /// kind (work or a KEEPALIVE: quiescence is checked between events,
+    /// and must come at the same points); KEEPALIVEs only with others on
+    /// the same connection.
     fn send(&mut self, at: SimTime, conn: u64, to: usize, key: u64, from: Ipv4Addr, w: Wire) {
         let keepalive = w.get(18) == Some(&4);
-        if let Some((
-            t,
-            Ev::Arrive {
-                conn: c,
-                to: y,
-                ev: ConnEv::Bytes(b),
-                ..
-            },
-        )) = &mut self.pending
+        let d = Delivery {
+            conn,
+            to,
+            key,
+            from,
+            batch: Batch::One(w),
+        };
+        if let Some((t, k, v)) = &mut self.pending
             && *t == at
-            && *c == conn
-            && *y == to
-            && (b.first().get(18) == Some(&4)) == keepalive
+            && *k == keepalive
         {
-            b.push(w);
-            return;
+            let last = v.last_mut().expect("not empty");
+            if last.conn == conn && last.to == to {
+                let Batch::One(w) = d.batch else {
+                    unreachable!("one message")
+                };
+                last.batch.push(w);
+                return;
+            }
+            if !keepalive {
+                v.push(d);
+                return;
+            }
         }
         self.flush();
-        self.pending = Some((
-            at,
-            Ev::Arrive {
-                conn,
-                to,
-                key,
-                from,
-                ev: ConnEv::Bytes(Batch::One(w)),
-            },
-        ));
+        let mut v = std::mem::take(&mut self.spare);
+        v.push(d);
+        self.pending = Some((at, keepalive, v));
     }
 
     /// Hands the node an input now.
@@ -771,7 +894,7 @@ impl Fabric {
     }
 
     fn link_up(&self, a: usize, b: usize) -> bool {
-        !self.down.contains(&pair(a, b)) && self.nodes[a].alive && self.nodes[b].alive
+        self.live[a] && self.live[b] && (self.down.is_empty() || !self.down.contains(&pair(a, b)))
     }
 
     fn latency(&self, a: usize, b: usize) -> SimDuration {
@@ -787,6 +910,38 @@ impl Fabric {
     fn dispatch(&mut self, now: SimTime, ev: Ev) {
         let mut batch = None;
         let (node, input) = match ev {
+            Ev::Multi(v) => {
+                self.extra_arrivals += v.len() as u64 - 1;
+                // The receivers' memory is fetched a few receivers ahead
+                // (each is cold by its turn): their nodes, then what the
+                // message will touch in them.
+                const NODE_AHEAD: usize = 4;
+                const DEEP_AHEAD: usize = 2;
+                let tos: Vec<usize> = v.iter().map(|d| d.to).collect();
+                let first = v[0].batch.first().clone();
+                for &t in tos.iter().take(NODE_AHEAD) {
+                    self.nodes[t].prefetch();
+                }
+                let mut v = v;
+                for (k, d) in v.drain(..).enumerate() {
+                    if let Some(&t) = tos.get(k + NODE_AHEAD) {
+                        self.nodes[t].prefetch();
+                    }
+                    if let Some(&t) = tos.get(k + DEEP_AHEAD) {
+                        let n = &self.nodes[t];
+                        prefetch(n.slots.as_ptr());
+                        prefetch(n.timers.as_ptr());
+                        prefetch(n.local.as_ptr());
+                        prefetch(n.conn.as_ptr());
+                        n.speaker.prefetch_for(&first, &self.pool);
+                    }
+                    self.dispatch(now, d.arrive());
+                }
+                if v.capacity() > self.spare.capacity() {
+                    self.spare = v;
+                }
+                return;
+            }
             Ev::Input { node, input } => (node, input),
             Ev::Timer { node, peer, kind } => {
                 if let Some(t) = self.timer_slot(node, peer, kind) {
@@ -804,22 +959,27 @@ impl Fabric {
                 from,
                 ev,
             } => {
-                let current = self.conns.get(&key).copied();
-                let input = match (ev, current) {
-                    (ConnEv::Connected, Some((id, true))) if id == conn => {
-                        Input::TransportConnected(from)
-                    }
-                    (ConnEv::Bytes(b), Some((id, _))) if id == conn => {
+                let input = match ev {
+                    ConnEv::Bytes(b) => {
+                        // `conns` has this connection (open or closing).
+                        if self.conn_state[conn as usize] == GONE {
+                            return;
+                        }
                         batch = Some(b);
                         Input::TransportBytes(from, Vec::new())
                     }
-                    (ConnEv::Closed, Some((id, _))) if id == conn => {
-                        self.conns.remove(&key);
-                        Input::TransportClosed(from)
-                    }
-                    // Reset by a node that died.
-                    (ConnEv::Closed, None) => Input::TransportClosed(from),
-                    _ => return,
+                    ev => match (ev, self.conns.get(&key).copied()) {
+                        (ConnEv::Connected, Some((id, true))) if id == conn => {
+                            Input::TransportConnected(from)
+                        }
+                        (ConnEv::Closed, Some((id, _))) if id == conn => {
+                            self.conn_remove(key);
+                            Input::TransportClosed(from)
+                        }
+                        // Reset by a node that died.
+                        (ConnEv::Closed, None) => Input::TransportClosed(from),
+                        _ => return,
+                    },
                 };
                 (to, input)
             }
@@ -836,18 +996,21 @@ impl Fabric {
             _ => None,
         };
         let sp = &mut self.nodes[node].speaker;
-        let was = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        // Only the input's peer changes state: the speaker's count says.
+        let was = sp.established_sessions();
         let mut outs = std::mem::take(&mut self.outs);
         match batch {
             Some(b) => {
                 let from = peer.expect("a connection's peer");
                 for m in b.messages() {
+                    self.pool.set_message(Some(m.clone()));
                     sp.receive_with(now, from, m, &mut self.pool, &mut outs);
+                    self.pool.set_message(None);
                 }
             }
             None => sp.handle_with(now, input, &mut self.pool, &mut outs),
         }
-        let is = peer.is_some_and(|p| sp.state(p) == Some(State::Established));
+        let is = sp.established_sessions();
         if self.options.digest {
             for o in &outs {
                 use std::hash::{Hash, Hasher};
@@ -857,17 +1020,14 @@ impl Fabric {
                 self.digest = self.digest.rotate_left(7) ^ h.finish();
             }
         }
-        match (was, is) {
-            (false, true) => self.established += 1,
-            (true, false) => self.established -= 1,
-            _ => {}
-        }
+        self.established = self.established + is - was;
         // A timer set again (or cancelled) later in the same outputs is
         // never set: only the last setting is scheduled, where it was.
         let mut skip = std::mem::take(&mut self.skip);
         skip.clear();
         skip.resize(outs.len(), false);
-        let mut seen: Vec<(PeerAddr, TimerKind)> = Vec::new();
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
         for (i, o) in outs.iter().enumerate().rev() {
             let (Output::SetTimer(p, k, _) | Output::CancelTimer(p, k)) = o else {
                 continue;
@@ -886,6 +1046,7 @@ impl Fabric {
         self.flush();
         self.outs = outs;
         self.skip = skip;
+        self.seen = seen;
     }
 
     fn output(&mut self, x: usize, o: Output) {
@@ -914,6 +1075,18 @@ impl Fabric {
                 let id = self.next_conn;
                 self.next_conn += 1;
                 self.conns.insert(k, (id, true));
+                debug_assert_eq!(self.conn_state.len() as u64, id);
+                self.conn_state.push(OPEN);
+                // The slots whose address pair this is: the connection to
+                // send on from now on.
+                for (n, a, b) in [(x, peer, local), (y, local, peer)] {
+                    let node = &mut self.nodes[n];
+                    if let Some(i) = node.slot(a)
+                        && node.local[i] == b
+                    {
+                        node.conn[i] = Some(id);
+                    }
+                }
                 let at = now + self.latency(x, y);
                 for (to, from) in [(y, local), (x, peer)] {
                     self.schedule(
@@ -929,15 +1102,40 @@ impl Fabric {
                 }
             }
             Output::Send(peer, bytes) => {
-                self.stats.count(&bytes);
-                let local = self.local_addr(x, peer);
-                let k = key(local, peer);
-                if let (Some(&(id, true)), Some(&y)) =
-                    (self.conns.get(&k), self.owner.get(&peer.to_bits()))
+                // A message sent to several peers is counted once and
+                // added for each.
+                match &self.counted {
+                    Some((w, c)) if Wire::ptr_eq(w, &bytes) => self.stats.add(c),
+                    _ => {
+                        let mut c = Stats::default();
+                        c.count(&bytes);
+                        self.stats.add(&c);
+                        self.counted = Some((bytes.clone(), c));
+                    }
+                }
+                let n = &self.nodes[x];
+                // The open connection with the peer, and the peer's node.
+                let (local, open) = match n.slot(peer) {
+                    Some(i) if self.slot_conns => (
+                        n.local[i],
+                        n.conn[i]
+                            .filter(|&id| self.conn_state[id as usize] == OPEN)
+                            .zip(n.peer_node[i]),
+                    ),
+                    _ => {
+                        let local = self.local_addr(x, peer);
+                        let open = match (self.conns.get(&key(local, peer)), self.owner_of(peer)) {
+                            (Some(&(id, true)), Some(y)) => Some((id, y)),
+                            _ => None,
+                        };
+                        (local, open)
+                    }
+                };
+                if let Some((id, y)) = open
                     && self.link_up(x, y)
                 {
                     let at = now + self.latency(x, y);
-                    self.send(at, id, y, k, local, bytes);
+                    self.send(at, id, y, key(local, peer), local, bytes);
                 }
             }
             Output::Close(peer) => {
@@ -949,9 +1147,10 @@ impl Fabric {
                 let y = self.owner[&peer.to_bits()];
                 if !self.link_up(x, y) {
                     // Nobody will hear of it.
-                    self.conns.remove(&k);
+                    self.conn_remove(k);
                 } else {
                     self.conns.insert(k, (id, false));
+                    self.conn_state[id as usize] = CLOSING;
                     let at = now + self.latency(x, y);
                     self.schedule(
                         at,
@@ -1029,6 +1228,13 @@ impl Fabric {
         }
     }
 
+    /// Forgets a connection (closed, reset or dropped).
+    fn conn_remove(&mut self, k: u64) {
+        if let Some((id, _)) = self.conns.swap_remove(&k) {
+            self.conn_state[id as usize] = GONE;
+        }
+    }
+
     fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
         if let Some((old, work)) = self.timer_slot(x, peer, kind).and_then(|t| t.take()) {
             self.sched.cancel(old);
@@ -1061,7 +1267,7 @@ impl Fabric {
     pub fn kill(&mut self, name: &str, reset: bool) -> Result<(), FabricError> {
         let i = self.index(name)?;
         let now = self.now();
-        let mine: Vec<(u64, (u64, bool))> = self
+        let mut mine: Vec<(u64, (u64, bool))> = self
             .conns
             .iter()
             .filter(|(k, _)| {
@@ -1070,8 +1276,10 @@ impl Fabric {
             })
             .map(|(k, v)| (*k, *v))
             .collect();
+        // In address order (the order the resets are scheduled in).
+        mine.sort_unstable_by_key(|(k, _)| *k);
         for (k, (id, _)) in mine {
-            self.conns.remove(&k);
+            self.conn_remove(k);
             if !reset {
                 continue;
             }
@@ -1097,7 +1305,7 @@ impl Fabric {
             }
         }
         for s in 0..self.nodes[i].slots.len() {
-            let peer = self.nodes[i].slots[s];
+            let peer = Ipv4Addr::from_bits(self.nodes[i].slots[s]);
             for kind in TimerKind::ALL {
                 self.cancel_timer(i, peer, kind);
             }
@@ -1111,6 +1319,7 @@ impl Fabric {
             .count();
         n.alive = false;
         n.fib.clear();
+        self.live[i] = false;
         Ok(())
     }
 
@@ -1132,6 +1341,7 @@ impl Fabric {
         sp.set_logging(self.options.log);
         self.nodes[i].speaker = sp;
         self.nodes[i].alive = true;
+        self.live[i] = true;
         self.start(i);
         Ok(())
     }

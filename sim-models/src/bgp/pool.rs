@@ -11,7 +11,12 @@
 //!   again), and
 //! - attribute values to one shared `Arc` (the attributes a speaker
 //!   exports), so that equal attributes are one allocation and compare by
-//!   pointer.
+//!   pointer;
+//! - a whole message the caller names ([`AttrPool::set_message`]) to the
+//!   attributes found for it before (a reflector's stored UPDATE reaches
+//!   client after client): one probe by address, no hashing of bytes;
+//! - prefixes to numbers, by which each speaker's routing table is a
+//!   vector (a fabric's speakers share the numbering).
 //!
 //! Sharing changes nothing a speaker does: equal attributes are equal
 //! whether or not they share an allocation. Lookups are hashed; nothing
@@ -21,7 +26,8 @@
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
+use sim_core::net::Ipv4Net;
 
 use super::rib::PathAttrs;
 
@@ -78,21 +84,63 @@ impl Hasher for FxHasher {
     }
 }
 
-type Fx = BuildHasherDefault<FxHasher>;
+pub(crate) type Fx = BuildHasherDefault<FxHasher>;
 
 /// Interned path attributes; see the [module docs](self).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct AttrPool {
+    /// Boxed: a speaker swaps in its fabric's pool for every input.
+    t: Box<Tables>,
+}
+
+impl Clone for AttrPool {
+    /// A copy with its own prefix numbering (the copy's and the original's
+    /// numbers may go different ways from here).
+    fn clone(&self) -> Self {
+        let mut t = self.t.clone();
+        t.token = Arc::default();
+        AttrPool { t }
+    }
+}
+
+/// Attribute bytes and what they decoded to.
+type Hit = (Box<[u8]>, Arc<PathAttrs>);
+
+#[derive(Clone, Default)]
+struct Tables {
     /// By the attribute field's bytes: [0] two-octet AS numbers, [1] four.
     wire: [IndexMap<Box<[u8]>, Arc<PathAttrs>, Fx>; 2],
+    /// The last bytes looked up and found, per width: a reflector's UPDATE
+    /// reaches all its clients one after another.
+    last: [Option<Hit>; 2],
     /// Sweep when the tables grow past this.
     sweep_at: usize,
+    /// Every prefix a speaker using the pool has had in its table, by
+    /// number (never swept): a speaker's table is a vector by these
+    /// numbers, and a fabric's speakers share them.
+    prefixes: IndexSet<Ipv4Net, Fx>,
+    /// This numbering's identity (see [`AttrPool::prefix_token`]).
+    token: Arc<()>,
+    /// The whole message being handled, when the caller says (see
+    /// [`AttrPool::set_message`]).
+    message: Option<Arc<[u8]>>,
+    /// Messages whose attributes were found before, by the message (held,
+    /// so that its address is not reused while here), direct-mapped by
+    /// address: a reflector's stored UPDATEs reach its clients again and
+    /// again (table dumps), and a lookup here is one probe and no hashing.
+    by_message: Vec<Option<MessageHit>>,
 }
+
+/// A message (and its AS-number width) and its attributes.
+type MessageHit = (Arc<[u8]>, bool, Arc<PathAttrs>);
+
+/// `Tables::by_message` slots.
+const BY_MESSAGE: usize = 4096;
 
 impl std::fmt::Debug for AttrPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttrPool")
-            .field("wire", &(self.wire[0].len() + self.wire[1].len()))
+            .field("wire", &self.t.len())
             .finish()
     }
 }
@@ -104,11 +152,67 @@ impl AttrPool {
         AttrPool::default()
     }
 
-    /// The attributes these attribute-field bytes decoded to, if an UPDATE
-    /// announcing routes with them was accepted before.
+    /// Says which whole message the next inputs handle (or none): its
+    /// attributes are then looked up by the message first.
+    pub fn set_message(&mut self, message: Option<Arc<[u8]>>) {
+        self.t.message = message;
+    }
+
+    /// The attributes the attribute field `wire` of the message `frame`
+    /// decoded to, if an UPDATE announcing routes with them was accepted
+    /// before.
     #[inline]
-    pub(crate) fn decoded(&self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
-        self.wire[four_octet as usize].get(wire)
+    pub(crate) fn decoded_in(
+        &mut self,
+        four_octet: bool,
+        frame: &[u8],
+        wire: &[u8],
+    ) -> Option<Arc<PathAttrs>> {
+        let t = &mut *self.t;
+        let msg = t
+            .message
+            .as_ref()
+            .filter(|m| m.as_ptr() == frame.as_ptr() && m.len() == frame.len());
+        let Some(msg) = msg else {
+            return t.decoded(four_octet, wire).cloned();
+        };
+        let i = (msg.as_ptr() as usize >> 4) % BY_MESSAGE;
+        if t.by_message.is_empty() {
+            t.by_message.resize(BY_MESSAGE, None);
+        }
+        if let Some((m, f, a)) = &t.by_message[i]
+            && Arc::ptr_eq(m, msg)
+            && *f == four_octet
+        {
+            return Some(a.clone());
+        }
+        let msg = msg.clone();
+        let a = t.decoded(four_octet, wire)?.clone();
+        t.by_message[i] = Some((msg, four_octet, a.clone()));
+        Some(a)
+    }
+
+    /// The number of a prefix in this pool's numbering, if it has one.
+    #[inline]
+    pub(crate) fn prefix_id(&self, p: &Ipv4Net) -> Option<usize> {
+        self.t.prefixes.get_index_of(p)
+    }
+
+    /// The number of a prefix, given one if it has none yet.
+    #[inline]
+    pub(crate) fn intern(&mut self, p: Ipv4Net) -> usize {
+        self.t.prefixes.insert_full(p).0
+    }
+
+    /// How many prefixes are numbered.
+    pub(crate) fn prefixes(&self) -> usize {
+        self.t.prefixes.len()
+    }
+
+    /// Identifies the prefix numbering: equal (`Arc::ptr_eq`) for the
+    /// pool and its numbering only.
+    pub(crate) fn prefix_token(&self) -> &Arc<()> {
+        &self.t.token
     }
 
     /// Remembers what these bytes decode to (an UPDATE that passed every
@@ -120,26 +224,38 @@ impl AttrPool {
         attrs: PathAttrs,
     ) -> Arc<PathAttrs> {
         let a = Arc::new(attrs);
-        self.wire[four_octet as usize].insert(wire.into(), a.clone());
-        self.maybe_sweep();
-        a
-    }
-
-    fn len(&self) -> usize {
-        self.wire[0].len() + self.wire[1].len()
-    }
-
-    fn maybe_sweep(&mut self) {
-        if self.len() > self.sweep_at.max(SWEEP_MIN) {
+        self.t.wire[four_octet as usize].insert(wire.into(), a.clone());
+        if self.t.len() > self.t.sweep_at.max(SWEEP_MIN) {
             self.sweep();
-            self.sweep_at = 2 * self.len();
+            self.t.sweep_at = 2 * self.t.len();
         }
+        a
     }
 
     /// Forgets the attributes nobody else holds.
     pub fn sweep(&mut self) {
-        for w in &mut self.wire {
+        let t = &mut self.t;
+        t.last = [None, None];
+        t.by_message.clear();
+        for w in &mut t.wire {
             w.retain(|_, a| Arc::strong_count(a) > 1);
         }
+    }
+}
+
+impl Tables {
+    #[inline]
+    fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
+        let w = four_octet as usize;
+        let hit = matches!(&self.last[w], Some((b, _)) if **b == *wire);
+        if !hit {
+            let a = self.wire[w].get(wire)?;
+            self.last[w] = Some((wire.into(), a.clone()));
+        }
+        self.last[w].as_ref().map(|(_, a)| a)
+    }
+
+    fn len(&self) -> usize {
+        self.wire[0].len() + self.wire[1].len()
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! # Storage
 //!
-//! The routing table is one map from prefix to every path for it (each
+//! The routing table is one table (a vector by the prefix numbers of the
+//! [`AttrPool`] in use) from prefix to every path for it (each
 //! neighbour's Adj-RIB-In entry, whether this speaker originates it, and
 //! which is best): [`Speaker::adj_rib_in`] and [`Speaker::loc_rib`] are
 //! views of it. Paths hold their attributes by `Arc`, and an UPDATE's
@@ -230,7 +231,7 @@ struct Entry {
 }
 
 impl Entry {
-    fn new() -> Self {
+    const fn new() -> Self {
         Entry {
             attrs: [None, None],
             peer: [NONE, NONE],
@@ -241,6 +242,160 @@ impl Entry {
 
     fn slot(&self, peer: u16) -> Option<usize> {
         (0..2).find(|&i| self.peer[i] == peer && self.attrs[i].is_some())
+    }
+}
+
+/// An empty [`Slot`]'s key length.
+const ABSENT: u8 = u8::MAX;
+
+/// A [`Rib`] slot: a prefix and its entry, or nothing (`key.len` is
+/// `ABSENT`).
+#[derive(Clone, Debug)]
+struct Slot {
+    key: Ipv4Net,
+    e: Entry,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        key: Ipv4Net {
+            addr: Ipv4Addr::UNSPECIFIED,
+            len: ABSENT,
+        },
+        e: Entry::new(),
+    };
+
+    fn present(&self) -> bool {
+        self.key.len != ABSENT
+    }
+}
+
+/// The routing table: prefix to [`Entry`], a vector by the prefix numbers
+/// of the [`AttrPool`] the speaker is handed (a fabric's speakers share
+/// one, so a prefix has one number everywhere and a lookup is one probe).
+/// Its own order is never used where order could matter: [`Rib::sorted`]
+/// gives prefix order. Outside inputs a fabric's speaker holds a pool of
+/// its own, not the numbering's: lookups then search the slots.
+#[derive(Clone, Default)]
+struct Rib {
+    slots: Vec<Slot>,
+    len: usize,
+    /// The numbering `slots` is by ([`AttrPool::prefix_token`]).
+    token: Option<Arc<()>>,
+}
+
+impl Rib {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn numbered_by(&self, pool: &AttrPool) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, pool.prefix_token()))
+    }
+
+    /// Takes the pool's numbering (renumbering the slots if they were by
+    /// another's).
+    fn adopt(&mut self, pool: &mut AttrPool) {
+        if self.numbered_by(pool) {
+            return;
+        }
+        self.token = Some(pool.prefix_token().clone());
+        let old = std::mem::take(&mut self.slots);
+        for s in old.into_iter().filter(Slot::present) {
+            let id = pool.intern(s.key);
+            self.grow(id, pool.prefixes());
+            self.slots[id] = s;
+        }
+    }
+
+    /// Makes room for slot `id` (of `n` numbered prefixes).
+    #[inline]
+    fn grow(&mut self, id: usize, n: usize) {
+        let len = self.slots.len();
+        if id >= len {
+            // A quarter more at a time, and no less than the prefixes
+            // numbered so far (a table dump brings them all).
+            let want = (id + 1).max(n).max(len + len / 4);
+            self.slots.reserve_exact(want - len);
+            self.slots.resize(want, Slot::EMPTY);
+        }
+    }
+
+    /// The slot of a present prefix.
+    #[inline]
+    fn find(&self, pool: &AttrPool, p: &Ipv4Net) -> Option<usize> {
+        if self.numbered_by(pool) {
+            let id = pool.prefix_id(p)?;
+            return self.slots.get(id).filter(|s| s.present()).map(|_| id);
+        }
+        self.slots.iter().position(|s| s.present() && s.key == *p)
+    }
+
+    #[inline]
+    fn get(&self, pool: &AttrPool, p: &Ipv4Net) -> Option<&Entry> {
+        self.find(pool, p).map(|i| &self.slots[i].e)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, pool: &AttrPool, p: &Ipv4Net) -> Option<&mut Entry> {
+        self.find(pool, p).map(|i| &mut self.slots[i].e)
+    }
+
+    /// The slot for a prefix, empty or not (after [`adopt`](Self::adopt)).
+    #[inline]
+    fn slot(&mut self, pool: &mut AttrPool, p: Ipv4Net) -> &mut Slot {
+        debug_assert!(self.numbered_by(pool));
+        let id = pool.intern(p);
+        self.grow(id, pool.prefixes());
+        &mut self.slots[id]
+    }
+
+    fn get_or_insert(&mut self, pool: &mut AttrPool, p: Ipv4Net) -> &mut Entry {
+        let s = self.slot(pool, p);
+        if !s.present() {
+            s.key = p;
+            self.len += 1;
+        }
+        // (Borrowed again: `self.len` was updated.)
+        &mut self.slot(pool, p).e
+    }
+
+    /// Empties a present slot.
+    fn clear(&mut self, id: usize) {
+        self.slots[id] = Slot::EMPTY;
+        self.len -= 1;
+    }
+
+    fn remove(&mut self, pool: &AttrPool, p: &Ipv4Net) {
+        if let Some(i) = self.find(pool, p) {
+            self.clear(i);
+        }
+    }
+
+    /// Every entry, in prefix order.
+    fn sorted(&self) -> Vec<(&Ipv4Net, &Entry)> {
+        let mut v: Vec<(&Ipv4Net, &Entry)> = self
+            .slots
+            .iter()
+            .filter(|s| s.present())
+            .map(|s| (&s.key, &s.e))
+            .collect();
+        v.sort_unstable_by_key(|(k, _)| **k);
+        v
+    }
+
+    /// Every entry, in no particular order.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&Ipv4Net, &mut Entry)> {
+        self.slots
+            .iter_mut()
+            .filter(|s| s.present())
+            .map(|s| (&s.key, &mut s.e))
     }
 }
 
@@ -301,8 +456,13 @@ struct GroupOut {
 /// Neighbours alike in everything export depends on; see the module docs.
 #[derive(Clone)]
 struct Group {
-    /// A member (the first): its configuration is the group's.
-    rep: usize,
+    /// What export depends on, from its members' configuration.
+    ibgp: bool,
+    rr_client: bool,
+    next_hop_self: bool,
+    next_hop_keep: bool,
+    local: Ipv4Addr,
+    export: PrefixList,
     /// What the members are advertised, by prefix.
     out: BTreeMap<Ipv4Net, GroupOut>,
     /// `out`'s prefixes by their attributes (to find equal ones).
@@ -422,13 +582,15 @@ pub struct Speaker {
     /// The attributes of the routes this speaker originates.
     local_attrs: Arc<PathAttrs>,
     /// Every prefix with a path or origination.
-    rib: BTreeMap<Ipv4Net, Entry>,
+    rib: Rib,
     /// Paths beyond an entry's inline two, in peer order.
     extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
     /// What was advertised to an established member, where it differs from
     /// its group's `out` (see the module docs): (prefix, peer index).
     pinned: BTreeMap<(Ipv4Net, u16), Arc<PathAttrs>>,
     started: bool,
+    /// Sessions in Established.
+    established: usize,
     now: SimTime,
     out: Vec<Output>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
@@ -489,24 +651,25 @@ impl<'a> LocRib<'a> {
     }
 
     pub fn get(&self, prefix: &Ipv4Net) -> Option<Best> {
-        let e = self.s.rib.get(prefix)?;
+        let e = self.s.rib.get(&self.s.pool, prefix)?;
         self.s.best_view(prefix, e, e.best)
     }
 
     pub fn contains_key(&self, prefix: &Ipv4Net) -> bool {
-        self.s.rib.contains_key(prefix)
+        self.s.rib.get(&self.s.pool, prefix).is_some()
     }
 
     /// Prefixes and their best routes, in prefix order.
     pub fn iter(self) -> impl Iterator<Item = (Ipv4Net, Best)> + 'a {
         let s = self.s;
         s.rib
-            .iter()
+            .sorted()
+            .into_iter()
             .filter_map(move |(p, e)| Some((*p, s.best_view(p, e, e.best)?)))
     }
 
     pub fn keys(self) -> impl Iterator<Item = Ipv4Net> + 'a {
-        self.s.rib.keys().copied()
+        self.s.rib.sorted().into_iter().map(|(p, _)| *p)
     }
 
     pub fn values(self) -> impl Iterator<Item = Best> + 'a {
@@ -545,7 +708,7 @@ impl<'a> AdjRibIn<'a> {
     }
 
     pub fn get(&self, prefix: &Ipv4Net) -> Option<InRoute> {
-        let e = self.s.rib.get(prefix)?;
+        let e = self.s.rib.get(&self.s.pool, prefix)?;
         let (attrs, stale) = self.s.path(prefix, e, self.peer)?;
         Some(InRoute {
             attrs: attrs.clone(),
@@ -560,7 +723,7 @@ impl<'a> AdjRibIn<'a> {
     /// Its routes, in prefix order.
     pub fn iter(self) -> impl Iterator<Item = (Ipv4Net, InRoute)> + 'a {
         let (s, peer) = (self.s, self.peer);
-        s.rib.iter().filter_map(move |(p, e)| {
+        s.rib.sorted().into_iter().filter_map(move |(p, e)| {
             let (attrs, stale) = s.path(p, e, peer)?;
             Some((
                 *p,
@@ -610,7 +773,7 @@ impl Speaker {
         let mut keys: BTreeMap<(bool, bool, bool, bool, Ipv4Addr, usize), usize> = BTreeMap::new();
         let mut groups = Vec::new();
         let mut peers = Vec::with_capacity(by_addr.len());
-        for (i, (addr, n)) in by_addr.iter().enumerate() {
+        for (addr, n) in &by_addr {
             let ibgp = n.remote_as == cfg.local_as;
             let export = match exports.iter().position(|e| **e == n.export) {
                 Some(e) => e,
@@ -629,7 +792,12 @@ impl Speaker {
             );
             let group = *keys.entry(key).or_insert_with(|| {
                 groups.push(Group {
-                    rep: i,
+                    ibgp,
+                    rr_client: n.rr_client,
+                    next_hop_self: n.next_hop_self,
+                    next_hop_keep: n.next_hop_keep,
+                    local: n.local_address.unwrap_or(cfg.address),
+                    export: n.export.clone(),
                     out: BTreeMap::new(),
                     by_attrs: BTreeSet::new(),
                 });
@@ -662,10 +830,11 @@ impl Speaker {
             cfg,
             rng,
             local: BTreeSet::new(),
-            rib: BTreeMap::new(),
+            rib: Rib::default(),
             extra: BTreeMap::new(),
             pinned: BTreeMap::new(),
             started: false,
+            established: 0,
             now: SimTime::ZERO,
             out: Vec::new(),
             logging: true,
@@ -713,6 +882,58 @@ impl Speaker {
     /// What was negotiated with an established (or opening) peer.
     pub fn session(&self, peer: PeerAddr) -> Option<&Session> {
         self.peers[self.ix(peer)?].session.as_ref()
+    }
+
+    /// [`prefetch`]es the fields receiving an UPDATE reads (see
+    /// [`prefetch_for`](Self::prefetch_for)).
+    #[inline]
+    pub(crate) fn prefetch_fields(&self) {
+        prefetch(&self.peers);
+        prefetch(&self.addrs);
+        prefetch(&self.rib);
+        prefetch(&self.logging);
+        prefetch(&self.pool);
+        prefetch(&self.out);
+        prefetch(&self.now);
+        prefetch_all(&self.rng);
+        prefetch(&self.cfg.local_as);
+        prefetch(&self.cfg.router_id);
+        prefetch(&self.cfg.default_local_pref);
+        prefetch(&self.groups);
+        prefetch(&self.pinned);
+        prefetch(&self.established);
+        prefetch(&self.scratch);
+        prefetch(&self.local_attrs);
+    }
+
+    /// Hints the processor at what receiving this UPDATE frame will read,
+    /// `pool` being the pool it will be handed: a fabric handing one
+    /// message to many speakers in turn calls it for a speaker a little
+    /// ahead (after [`prefetch_fields`](Self::prefetch_fields)). Changes
+    /// nothing but timing.
+    #[inline]
+    pub(crate) fn prefetch_for(&self, frame: &[u8], pool: &AttrPool) {
+        // A few neighbours (a reflector's client): all of them.
+        if self.peers.len() <= 4 {
+            self.peers.iter().for_each(prefetch_all);
+        } else {
+            prefetch(self.peers.as_ptr());
+        }
+        prefetch(self.addrs.as_ptr());
+        self.groups.iter().take(2).for_each(prefetch_all);
+        if self.rib.numbered_by(pool)
+            && let Some(id) = first_prefix(frame).and_then(|p| pool.prefix_id(&p))
+            && id < self.rib.slots.len()
+        {
+            let s: *const Slot = &self.rib.slots[id];
+            prefetch(s);
+            prefetch(s.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
+        }
+    }
+
+    /// How many sessions are Established.
+    pub fn established_sessions(&self) -> usize {
+        self.established
     }
 
     /// Whether the speaker takes a new connection from this peer now (it is
@@ -777,6 +998,7 @@ impl Speaker {
     /// Processes one input at `now`.
     pub fn handle(&mut self, now: SimTime, input: Input) -> Vec<Output> {
         self.now = now;
+        self.rib.adopt(&mut self.pool);
         self.input(input);
         std::mem::take(&mut self.out)
     }
@@ -793,6 +1015,7 @@ impl Speaker {
         self.now = now;
         std::mem::swap(&mut self.pool, pool);
         std::mem::swap(&mut self.out, out);
+        self.rib.adopt(&mut self.pool);
         self.input(input);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
@@ -811,6 +1034,7 @@ impl Speaker {
         self.now = now;
         std::mem::swap(&mut self.pool, pool);
         std::mem::swap(&mut self.out, out);
+        self.rib.adopt(&mut self.pool);
         self.bytes(peer, bytes);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
@@ -856,6 +1080,11 @@ impl Speaker {
     fn set_state(&mut self, m: usize, state: State) {
         let p = &mut self.peers[m];
         let old = std::mem::replace(&mut p.state, state);
+        match (old == State::Established, state == State::Established) {
+            (false, true) => self.established += 1,
+            (true, false) => self.established -= 1,
+            _ => {}
+        }
         if old != state && self.logging {
             let addr = p.addr;
             self.log(Some(addr), format!("{old:?} -> {state:?}"));
@@ -897,10 +1126,6 @@ impl Speaker {
             self.log(Some(addr), format!("sent {msg}"));
         }
         self.out.push(Output::Send(addr, bytes.into()));
-    }
-
-    fn local_address(&self, m: usize) -> Ipv4Addr {
-        self.peers[m].cfg.local_address.unwrap_or(self.cfg.address)
     }
 
     fn our_open(&self, m: usize) -> OpenRepr {
@@ -1342,8 +1567,7 @@ impl Speaker {
             None
         } else if scratch.len() > nw {
             self.pool
-                .decoded(cx.four_octet_as, attr_bytes)
-                .cloned()
+                .decoded_in(cx.four_octet_as, frame, attr_bytes)
                 .map(Some)
         } else if attr_bytes.is_empty() {
             Some(None)
@@ -1650,7 +1874,7 @@ impl Speaker {
     fn touch(&self, prefix: Ipv4Net, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
         let old = self
             .rib
-            .get(&prefix)
+            .get(&self.pool, &prefix)
             .and_then(|e| self.best_view(&prefix, e, e.best));
         touched.push((prefix, old));
     }
@@ -1664,7 +1888,7 @@ impl Speaker {
     ) {
         self.touch(prefix, touched);
         let peer = m as u16;
-        let e = self.rib.entry(prefix).or_insert_with(Entry::new);
+        let e = self.rib.get_or_insert(&mut self.pool, prefix);
         if let Some(i) = e.slot(peer) {
             e.attrs[i] = Some(attrs);
             e.flags &= !STALE[i];
@@ -1708,12 +1932,12 @@ impl Speaker {
         touched: &mut Vec<(Ipv4Net, Option<Best>)>,
     ) -> bool {
         let peer = m as u16;
-        match self.rib.get(&prefix) {
+        match self.rib.get(&self.pool, &prefix) {
             Some(e) if self.path(&prefix, e, peer).is_some() => {}
             _ => return false,
         }
         self.touch(prefix, touched);
-        let e = self.rib.get_mut(&prefix).expect("present");
+        let e = self.rib.get_mut(&self.pool, &prefix).expect("present");
         if let Some(i) = e.slot(peer) {
             e.attrs[i] = None;
             e.peer[i] = NONE;
@@ -1732,7 +1956,7 @@ impl Speaker {
 
     fn set_local(&mut self, prefix: Ipv4Net, on: bool, touched: &mut Vec<(Ipv4Net, Option<Best>)>) {
         self.touch(prefix, touched);
-        let e = self.rib.entry(prefix).or_insert_with(Entry::new);
+        let e = self.rib.get_or_insert(&mut self.pool, prefix);
         if on {
             e.flags |= ORIGINATED;
         } else {
@@ -1746,7 +1970,8 @@ impl Speaker {
             return Vec::new();
         }
         self.rib
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(p, e)| self.path(p, e, m as u16).is_some_and(|(_, s)| s || !stale))
             .map(|(p, _)| *p)
             .collect()
@@ -1787,22 +2012,22 @@ impl Speaker {
         }
         let mut changes = Vec::new();
         for (prefix, old) in touched {
-            let Some(e) = self.rib.get(&prefix) else {
+            let Some(e) = self.rib.get(&self.pool, &prefix) else {
                 continue;
             };
             let ix = self.compute_best(&prefix, e);
             let new = self.best_view(&prefix, e, ix);
             if old == new {
                 if ix == NONE {
-                    self.rib.remove(&prefix);
+                    self.rib.remove(&self.pool, &prefix);
                 }
                 continue;
             }
             self.decided(prefix, &old, &new);
             if ix == NONE {
-                self.rib.remove(&prefix);
+                self.rib.remove(&self.pool, &prefix);
             } else {
-                self.rib.get_mut(&prefix).expect("present").best = ix;
+                self.rib.get_mut(&self.pool, &prefix).expect("present").best = ix;
             }
             changes.push(Change {
                 prefix,
@@ -1852,8 +2077,9 @@ impl Speaker {
     /// One prefix's path from a peer set (or removed), then decided: what
     /// `set_path`/`remove_path` and `decide` do, with one lookup.
     fn update_one(&mut self, m: usize, prefix: Ipv4Net, path: Option<Arc<PathAttrs>>) {
-        use std::collections::btree_map::Entry as MapEntry;
         let peer = m as u16;
+        let id = self.pool.intern(prefix);
+        self.rib.grow(id, self.pool.prefixes());
         let rcx = RibCx {
             peers: &self.peers,
             extra: &self.extra,
@@ -1867,15 +2093,18 @@ impl Speaker {
             /// More than two paths: the general way.
             General(Option<Arc<PathAttrs>>),
         }
-        let done = match self.rib.entry(prefix) {
-            MapEntry::Vacant(v) => match path {
+        let rib = &mut self.rib;
+        let done = match rib.slots[id].present() {
+            false => match path {
                 None => Done::Nothing,
                 Some(a) => {
-                    let mut e = Entry::new();
+                    let s = &mut rib.slots[id];
+                    s.key = prefix;
+                    let e = &mut s.e;
                     e.attrs[0] = Some(a.clone());
                     e.peer[0] = peer;
                     e.best = peer;
-                    v.insert(e);
+                    rib.len += 1;
                     routes = 1;
                     let new = Best {
                         source: Source::Peer(rcx.peers[m].addr),
@@ -1884,8 +2113,8 @@ impl Speaker {
                     Done::Decided(None, Some(new), peer)
                 }
             },
-            MapEntry::Occupied(mut o) => {
-                let e = o.get_mut();
+            true => {
+                let e = &mut rib.slots[id].e;
                 let slot = e.slot(peer);
                 if e.flags & EXTRA != 0
                     || (slot.is_none() && path.is_some() && e.attrs.iter().all(Option::is_some))
@@ -1918,7 +2147,7 @@ impl Speaker {
                         let ix = rcx.compute_best(&prefix, e);
                         let new = rcx.best_view(&prefix, e, ix);
                         if ix == NONE {
-                            o.remove();
+                            rib.clear(id);
                         } else {
                             e.best = ix;
                         }
@@ -1961,36 +2190,17 @@ impl Speaker {
     /// `prefix` with (to its members other than the route's source), or
     /// `None` if it is not advertised to them.
     fn group_export(&self, g: usize, prefix: Ipv4Net, best: &Best, src: u16) -> Option<PathAttrs> {
-        let rep = self.groups[g].rep;
-        let to = &self.peers[rep];
-        if !to.cfg.export.allows(prefix) {
+        if !self.group_exports(g, prefix, best, src) {
             return None;
         }
+        let to = &self.groups[g];
         let from = match src {
             LOCAL => None,
             s => Some(&self.peers[s as usize]),
         };
         let from_ibgp = from.is_some_and(|f| f.ibgp);
         let reflecting = to.ibgp && from_ibgp;
-        // iBGP split horizon, unless reflecting (RFC 4456 §6): a client's
-        // routes go to everyone, a non-client's only to clients.
-        if reflecting && !(from.is_some_and(|f| f.cfg.rr_client) || to.cfg.rr_client) {
-            return None;
-        }
-        if reflecting {
-            // BIRD's export check (bgp_preexport): not to a session whose
-            // cluster id (`rr cluster id` on client sessions, the router id
-            // on others) is already in the CLUSTER_LIST.
-            let to_cluster = if to.cfg.rr_client {
-                self.cfg.effective_cluster_id()
-            } else {
-                self.cfg.router_id
-            };
-            if best.attrs.cluster_list.contains(&to_cluster) {
-                return None;
-            }
-        }
-        let local = self.local_address(rep);
+        let local = to.local;
         let mut a = (*best.attrs).clone();
         if from.is_some() {
             a.propagate_unknown();
@@ -1999,7 +2209,7 @@ impl Speaker {
         }
         if !to.ibgp {
             a.prepend(self.cfg.local_as);
-            if !to.cfg.next_hop_keep {
+            if !to.next_hop_keep {
                 a.next_hop = local;
             }
             a.local_pref = None;
@@ -2016,7 +2226,7 @@ impl Speaker {
             } else {
                 default
             });
-            if to.cfg.next_hop_self {
+            if to.next_hop_self {
                 a.next_hop = local;
             }
             if reflecting {
@@ -2029,6 +2239,39 @@ impl Speaker {
             }
         }
         Some(a)
+    }
+
+    /// Whether group `g` advertises the best route `best` of `prefix` (see
+    /// [`group_export`](Self::group_export)).
+    fn group_exports(&self, g: usize, prefix: Ipv4Net, best: &Best, src: u16) -> bool {
+        let to = &self.groups[g];
+        let from = match src {
+            LOCAL => None,
+            s => Some(&self.peers[s as usize]),
+        };
+        let reflecting = to.ibgp && from.is_some_and(|f| f.ibgp);
+        // iBGP split horizon, unless reflecting (RFC 4456 §6): a client's
+        // routes go to everyone, a non-client's only to clients.
+        if reflecting && !(from.is_some_and(|f| f.cfg.rr_client) || to.rr_client) {
+            return false;
+        }
+        if !to.export.allows(prefix) {
+            return false;
+        }
+        if reflecting {
+            // BIRD's export check (bgp_preexport): not to a session whose
+            // cluster id (`rr cluster id` on client sessions, the router id
+            // on others) is already in the CLUSTER_LIST.
+            let to_cluster = if to.rr_client {
+                self.cfg.effective_cluster_id()
+            } else {
+                self.cfg.router_id
+            };
+            if best.attrs.cluster_list.contains(&to_cluster) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sets what group `g` advertises for `prefix`; returns the attributes
@@ -2077,6 +2320,20 @@ impl Speaker {
         }
         let n = changes.len();
         let ng = self.groups.len();
+        if n == 1 && self.pinned.is_empty() {
+            // Nothing advertised for it before, nor now (a client learning
+            // a reflected route): nothing to send, nothing to keep.
+            let c = &changes[0];
+            let quiet = (0..ng).all(|g| {
+                !self.groups[g].out.contains_key(&c.prefix)
+                    && c.new
+                        .as_ref()
+                        .is_none_or(|(b, src)| !self.group_exports(g, c.prefix, b, *src))
+            });
+            if quiet {
+                return;
+            }
+        }
         let mut scratch = std::mem::take(&mut self.export_scratch);
         let (mut res, mut special) = (
             std::mem::take(&mut scratch.res),
@@ -2309,7 +2566,7 @@ impl Speaker {
         if self.logging || !partial.is_empty() || !cx.four_octet_as {
             let mut b = PlanBuilder::default();
             let grp = &self.groups[g];
-            for prefix in self.rib.keys() {
+            for (prefix, _) in self.rib.sorted() {
                 let new = grp
                     .out
                     .get(prefix)
@@ -2373,7 +2630,8 @@ impl Speaker {
         let me = m as u16;
         let mine: Vec<(Ipv4Net, Best)> = self
             .rib
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(_, e)| e.best == me)
             .filter_map(|(p, e)| Some((*p, self.best_view(p, e, e.best)?)))
             .collect();
@@ -2635,4 +2893,51 @@ fn attribute_field(frame: &[u8]) -> Option<&[u8]> {
     let wlen = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
     let alen = u16::from_be_bytes([*body.get(2 + wlen)?, *body.get(3 + wlen)?]) as usize;
     body.get(4 + wlen..4 + wlen + alen)
+}
+
+/// The first prefix an UPDATE frame announces (or else withdraws), if its
+/// lengths hold.
+fn first_prefix(frame: &[u8]) -> Option<Ipv4Net> {
+    let attrs = attribute_field(frame)?;
+    let body = &frame[HEADER_LEN..];
+    let wlen = be16(body, 0);
+    let nlri = &body[4 + wlen + attrs.len()..];
+    let field = if nlri.is_empty() {
+        &body[2..2 + wlen]
+    } else {
+        nlri
+    };
+    let (&len, rest) = field.split_first()?;
+    let n = (len as usize).div_ceil(8);
+    if len > 32 || rest.len() < n {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    octets[..n].copy_from_slice(&rest[..n]);
+    Some(Ipv4Net::new(Ipv4Addr::from(octets), len)?.network())
+}
+
+/// Asks the processor to fetch the cache line at `p` (a hint: changes
+/// nothing but timing).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults nor reads into the program (any
+    // address may be hinted), and x86-64 always has SSE.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch`]es every cache line of `*r`.
+#[inline(always)]
+pub(crate) fn prefetch_all<T>(r: &T) {
+    let p: *const u8 = (r as *const T).cast();
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
 }
