@@ -12,6 +12,12 @@ use scenarios::reach::{endpoints, probe};
 use sim_core::time::SimTime;
 
 fn scenario(cni: &str, nodes: u32) -> String {
+    if cni == "calico-ipip" {
+        // Two route reflectors, BGP converged by the fabric engine.
+        return format!(
+            "Scenario(name: \"bench\", cluster: Cluster(cni: \"calico-ipip\", cluster_cidr: \"10.0.0.0/8\", nodes: Nodes(count: {nodes}), underlay: L2(subnet: \"172.16.0.0/12\"), calico: Calico(route_reflectors: 2, bgp_engine: \"fabric\")))"
+        );
+    }
     let underlay = if cni == "kubenet" {
         format!("Vpc(cidr: \"172.16.0.0/12\", route_limit: {nodes})")
     } else {
@@ -28,8 +34,12 @@ fn setup(src: &str) -> (scenarios::Scenario, scenarios::RunResult) {
         until: Some(SimTime::ZERO),
         ..Default::default()
     };
-    let r = scenarios::run(&sc, &opts);
+    let mut r = scenarios::run(&sc, &opts);
     assert_eq!(r.outcome, scenarios::Outcome::Passed);
+    // A BGP-built cluster: until its routes are installed.
+    if !sc.bird.is_empty() {
+        scenarios::routes::settle(&mut r.sim, sc.bird_start, &Default::default()).unwrap();
+    }
     (sc, r)
 }
 
@@ -51,10 +61,16 @@ fn build(c: &mut Criterion) {
             b.iter(|| black_box(setup(src)))
         });
     }
-    let src = scenario("kubenet", 1000);
-    g.bench_with_input(BenchmarkId::new("kubenet", 1000), &src, |b, src| {
-        b.iter(|| black_box(setup(src)))
-    });
+    for (cni, n) in [
+        ("kubenet", 1000),
+        ("calico-ipip", 100),
+        ("calico-ipip", 1000),
+    ] {
+        let src = scenario(cni, n);
+        g.bench_with_input(BenchmarkId::new(cni, n), &src, |b, src| {
+            b.iter(|| black_box(setup(src)))
+        });
+    }
     g.finish();
 }
 
@@ -70,6 +86,8 @@ fn trace(c: &mut Criterion) {
         ("kubenet", 100),
         ("kubenet", 1000),
         ("kubenet", 5000),
+        ("calico-ipip", 100),
+        ("calico-ipip", 1000),
     ];
     for (cni, n) in cases {
         let (sc, mut r) = setup(&scenario(cni, n));

@@ -706,14 +706,15 @@ impl World {
         let ns = self.hosts[host.ix()].root;
         self.bird_blackholes(ns, &setup);
         let mut n = 0usize;
-        for (prefix, inst) in conv.installed(node) {
-            let as_path = conv
-                .loc_rib(node)
-                .get(&prefix)
-                .map(|b| b.attrs.as_path.clone())
-                .unwrap_or_default();
+        // One pass over the Loc-RIB (what `Converged::installed` reads: its
+        // BGP bests), keeping each best's AS path for the route's origin.
+        for (prefix, best) in conv.loc_rib(node).iter() {
+            let crate::bgp::rib::Source::Peer(peer) = best.source else {
+                continue;
+            };
+            let next_hop = best.attrs.next_hop;
             let route =
-                self.bird_kernel_route(ns, &setup, prefix, inst.next_hop, inst.peer, &as_path);
+                self.bird_kernel_route(ns, &setup, prefix, next_hop, peer, &best.attrs.as_path);
             let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
             t.remove_where(prefix, |r| {
                 r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
@@ -723,7 +724,7 @@ impl World {
                 time: now,
                 host,
                 prefix,
-                via: Some(inst.next_hop),
+                via: Some(next_hop),
             });
             n += 1;
         }
