@@ -234,7 +234,11 @@ impl World {
             payload: Payload::Filler(size as usize),
         };
         let place = self.namespaces[ns.ix()].node;
-        let summary = pkt.summary();
+        let summary = if cx.detail(id) {
+            pkt.summary()
+        } else {
+            String::new()
+        };
         self.trace(cx, place, id, || TraceEvent::Originate {
             by: "ping".into(),
             summary: summary.into(),
@@ -517,7 +521,11 @@ impl World {
             payload,
         };
         let place = self.namespaces[ns.ix()].node;
-        let summary = pkt.summary();
+        let summary = if cx.detail(id) {
+            pkt.summary()
+        } else {
+            String::new()
+        };
         self.trace(cx, place, id, || TraceEvent::Originate {
             by: "podpath trace".into(),
             summary: summary.into(),
@@ -599,7 +607,11 @@ impl World {
             payload: Payload::Filler(32),
         };
         let place = self.namespaces[ns.ix()].node;
-        let summary = pkt.summary();
+        let summary = if cx.detail(id) {
+            pkt.summary()
+        } else {
+            String::new()
+        };
         self.trace(cx, place, id, || TraceEvent::Originate {
             by: "traceroute".into(),
             summary: summary.into(),

@@ -309,11 +309,57 @@ struct LookupCache {
 struct CacheKey {
     dst: Ipv4Addr,
     src: Option<Ipv4Addr>,
-    iif: Option<String>,
+    iif: Option<Name>,
     oif: Option<DevId>,
-    oif_name: Option<String>,
+    oif_name: Option<Name>,
     mark: u32,
     hash: u32,
+}
+
+/// A device name kept inline in a [`CacheKey`] (a miss allocates nothing
+/// for it): Linux names are at most 15 bytes; a longer one is not cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Name {
+    len: u8,
+    bytes: [u8; Name::CAP],
+}
+
+impl Name {
+    const CAP: usize = 23;
+
+    fn new(s: &str) -> Option<Name> {
+        let b = s.as_bytes();
+        if b.len() > Self::CAP {
+            return None;
+        }
+        let mut bytes = [0; Self::CAP];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Name {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// `Option<Name>` for an optional name: `None` inside when it is too
+    /// long to keep.
+    fn key(s: Option<&str>) -> Option<Option<Name>> {
+        match s {
+            None => Some(None),
+            Some(s) => Name::new(s).map(Some),
+        }
+    }
+
+    fn is(n: &Option<Name>, s: Option<&str>) -> bool {
+        match (n, s) {
+            (None, None) => true,
+            (Some(n), Some(s)) => n.as_bytes() == s.as_bytes(),
+            _ => false,
+        }
+    }
 }
 
 impl CacheKey {
@@ -323,8 +369,8 @@ impl CacheKey {
             && self.oif == f.oif
             && self.mark == f.mark
             && self.hash == f.hash
-            && self.iif.as_deref() == f.iif
-            && self.oif_name.as_deref() == f.oif_name
+            && Name::is(&self.iif, f.iif)
+            && Name::is(&self.oif_name, f.oif_name)
     }
 }
 
@@ -413,18 +459,33 @@ impl Fib {
         {
             return r.clone();
         }
-        let mut r = self.lookup(f, dev_up);
-        if let Ok(res) = &mut r {
-            res.text = Some(Arc::default());
-        }
+        let (Some(iif), Some(oif_name)) = (Name::key(f.iif), Name::key(f.oif_name)) else {
+            return self.lookup(f, dev_up);
+        };
+        let found = self.lookup_ref(f, dev_up);
         let mut c = self.cache.borrow_mut();
+        // The route's shared copy: another entry's when it holds the same
+        // route (a pod's default route answers every destination), else a
+        // fresh one.
+        let r = found.map(|(route, nh, rule)| {
+            let shared = c.entries.iter().find_map(|(_, e)| match e {
+                Ok(o) if *o.route == *route => Some(o.route.clone()),
+                _ => None,
+            });
+            FibResult {
+                route: shared.unwrap_or_else(|| Arc::new(route.clone())),
+                nh,
+                rule,
+                text: Some(Arc::default()),
+            }
+        });
         let e = (
             CacheKey {
                 dst: f.dst,
                 src: f.src,
-                iif: f.iif.map(str::to_string),
+                iif,
                 oif: f.oif,
-                oif_name: f.oif_name.map(str::to_string),
+                oif_name,
                 mark: f.mark,
                 hash: f.hash,
             },
@@ -443,6 +504,21 @@ impl Fib {
     /// Looks up a flow through the rules; `scope` is the widest scope the
     /// caller accepts (RT_SCOPE_UNIVERSE for normal lookups; gateway checks use link).
     pub fn lookup(&self, f: &Flow, dev_up: impl Fn(DevId) -> bool) -> Result<FibResult, FibError> {
+        self.lookup_ref(f, dev_up).map(|(r, nh, rule)| FibResult {
+            route: Arc::new(r.clone()),
+            nh,
+            rule,
+            text: None,
+        })
+    }
+
+    /// [`lookup`](Self::lookup)'s answer in place: the route, the index of
+    /// its chosen nexthop and the priority of the rule that chose its table.
+    fn lookup_ref(
+        &self,
+        f: &Flow,
+        dev_up: impl Fn(DevId) -> bool,
+    ) -> Result<(&Route, usize, u32), FibError> {
         for rule in &self.rules {
             if !rule.matches(f) {
                 continue;
@@ -451,10 +527,9 @@ impl Fib {
                 RuleAction::Type(t) => return Err(FibError::RuleType(*t, rule.priority)),
                 RuleAction::Lookup(t) => {
                     if let Some(table) = self.tables.get(t)
-                        && let Some(mut r) = Self::lookup_table(table, f, &dev_up)
+                        && let Some((r, nh)) = Self::lookup_table(table, f, &dev_up)
                     {
-                        r.rule = rule.priority;
-                        return Ok(r);
+                        return Ok((r, nh, rule.priority));
                     }
                 }
             }
@@ -462,12 +537,12 @@ impl Fib {
         Err(FibError::Unreachable)
     }
 
-    /// LPM in one table.
-    pub fn lookup_table(
-        table: &Table,
+    /// LPM in one table: the route and the index of its chosen nexthop.
+    pub fn lookup_table<'t>(
+        table: &'t Table,
         f: &Flow,
         dev_up: &impl Fn(DevId) -> bool,
-    ) -> Option<FibResult> {
+    ) -> Option<(&'t Route, usize)> {
         for r in table.candidates(f.dst) {
             // Output device constraint: unicast routes must leave by it.
             if let Some(oif) = f.oif
@@ -502,12 +577,7 @@ impl Fib {
                     _ => pick_weighted(r, &alive, f.hash),
                 }
             };
-            return Some(FibResult {
-                route: Arc::new(r.clone()),
-                nh,
-                rule: 0,
-                text: None,
-            });
+            return Some((r, nh));
         }
         None
     }

@@ -1669,7 +1669,11 @@ impl World {
                     reply: id,
                     what: "ICMP echo reply".into(),
                 });
-                let summary = reply.summary();
+                let summary = if cx.detail(id) {
+                    reply.summary()
+                } else {
+                    String::new()
+                };
                 self.trace(cx, place, id, || TraceEvent::Originate {
                     by: "kernel".into(),
                     summary: summary.into(),
@@ -1757,7 +1761,11 @@ impl World {
             kind: kind.clone().into(),
             reply: id,
         });
-        let summary = p.summary();
+        let summary = if cx.detail(id) {
+            p.summary()
+        } else {
+            String::new()
+        };
         self.trace(cx, place, id, || TraceEvent::Originate {
             by: "kernel".into(),
             summary: summary.into(),

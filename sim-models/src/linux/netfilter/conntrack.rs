@@ -24,13 +24,43 @@ pub const S_DST_NAT_DONE: u32 = 1 << 8;
 
 /// A connection tuple. For ICMP, `sport` is the identifier and `dport` is
 /// `type << 8 | code`; for protocols without ports both are 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tuple {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub proto: u8,
     pub sport: u16,
     pub dport: u16,
+}
+
+/// The order a derived `Ord` gives (fields in order, addresses by their
+/// octets), compared as integers: an address's octets compare as its
+/// big-endian `u32` does, without the byte-slice comparison.
+impl Ord for Tuple {
+    #[inline]
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (
+            u32::from(self.src),
+            u32::from(self.dst),
+            self.proto,
+            self.sport,
+            self.dport,
+        )
+            .cmp(&(
+                u32::from(o.src),
+                u32::from(o.dst),
+                o.proto,
+                o.sport,
+                o.dport,
+            ))
+    }
+}
+
+impl PartialOrd for Tuple {
+    #[inline]
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
 }
 
 /// ICMP query types and their replies (the kernel's invmap).

@@ -1760,7 +1760,11 @@ impl World {
             reply: id,
             what: "TCP RST (REJECT --reject-with tcp-reset)".into(),
         });
-        let summary = rst.summary();
+        let summary = if cx.detail(rst.id) {
+            rst.summary()
+        } else {
+            String::new()
+        };
         self.trace(cx, place, id, || TraceEvent::Originate {
             by: "kernel (REJECT)".into(),
             summary: summary.into(),
