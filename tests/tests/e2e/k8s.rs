@@ -588,6 +588,14 @@ fn fabric_engine_installs_what_bird_installs() {
             "{name}: {}",
             reach.stdout
         );
+        // Every pair takes the same devices both ways under either engine.
+        let diff = podpath(&["diff", &bird, &fabric]);
+        assert_eq!(diff.code, 0, "{name}: {}", diff.stdout);
+        assert!(
+            diff.stdout.contains("132 pairs in both; 0 differ"),
+            "{name}: {}",
+            diff.stdout
+        );
     }
 }
 
