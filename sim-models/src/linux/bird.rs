@@ -46,7 +46,7 @@ use sim_core::wire::bgp::AsSegment;
 use crate::bgp::{Input, LogLine, Output, PeerAddr, Speaker, SpeakerConfig, State, TimerKind};
 use crate::cmd::{Scope, TABLE_MAIN};
 use crate::linux::apps::App;
-use crate::linux::fib::{Flow, Nexthop, PROTO_BIRD, Route};
+use crate::linux::fib::{Flow, Nexthop, Nexthops, PROTO_BIRD, Route};
 use crate::linux::socket::Endpoint;
 use crate::linux::tcp::TcpOpts;
 use crate::linux::traffic::{SockEvent, SockRef};
@@ -280,7 +280,7 @@ impl World {
                     proto: PROTO_BIRD,
                     scope: Scope::Global,
                     src: None,
-                    nexthops: Vec::new(),
+                    nexthops: Nexthops::new(),
                     mtu: None,
                     origin: Some(Arc::from("BIRD static protocol (the node's own block)")),
                 });
@@ -643,7 +643,7 @@ impl World {
             proto: PROTO_BIRD,
             scope: Scope::Global,
             src: None,
-            nexthops: Vec::new(),
+            nexthops: Nexthops::new(),
             mtu: None,
             origin: Some(origin),
         };

@@ -10,7 +10,9 @@ use sim_core::trace::RouteType;
 use sim_core::wire::MacAddr;
 
 use crate::cmd::*;
-use crate::linux::fib::{Flow, Nexthop, PROTO_BOOT, PROTO_KERNEL, Route, Rule, RuleAction};
+use crate::linux::fib::{
+    Flow, Nexthop, Nexthops, PROTO_BOOT, PROTO_KERNEL, Route, Rule, RuleAction,
+};
 use crate::linux::neigh::NeighEntry;
 use crate::linux::{
     Bridge, BridgeFdb, CmdOutput, Cx, DevId, DevKind, HostId, IfAddr, Ipip, NsId, Vxlan, VxlanFdb,
@@ -959,7 +961,7 @@ impl World {
             proto: PROTO_KERNEL,
             scope,
             src: Some(src),
-            nexthops: vec![Nexthop {
+            nexthops: smallvec::smallvec![Nexthop {
                 gw: None,
                 dev,
                 weight: 1,
@@ -1094,7 +1096,7 @@ impl World {
             RouteType::Unicast if !has_gw => Scope::Link,
             _ => Scope::Global,
         });
-        let mut nexthops = Vec::new();
+        let mut nexthops = Nexthops::new();
         if spec.rtype == RouteType::Unicast
             || spec.rtype == RouteType::Local
             || spec.rtype == RouteType::Broadcast

@@ -46,6 +46,9 @@ pub struct Nexthop {
     pub onlink: bool,
 }
 
+/// A route's nexthops: one inline, more on the heap.
+pub type Nexthops = smallvec::SmallVec<[Nexthop; 1]>;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     pub table: TableId,
@@ -56,8 +59,9 @@ pub struct Route {
     pub proto: u8,
     pub scope: Scope,
     pub src: Option<Ipv4Addr>,
-    /// Empty for blackhole/unreachable/prohibit.
-    pub nexthops: Vec<Nexthop>,
+    /// Empty for blackhole/unreachable/prohibit. Inline when there is one
+    /// (most routes), so a route costs no allocation of its own for it.
+    pub nexthops: Nexthops,
     pub mtu: Option<u32>,
     /// Which control plane or peer installed it (shown in traces).
     pub origin: Option<Arc<str>>,
@@ -622,7 +626,7 @@ mod tests {
             proto: PROTO_BOOT,
             scope: Scope::Global,
             src: None,
-            nexthops: vec![Nexthop {
+            nexthops: smallvec::smallvec![Nexthop {
                 gw: None,
                 dev: DevId(dev),
                 weight: 1,
