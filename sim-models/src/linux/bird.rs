@@ -564,11 +564,7 @@ impl World {
         };
         let route = self.bird_kernel_route(ns, &setup, prefix, next_hop, peer, &as_path);
         let rtype = route.rtype;
-        let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
-        t.remove_where(prefix, |r| {
-            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
-        });
-        t.insert(route);
+        self.bird_put(now, host, ns, route, next_hop);
         self.namespaces[ns.ix()].generation.config += 1;
         let b = self.bird(app);
         b.installed.insert(
@@ -582,6 +578,18 @@ impl World {
             },
         );
         b.changed_at.insert(prefix, now);
+    }
+
+    /// Puts a BGP route in the main table in place of BIRD's previous route
+    /// for its prefix (not the blackhole of an own block), and records the
+    /// change. The caller bumps the namespace's generation.
+    fn bird_put(&mut self, now: SimTime, host: HostId, ns: NsId, route: Route, next_hop: Ipv4Addr) {
+        let prefix = route.prefix;
+        let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
+        t.remove_where(prefix, |r| {
+            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
+        });
+        t.insert(route);
         self.bgp_changes.push(RouteChange {
             time: now,
             host,
@@ -628,8 +636,8 @@ impl World {
         // the same peer (all clients of a reflector): one copy for all.
         let origin = self
             .route_origins
-            .entry((peer, next_hop, name.clone(), path_text.clone()))
-            .or_insert_with(|| {
+            .entry((peer, next_hop, name, path_text))
+            .or_insert_with_key(|(peer, next_hop, name, path_text)| {
                 Arc::from(format!(
                     "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
                 ))
@@ -715,17 +723,7 @@ impl World {
             let next_hop = best.attrs.next_hop;
             let route =
                 self.bird_kernel_route(ns, &setup, prefix, next_hop, peer, &best.attrs.as_path);
-            let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
-            t.remove_where(prefix, |r| {
-                r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
-            });
-            t.insert(route);
-            self.bgp_changes.push(RouteChange {
-                time: now,
-                host,
-                prefix,
-                via: Some(next_hop),
-            });
+            self.bird_put(now, host, ns, route, next_hop);
             n += 1;
         }
         self.namespaces[ns.ix()].generation.config += 1;
