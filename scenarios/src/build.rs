@@ -47,7 +47,7 @@ impl Scenario {
         max_events: u64,
     ) -> std::sync::Arc<sim_models::linux::bird::FabricBgp> {
         use sim_models::bgp::fabric::{FabricOptions, converge};
-        use sim_models::linux::bird::{BgpCounters, FabricBgp};
+        use sim_models::linux::bird::{BgpCounters, FabricBgp, FabricRoutes};
         if let Ok(g) = self.fabric_cache.lock()
             && let Some((s, fb)) = g.as_ref()
             && *s == seed
@@ -79,6 +79,7 @@ impl Scenario {
             max_events,
             ..FabricOptions::default()
         };
+        let n = nodes.len();
         let converged = converge(nodes, seed, options);
         let (converged_at, counters) = match &converged {
             Ok(c) => (
@@ -93,8 +94,11 @@ impl Scenario {
             ),
             Err(_) => (self.bird_start, BgpCounters::default()),
         };
+        // Keep what the hosts install, not the speakers (several times
+        // larger: sessions, Adj-RIBs, timers).
+        let routes = converged.map(|c| FabricRoutes::new(&c, n));
         let fb = std::sync::Arc::new(FabricBgp {
-            converged,
+            routes,
             node_of,
             converged_at,
             counters,

@@ -168,12 +168,12 @@ pub fn routes(
                 SimTime::from_nanos(start.as_nanos() - 1),
                 &mut sink,
             )?;
-            seen = sim.world.bgp_changes.len();
+            seen = sim.world.bgp_changes.mark();
         }
         let before = sim.world.bgp_counters;
         run(&mut sim, stop, &mut sink)?;
         progress.set(stop.as_nanos());
-        let changes = &sim.world.bgp_changes[seen..];
+        let mut changes = sim.world.bgp_changes_since(seen).peekable();
         let mut black_hole: Option<(SimTime, Option<SimTime>)> = None;
         // Replay the phase's changes, counting after each instant the
         // (node, block) pairs missing a route. What each node should have
@@ -191,11 +191,10 @@ pub fn routes(
         if missing > 0 {
             black_hole = Some((*start, None));
         }
-        let mut k = 0;
-        while k < changes.len() {
-            let t = changes[k].time;
-            while k < changes.len() && changes[k].time == t {
-                let c = &changes[k];
+        let mut last_change = None;
+        let mut route_changes = 0usize;
+        while let Some(t) = changes.peek().map(|c| c.time) {
+            while let Some(c) = changes.next_if(|c| c.time == t) {
                 let set = installed.entry(c.host).or_default();
                 let counted = expected.get(&c.host).is_some_and(|w| w.contains(&c.prefix));
                 let changed = match c.via {
@@ -208,8 +207,9 @@ pub fn routes(
                         None => missing += 1,
                     }
                 }
-                k += 1;
+                route_changes += 1;
             }
+            last_change = Some(t);
             let bad = missing > 0;
             match (&mut black_hole, bad) {
                 (None, true) => black_hole = Some((t, None)),
@@ -218,9 +218,8 @@ pub fn routes(
                 _ => {}
             }
         }
-        let last_change = changes.last().map(|c| c.time);
-        let route_changes = changes.len();
-        seen = sim.world.bgp_changes.len();
+        drop(changes);
+        seen = sim.world.bgp_changes.mark();
         let lack = lacking(&sim, &installed)
             .into_iter()
             .map(|(h, v)| (sim.world.hosts[h.ix()].name.clone(), v))
@@ -287,10 +286,10 @@ fn settle_seconds(
                 .iter()
                 .all(|n| b.speaker.state(n.address) == Some(State::Established))
         });
-        if up && w.bgp_changes.len() == changes {
+        if up && w.bgp_changes.count() == changes {
             return Ok(t);
         }
-        changes = w.bgp_changes.len();
+        changes = w.bgp_changes.count();
     }
     Err(format!(
         "BGP did not settle within 600 s of simulated time after {start} (sessions not all Established, or routes still changing)"

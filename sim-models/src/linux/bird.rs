@@ -91,14 +91,108 @@ pub struct BirdSetup {
 /// model): the fabric's answer and which of its nodes each host is.
 #[derive(Debug)]
 pub struct FabricBgp {
-    /// The converged fabric, or why it did not converge (a bound).
-    pub converged: Result<crate::bgp::fabric::Converged, crate::bgp::fabric::FabricError>,
+    /// What each node's BIRD installs, or why the fabric did not converge
+    /// (a bound). Only this is kept of the converged speakers.
+    pub routes: Result<FabricRoutes, crate::bgp::fabric::FabricError>,
     pub node_of: BTreeMap<HostId, usize>,
     /// When the routes are installed: BIRD's start plus the fabric's time
     /// to quiescence.
     pub converged_at: SimTime,
     /// The fabric's messages, as `World::bgp_counters` counts them.
     pub counters: BgpCounters,
+}
+
+/// A converged fabric's BGP best routes learned from peers, per node: what
+/// `FabricInstall` puts in each host's kernel table, and all it needs (the
+/// converged speakers, several times larger, are dropped once this is
+/// taken from them).
+#[derive(Debug, Default)]
+pub struct FabricRoutes {
+    /// Per node, in its Loc-RIB's (prefix) order: the prefix and its
+    /// route's index in `attrs`.
+    pub per_node: Vec<Vec<(Ipv4Net, u32)>>,
+    /// The distinct (peer learned from, next hop, AS path) of those routes.
+    pub attrs: Vec<FabricAttrs>,
+}
+
+/// What a kernel route BIRD installs depends on, besides its prefix.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FabricAttrs {
+    pub peer: PeerAddr,
+    pub next_hop: Ipv4Addr,
+    pub as_path: Vec<AsSegment>,
+}
+
+impl FabricRoutes {
+    /// The Loc-RIBs' peer-learned bests of `nodes` nodes.
+    pub fn new(conv: &crate::bgp::fabric::Converged, nodes: usize) -> FabricRoutes {
+        let mut index: BTreeMap<FabricAttrs, u32> = BTreeMap::new();
+        let mut attrs = Vec::new();
+        let per_node = (0..nodes)
+            .map(|node| {
+                let rib = conv.loc_rib(node);
+                let mut v = Vec::with_capacity(rib.len());
+                for (prefix, best) in rib.iter() {
+                    let crate::bgp::rib::Source::Peer(peer) = best.source else {
+                        continue;
+                    };
+                    let a = FabricAttrs {
+                        peer,
+                        next_hop: best.attrs.next_hop,
+                        as_path: best.attrs.as_path.clone(),
+                    };
+                    let ix = *index.entry(a).or_insert_with_key(|a| {
+                        attrs.push(a.clone());
+                        (attrs.len() - 1) as u32
+                    });
+                    v.push((prefix, ix));
+                }
+                v.shrink_to_fit();
+                v
+            })
+            .collect();
+        FabricRoutes { per_node, attrs }
+    }
+}
+
+/// The kernel route changes BIRD made, in time order, as the convergence
+/// report reads them ([`World::bgp_changes_since`]).
+#[derive(Clone, Debug, Default)]
+pub struct BgpChanges {
+    records: Vec<ChangeRecord>,
+    /// Route changes in all records.
+    count: usize,
+}
+
+#[derive(Clone, Debug)]
+enum ChangeRecord {
+    One(RouteChange),
+    /// A `FabricInstall`: every route of the fabric's node for this host
+    /// (`FabricRoutes::per_node`), in order, at one time: one record per
+    /// host instead of one per route (25 million at 5,000 nodes).
+    Fabric {
+        time: SimTime,
+        host: HostId,
+        node: u32,
+    },
+}
+
+impl BgpChanges {
+    /// How many route changes were made.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Where the changes made from now on begin (for
+    /// [`World::bgp_changes_since`]).
+    pub fn mark(&self) -> usize {
+        self.records.len()
+    }
+
+    fn push(&mut self, c: RouteChange) {
+        self.records.push(ChangeRecord::One(c));
+        self.count += 1;
+    }
 }
 
 /// A kernel route BIRD installed.
@@ -113,7 +207,7 @@ pub struct Installed {
 }
 
 /// One change BIRD made to a kernel table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteChange {
     pub time: SimTime,
     pub host: HostId,
@@ -564,7 +658,13 @@ impl World {
         };
         let route = self.bird_kernel_route(ns, &setup, prefix, next_hop, peer, &as_path);
         let rtype = route.rtype;
-        self.bird_put(now, host, ns, route, next_hop);
+        self.bird_put(ns, route);
+        self.bgp_changes.push(RouteChange {
+            time: now,
+            host,
+            prefix,
+            via: Some(next_hop),
+        });
         self.namespaces[ns.ix()].generation.config += 1;
         let b = self.bird(app);
         b.installed.insert(
@@ -581,20 +681,12 @@ impl World {
     }
 
     /// Puts a BGP route in the main table in place of BIRD's previous route
-    /// for its prefix (not the blackhole of an own block), and records the
-    /// change. The caller bumps the namespace's generation.
-    fn bird_put(&mut self, now: SimTime, host: HostId, ns: NsId, route: Route, next_hop: Ipv4Addr) {
-        let prefix = route.prefix;
+    /// for its prefix (not the blackhole of an own block). The caller
+    /// records the change and bumps the namespace's generation.
+    fn bird_put(&mut self, ns: NsId, route: Route) {
         let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
-        t.remove_where(prefix, |r| {
+        t.replace_where(route, |r| {
             r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
-        });
-        t.insert(route);
-        self.bgp_changes.push(RouteChange {
-            time: now,
-            host,
-            prefix,
-            via: Some(next_hop),
         });
     }
 
@@ -612,37 +704,62 @@ impl World {
         peer: PeerAddr,
         as_path: &[AsSegment],
     ) -> Route {
-        let ipip_mode = setup
-            .pools
-            .iter()
-            .find(|(p, _)| p.len <= prefix.len && p.contains(prefix.addr))
-            .map_or(IpipMode::Never, |x| x.1);
+        let origin = self.bird_route_origin(setup, peer, next_hop, as_path);
+        let tunl0 = self.dev_by_name(ns, "tunl0");
+        self.bird_kernel_route_from(ns, setup, prefix, next_hop, origin, tunl0)
+    }
+
+    /// The text of a BGP route's origin (shown in traces): the same on
+    /// every node that learned the route from the same peer (all clients of
+    /// a reflector), so one copy for all.
+    fn bird_route_origin(
+        &mut self,
+        setup: &BirdSetup,
+        peer: PeerAddr,
+        next_hop: Ipv4Addr,
+        as_path: &[AsSegment],
+    ) -> Arc<str> {
         let name = setup
             .config
             .neighbor(peer)
             .map_or_else(|| peer.to_string(), |n| n.name.clone());
-        let ipip = match ipip_mode {
-            IpipMode::Always => true,
-            IpipMode::CrossSubnet => !self.on_link(ns, next_hop),
-            IpipMode::Never => false,
-        };
         let path_text = as_path_text(as_path);
         let path_text = if path_text.is_empty() {
             "(empty)".to_string()
         } else {
             path_text
         };
-        // The text is the same on every node that learned the route from
-        // the same peer (all clients of a reflector): one copy for all.
-        let origin = self
-            .route_origins
+        self.route_origins
             .entry((peer, next_hop, name, path_text))
             .or_insert_with_key(|(peer, next_hop, name, path_text)| {
                 Arc::from(format!(
                     "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
                 ))
             })
-            .clone();
+            .clone()
+    }
+
+    /// `bird_kernel_route` given the route's origin text and the host's
+    /// `tunl0` (a bulk install looks them up once).
+    fn bird_kernel_route_from(
+        &mut self,
+        ns: NsId,
+        setup: &BirdSetup,
+        prefix: Ipv4Net,
+        next_hop: Ipv4Addr,
+        origin: Arc<str>,
+        tunl0: Option<crate::linux::DevId>,
+    ) -> Route {
+        let ipip_mode = setup
+            .pools
+            .iter()
+            .find(|(p, _)| p.len <= prefix.len && p.contains(prefix.addr))
+            .map_or(IpipMode::Never, |x| x.1);
+        let ipip = match ipip_mode {
+            IpipMode::Always => true,
+            IpipMode::CrossSubnet => !self.on_link(ns, next_hop),
+            IpipMode::Never => false,
+        };
         let mut route = Route {
             table: TABLE_MAIN,
             rtype: RouteType::Unicast,
@@ -655,7 +772,6 @@ impl World {
             mtu: None,
             origin: Some(origin),
         };
-        let tunl0 = self.dev_by_name(ns, "tunl0");
         match (ipip, tunl0) {
             (true, Some(dev)) => {
                 route.nexthops.push(Nexthop {
@@ -682,6 +798,31 @@ impl World {
         route
     }
 
+    /// The route changes made since `mark` ([`BgpChanges::mark`]), in order.
+    pub fn bgp_changes_since(&self, mark: usize) -> impl Iterator<Item = RouteChange> + '_ {
+        let fabric = self
+            .bgp_fabric
+            .as_ref()
+            .and_then(|f| f.routes.as_ref().ok());
+        let attrs = fabric.map_or(&[][..], |f| &f.attrs[..]);
+        self.bgp_changes.records[mark..].iter().flat_map(move |r| {
+            let (one, many, time, host) = match *r {
+                ChangeRecord::One(c) => (Some(c), &[][..], c.time, c.host),
+                ChangeRecord::Fabric { time, host, node } => {
+                    let f = fabric.expect("a fabric install has its fabric");
+                    (None, &f.per_node[node as usize][..], time, host)
+                }
+            };
+            one.into_iter()
+                .chain(many.iter().map(move |&(prefix, a)| RouteChange {
+                    time,
+                    host,
+                    prefix,
+                    via: Some(attrs[a as usize].next_hop),
+                }))
+        })
+    }
+
     /// `BirdCmd::FabricInstall`: what this host's BIRD would have installed
     /// by the time BGP converged, as the fabric computed it: its blackholes,
     /// then a kernel route per BGP best route, made as `bird_install` makes
@@ -703,7 +844,7 @@ impl World {
             c.keepalives += fb.counters.keepalives;
             c.notifications += fb.counters.notifications;
         }
-        let conv = match &fb.converged {
+        let plan = match &fb.routes {
             Ok(c) => c,
             Err(e) => {
                 return Err(format!(
@@ -713,18 +854,38 @@ impl World {
         };
         let ns = self.hosts[host.ix()].root;
         self.bird_blackholes(ns, &setup);
-        let mut n = 0usize;
-        // One pass over the Loc-RIB (what `Converged::installed` reads: its
-        // BGP bests), keeping each best's AS path for the route's origin.
-        for (prefix, best) in conv.loc_rib(node).iter() {
-            let crate::bgp::rib::Source::Peer(peer) = best.source else {
-                continue;
+        let routes = &plan.per_node[node];
+        let n = routes.len();
+        self.namespaces[ns.ix()]
+            .fib
+            .table_mut(TABLE_MAIN)
+            .reserve(n);
+        let tunl0 = self.dev_by_name(ns, "tunl0");
+        // Each distinct origin text once per host, not once per route.
+        let mut origins: Vec<Option<Arc<str>>> = vec![None; plan.attrs.len()];
+        for &(prefix, a) in routes {
+            let attrs = &plan.attrs[a as usize];
+            let origin = match &origins[a as usize] {
+                Some(o) => o.clone(),
+                None => {
+                    let o =
+                        self.bird_route_origin(&setup, attrs.peer, attrs.next_hop, &attrs.as_path);
+                    origins[a as usize] = Some(o.clone());
+                    o
+                }
             };
-            let next_hop = best.attrs.next_hop;
             let route =
-                self.bird_kernel_route(ns, &setup, prefix, next_hop, peer, &best.attrs.as_path);
-            self.bird_put(now, host, ns, route, next_hop);
-            n += 1;
+                self.bird_kernel_route_from(ns, &setup, prefix, attrs.next_hop, origin, tunl0);
+            self.bird_put(ns, route);
+        }
+        // One record for all (`bgp_changes_since` lists them route by route).
+        if n > 0 {
+            self.bgp_changes.records.push(ChangeRecord::Fabric {
+                time: now,
+                host,
+                node: node as u32,
+            });
+            self.bgp_changes.count += n;
         }
         self.namespaces[ns.ix()].generation.config += 1;
         Ok(format!(

@@ -82,25 +82,66 @@ impl Route {
 
 /// One routing table: a map per prefix length, so a lookup costs one
 /// ordered-map probe per prefix length in use, whatever the table size.
-/// Routes are kept inline (a cluster's FIBs can hold tens of millions):
-/// a lookup's result is a shared copy, made once per cached lookup.
+/// A cluster's FIBs can hold tens of millions of routes, so a route lives
+/// inline in a cell of the table's own array, not in an allocation of its
+/// own: the map holds only a cell number (4 bytes) per prefix. A prefix
+/// with one route (most) has a cell in `single`; one with several, a list
+/// in `multi`. A lookup's result is a shared copy, made once per cached
+/// lookup.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
-    by_len: Vec<BTreeMap<u32, Vec<Route>>>,
+    /// Per prefix length: prefix address -> its cell (`MULTI` set: in `multi`).
+    by_len: Vec<BTreeMap<u32, u32>>,
+    /// Routes of prefixes holding one; `None`: a free cell (in `free_single`).
+    single: Vec<Option<Route>>,
+    free_single: Vec<u32>,
+    /// Routes of prefixes holding several, in metric order; empty: free.
+    multi: Vec<Vec<Route>>,
+    free_multi: Vec<u32>,
     /// Bit `len` is set when some route has that prefix length, so a lookup
     /// probes only the lengths in use (a node has a handful).
     lens: u64,
     count: usize,
 }
 
+/// A cell number with this bit set is an index in `Table::multi`.
+const MULTI: u32 = 1 << 31;
+
 impl Table {
-    fn slot(&mut self, p: Ipv4Net) -> &mut Vec<Route> {
-        if self.by_len.is_empty() {
-            self.by_len = vec![BTreeMap::new(); 33];
+    /// The routes of a cell.
+    fn at(&self, cell: u32) -> &[Route] {
+        if cell & MULTI != 0 {
+            &self.multi[(cell & !MULTI) as usize]
+        } else {
+            self.single[cell as usize].as_slice()
         }
-        self.by_len[p.len as usize]
-            .entry(u32::from(p.addr))
-            .or_default()
+    }
+
+    /// Takes a free cell in `single` for `r`. The array grows by half its
+    /// size (not doubling: a table of 5,000 routes would carry 3,000 empty
+    /// cells) unless `reserve` made room.
+    fn new_single(&mut self, r: Route) -> u32 {
+        if let Some(c) = self.free_single.pop() {
+            self.single[c as usize] = Some(r);
+            return c;
+        }
+        let n = self.single.len();
+        if n == self.single.capacity() {
+            self.single.reserve_exact((n / 2).max(4));
+        }
+        assert!(n < MULTI as usize, "routing table full");
+        self.single.push(Some(r));
+        n as u32
+    }
+
+    fn free_cell(&mut self, cell: u32) {
+        if cell & MULTI != 0 {
+            self.multi[(cell & !MULTI) as usize] = Vec::new();
+            self.free_multi.push(cell & !MULTI);
+        } else {
+            self.single[cell as usize] = None;
+            self.free_single.push(cell);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -110,45 +151,96 @@ impl Table {
         self.count == 0
     }
 
+    /// Makes room for `n` more routes of new prefixes (a bulk install knows
+    /// how many it brings).
+    pub fn reserve(&mut self, n: usize) {
+        let spare = self.free_single.len() + (self.single.capacity() - self.single.len());
+        if n > spare {
+            self.single.reserve_exact(n - self.free_single.len());
+        }
+    }
+
     /// Routes of exactly this prefix, in metric order.
     pub fn exact(&self, p: Ipv4Net) -> &[Route] {
         self.by_len
             .get(p.len as usize)
             .and_then(|m| m.get(&u32::from(p.addr)))
-            .map(|v| v.as_slice())
-            .unwrap_or(&[])
+            .map_or(&[], |&c| self.at(c))
     }
 
     pub fn insert(&mut self, r: Route) {
-        let slot = self.slot(r.prefix);
-        // Keep metric order; equal metrics keep insertion order (appended after).
-        let pos = slot
-            .iter()
-            .position(|o| o.metric > r.metric)
-            .unwrap_or(slot.len());
-        let len = r.prefix.len;
-        // Most prefixes hold one route: room for exactly one (a Vec's first
-        // growth would make room for four, 288 bytes, in every slot of a
-        // table of thousands).
-        if slot.capacity() == 0 {
-            slot.reserve_exact(1);
+        if self.by_len.is_empty() {
+            self.by_len = vec![BTreeMap::new(); 33];
         }
-        slot.insert(pos, r);
+        let (len, key) = (r.prefix.len as usize, u32::from(r.prefix.addr));
         self.lens |= 1 << len;
         self.count += 1;
+        let Some(&cell) = self.by_len[len].get(&key) else {
+            let c = self.new_single(r);
+            self.by_len[len].insert(key, c);
+            return;
+        };
+        let list = if cell & MULTI != 0 {
+            &mut self.multi[(cell & !MULTI) as usize]
+        } else {
+            // A second route for the prefix: both move to a list.
+            let first = self.single[cell as usize].take().expect("a used cell");
+            self.free_single.push(cell);
+            let mut v = Vec::with_capacity(2);
+            v.push(first);
+            let m = match self.free_multi.pop() {
+                Some(m) => {
+                    self.multi[m as usize] = v;
+                    m
+                }
+                None => {
+                    self.multi.push(v);
+                    (self.multi.len() - 1) as u32
+                }
+            };
+            self.by_len[len].insert(key, m | MULTI);
+            &mut self.multi[m as usize]
+        };
+        // Keep metric order; equal metrics keep insertion order (appended after).
+        let pos = list
+            .iter()
+            .position(|o| o.metric > r.metric)
+            .unwrap_or(list.len());
+        list.insert(pos, r);
+    }
+
+    /// Inserts `r` after removing its prefix's routes that match `pred`
+    /// (one map search when the prefix has none, as in a bulk install).
+    pub fn replace_where(&mut self, r: Route, pred: impl FnMut(&Route) -> bool) {
+        let there = self
+            .by_len
+            .get(r.prefix.len as usize)
+            .is_some_and(|m| m.contains_key(&u32::from(r.prefix.addr)));
+        if there {
+            self.remove_where(r.prefix, pred);
+        }
+        self.insert(r);
     }
 
     /// Removes routes matching `pred` with this prefix; returns how many.
     pub fn remove_where(&mut self, p: Ipv4Net, mut pred: impl FnMut(&Route) -> bool) -> usize {
-        let Some(m) = self.by_len.get_mut(p.len as usize) else {
+        let key = u32::from(p.addr);
+        let Some(&cell) = self.by_len.get(p.len as usize).and_then(|m| m.get(&key)) else {
             return 0;
         };
-        let key = u32::from(p.addr);
-        let Some(v) = m.get_mut(&key) else { return 0 };
-        let before = v.len();
-        v.retain(|r| !pred(r));
-        let n = before - v.len();
-        if v.is_empty() {
+        let (n, left) = if cell & MULTI != 0 {
+            let v = &mut self.multi[(cell & !MULTI) as usize];
+            let before = v.len();
+            v.retain(|r| !pred(r));
+            (before - v.len(), v.len())
+        } else if pred(self.single[cell as usize].as_ref().expect("a used cell")) {
+            (1, 0)
+        } else {
+            (0, 1)
+        };
+        if left == 0 {
+            self.free_cell(cell);
+            let m = &mut self.by_len[p.len as usize];
             m.remove(&key);
             if m.is_empty() {
                 self.lens &= !(1 << p.len);
@@ -161,16 +253,32 @@ impl Table {
     /// Removes every route matching `pred`; returns how many.
     pub fn retain(&mut self, mut keep: impl FnMut(&Route) -> bool) -> usize {
         let mut removed = 0;
+        let mut freed = Vec::new();
         for (len, m) in self.by_len.iter_mut().enumerate() {
-            m.retain(|_, v| {
-                let before = v.len();
-                v.retain(&mut keep);
-                removed += before - v.len();
-                !v.is_empty()
+            m.retain(|_, &mut cell| {
+                let left = if cell & MULTI != 0 {
+                    let v = &mut self.multi[(cell & !MULTI) as usize];
+                    let before = v.len();
+                    v.retain(&mut keep);
+                    removed += before - v.len();
+                    v.len()
+                } else if keep(self.single[cell as usize].as_ref().expect("a used cell")) {
+                    1
+                } else {
+                    removed += 1;
+                    0
+                };
+                if left == 0 {
+                    freed.push(cell);
+                }
+                left > 0
             });
             if m.is_empty() {
                 self.lens &= !(1 << len);
             }
+        }
+        for cell in freed {
+            self.free_cell(cell);
         }
         self.count -= removed;
         removed
@@ -182,7 +290,7 @@ impl Table {
         let mut v: Vec<&Route> = self
             .by_len
             .iter()
-            .flat_map(|m| m.values().flatten())
+            .flat_map(|m| m.values().flat_map(|&c| self.at(c)))
             .collect();
         v.sort_by_key(|r| (u32::from(r.prefix.addr), r.prefix.len));
         v
@@ -198,8 +306,8 @@ impl Table {
                 let len = 63 - lens.leading_zeros() as usize;
                 lens &= !(1 << len);
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                if let Some(v) = self.by_len[len].get(&(d & mask)) {
-                    return Some(v.iter());
+                if let Some(&c) = self.by_len[len].get(&(d & mask)) {
+                    return Some(self.at(c).iter());
                 }
             }
             None
@@ -784,5 +892,48 @@ mod tests {
             pick_weighted(&route, &alive, h),
             pick_weighted(&route, &alive, h)
         );
+    }
+
+    #[test]
+    fn a_table_keeps_routes_in_its_own_cells() {
+        // A route lives inline in the table's array (no allocation of its
+        // own; a free cell costs no more than a used one), and the map holds
+        // 4 bytes per prefix.
+        assert_eq!(
+            std::mem::size_of::<Option<Route>>(),
+            std::mem::size_of::<Route>()
+        );
+        let mut t = Table::default();
+        t.reserve(3);
+        assert!(t.single.capacity() >= 3);
+        t.insert(r("10.0.1.0/24", 0, 1));
+        t.insert(r("10.0.2.0/24", 0, 2));
+        t.insert(r("10.0.3.0/24", 0, 3));
+        assert_eq!((t.single.len(), t.multi.len(), t.len()), (3, 0, 3));
+        // A second route for a prefix: both move to a list, metric order.
+        t.insert(r("10.0.2.0/24", 5, 4));
+        t.insert(r("10.0.2.0/24", 1, 5));
+        let devs = |t: &Table, p: &str| -> Vec<u32> {
+            t.exact(p.parse().unwrap())
+                .iter()
+                .map(|r| r.dev().unwrap().0)
+                .collect()
+        };
+        assert_eq!(devs(&t, "10.0.2.0/24"), [2, 5, 4]);
+        assert_eq!((t.free_single.len(), t.multi.len(), t.len()), (1, 1, 5));
+        // The freed cell is taken by the next new prefix.
+        t.insert(r("10.0.4.0/24", 0, 6));
+        assert_eq!((t.single.len(), t.free_single.len()), (3, 0));
+        // Replacing a prefix's route: one route again.
+        t.replace_where(r("10.0.3.0/24", 0, 7), |o| o.metric == 0);
+        assert_eq!(devs(&t, "10.0.3.0/24"), [7]);
+        assert_eq!(t.remove_where("10.0.2.0/24".parse().unwrap(), |_| true), 3);
+        assert_eq!(t.free_multi, [0]);
+        assert_eq!(t.retain(|r| r.dev() != Some(DevId(1))), 1);
+        assert_eq!(t.len(), 2);
+        let order: Vec<u32> = t.iter().iter().map(|r| r.dev().unwrap().0).collect();
+        assert_eq!(order, [7, 6]);
+        assert_eq!(t.candidates("10.0.4.9".parse().unwrap()).count(), 1);
+        assert_eq!(t.candidates("10.0.1.9".parse().unwrap()).count(), 0);
     }
 }

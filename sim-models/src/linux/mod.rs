@@ -148,8 +148,9 @@ pub struct World {
     pub bird_setups: std::collections::BTreeMap<HostId, std::sync::Arc<bird::BirdSetup>>,
     /// The BIRD application of each host that ever ran one.
     pub bird_apps: std::collections::BTreeMap<HostId, usize>,
-    /// Every kernel route change BIRD made, in time order.
-    pub bgp_changes: Vec<bird::RouteChange>,
+    /// Every kernel route change BIRD made, in time order (read them with
+    /// `bgp_changes_since`).
+    pub bgp_changes: bird::BgpChanges,
     pub bgp_counters: bird::BgpCounters,
     /// BGP as converged by the fabric (the scenario's BGP engine `fabric`),
     /// installed by `BirdCmd::FabricInstall` steps.
@@ -182,7 +183,7 @@ impl World {
             warnings: Vec::new(),
             bird_setups: Default::default(),
             bird_apps: Default::default(),
-            bgp_changes: Vec::new(),
+            bgp_changes: Default::default(),
             bgp_counters: Default::default(),
             bgp_fabric: None,
             route_origins: Default::default(),
