@@ -739,6 +739,25 @@ impl World {
             .clone()
     }
 
+    /// `bird_route_origin` for the fabric's route attributes `a`: the text
+    /// is the same on every host that names the peer alike (all clients of
+    /// a reflector), so the last one is remembered per attributes, sparing
+    /// the interner's search for each of the hosts' routes.
+    fn fabric_origin(&mut self, setup: &BirdSetup, a: usize, attrs: &FabricAttrs) -> Arc<str> {
+        let name: std::borrow::Cow<str> = setup
+            .config
+            .neighbor(attrs.peer)
+            .map_or_else(|| attrs.peer.to_string().into(), |n| n.name.as_str().into());
+        if let Some((known, o)) = &self.fabric_origins[a]
+            && **known == *name
+        {
+            return o.clone();
+        }
+        let o = self.bird_route_origin(setup, attrs.peer, attrs.next_hop, &attrs.as_path);
+        self.fabric_origins[a] = Some((name.into_owned(), o.clone()));
+        o
+    }
+
     /// `bird_kernel_route` given the route's origin text and the host's
     /// `tunl0` (a bulk install looks them up once).
     fn bird_kernel_route_from(
@@ -856,28 +875,30 @@ impl World {
         self.bird_blackholes(ns, &setup);
         let routes = &plan.per_node[node];
         let n = routes.len();
-        self.namespaces[ns.ix()]
-            .fib
-            .table_mut(TABLE_MAIN)
-            .reserve(n);
         let tunl0 = self.dev_by_name(ns, "tunl0");
-        // Each distinct origin text once per host, not once per route.
-        let mut origins: Vec<Option<Arc<str>>> = vec![None; plan.attrs.len()];
+        if self.fabric_origins.len() != plan.attrs.len() {
+            self.fabric_origins = vec![None; plan.attrs.len()];
+        }
+        let mut put = Vec::with_capacity(n);
         for &(prefix, a) in routes {
             let attrs = &plan.attrs[a as usize];
-            let origin = match &origins[a as usize] {
-                Some(o) => o.clone(),
-                None => {
-                    let o =
-                        self.bird_route_origin(&setup, attrs.peer, attrs.next_hop, &attrs.as_path);
-                    origins[a as usize] = Some(o.clone());
-                    o
-                }
-            };
-            let route =
-                self.bird_kernel_route_from(ns, &setup, prefix, attrs.next_hop, origin, tunl0);
-            self.bird_put(ns, route);
+            let origin = self.fabric_origin(&setup, a as usize, attrs);
+            put.push(self.bird_kernel_route_from(
+                ns,
+                &setup,
+                prefix,
+                attrs.next_hop,
+                origin,
+                tunl0,
+            ));
         }
+        // As `bird_put` route by route, in one pass (the prefixes are new
+        // but for a script's `proto bird` routes).
+        let t = self.namespaces[ns.ix()].fib.table_mut(TABLE_MAIN);
+        t.reserve(n);
+        t.replace_all(put, |r| {
+            r.proto == PROTO_BIRD && r.rtype != RouteType::Blackhole
+        });
         // One record for all (`bgp_changes_since` lists them route by route).
         if n > 0 {
             self.bgp_changes.records.push(ChangeRecord::Fabric {

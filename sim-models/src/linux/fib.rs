@@ -222,6 +222,51 @@ impl Table {
         self.insert(r);
     }
 
+    /// `replace_where` for each route in turn, in one pass: new prefixes that
+    /// come in increasing order per prefix length (a bulk install in prefix
+    /// order) get their map entries built at once, in full B-tree nodes
+    /// (entries inserted one by one leave nodes about half full), and
+    /// without a search each.
+    pub fn replace_all(
+        &mut self,
+        routes: impl IntoIterator<Item = Route>,
+        mut pred: impl FnMut(&Route) -> bool,
+    ) {
+        if self.by_len.is_empty() {
+            self.by_len = vec![BTreeMap::new(); 33];
+        }
+        // Per prefix length: new (key, cell)s in increasing key order, not
+        // yet in the map.
+        let mut runs: Vec<Vec<(u32, u32)>> = vec![Vec::new(); 33];
+        for r in routes {
+            let (len, key) = (r.prefix.len as usize, u32::from(r.prefix.addr));
+            let fresh = runs[len].last().is_none_or(|&(k, _)| k < key)
+                && !self.by_len[len].contains_key(&key);
+            if fresh {
+                self.lens |= 1 << len;
+                self.count += 1;
+                let c = self.new_single(r);
+                runs[len].push((key, c));
+            } else {
+                let run = std::mem::take(&mut runs[len]);
+                self.by_len[len].extend(run);
+                self.replace_where(r, &mut pred);
+            }
+        }
+        for (len, run) in runs.into_iter().enumerate() {
+            let m = &mut self.by_len[len];
+            if run.len() > m.len() {
+                // Unique keys: the map's and the run's are disjoint.
+                let mut all: Vec<(u32, u32)> = std::mem::take(m).into_iter().collect();
+                all.extend(run);
+                all.sort_unstable();
+                *m = all.into_iter().collect();
+            } else {
+                m.extend(run);
+            }
+        }
+    }
+
     /// Removes routes matching `pred` with this prefix; returns how many.
     pub fn remove_where(&mut self, p: Ipv4Net, mut pred: impl FnMut(&Route) -> bool) -> usize {
         let key = u32::from(p.addr);
@@ -935,5 +980,40 @@ mod tests {
         assert_eq!(order, [7, 6]);
         assert_eq!(t.candidates("10.0.4.9".parse().unwrap()).count(), 1);
         assert_eq!(t.candidates("10.0.1.9".parse().unwrap()).count(), 0);
+    }
+
+    #[test]
+    fn a_bulk_replace_is_replace_where_route_by_route() {
+        let mut one = Table::default();
+        one.insert(r("10.0.3.0/24", 0, 1));
+        one.insert(r("10.0.9.0/24", 7, 1));
+        let mut bulk = one.clone();
+        // In order, out of order, a prefix already there, one twice.
+        let routes = [
+            r("10.0.1.0/24", 0, 2),
+            r("10.0.2.0/24", 0, 2),
+            r("10.0.3.0/24", 0, 2),
+            r("10.0.0.0/24", 0, 2),
+            r("10.0.4.0/24", 0, 2),
+            r("10.0.4.0/24", 1, 3),
+            r("10.0.5.0/24", 0, 2),
+            r("10.0.0.0/16", 0, 2),
+        ];
+        for x in routes.clone() {
+            one.replace_where(x, |o| o.metric == 0);
+        }
+        bulk.replace_all(routes, |o| o.metric == 0);
+        let show = |t: &Table| -> Vec<(String, u32, u32)> {
+            t.iter()
+                .into_iter()
+                .map(|r| (r.prefix.to_string(), r.metric, r.dev().unwrap().0))
+                .collect()
+        };
+        assert_eq!(show(&one), show(&bulk));
+        assert_eq!((one.len(), one.lens), (bulk.len(), bulk.lens));
+        for a in ["10.0.4.1", "10.0.7.1", "10.0.9.1", "10.1.0.0"] {
+            let a = a.parse().unwrap();
+            assert!(one.candidates(a).eq(bulk.candidates(a)));
+        }
     }
 }

@@ -161,6 +161,9 @@ pub struct World {
         (std::net::Ipv4Addr, std::net::Ipv4Addr, String, String),
         std::sync::Arc<str>,
     >,
+    /// Per route attributes of the BGP fabric (`FabricRoutes::attrs`): the
+    /// peer's name and origin text last given (`World::fabric_origin`).
+    pub(crate) fabric_origins: Vec<Option<(String, std::sync::Arc<str>)>>,
 }
 
 impl World {
@@ -187,6 +190,7 @@ impl World {
             bgp_counters: Default::default(),
             bgp_fabric: None,
             route_origins: Default::default(),
+            fabric_origins: Vec::new(),
         }
     }
 
