@@ -46,7 +46,7 @@ use sim_core::wire::bgp::AsSegment;
 use crate::bgp::{Input, LogLine, Output, PeerAddr, Speaker, SpeakerConfig, State, TimerKind};
 use crate::cmd::{Scope, TABLE_MAIN};
 use crate::linux::apps::App;
-use crate::linux::fib::{Flow, Nexthop, Nexthops, PROTO_BIRD, Route};
+use crate::linux::fib::{Flow, Nexthop, Nexthops, Origin, PROTO_BIRD, Route};
 use crate::linux::socket::Endpoint;
 use crate::linux::tcp::TcpOpts;
 use crate::linux::traffic::{SockEvent, SockRef};
@@ -376,7 +376,9 @@ impl World {
                     src: None,
                     nexthops: Nexthops::new(),
                     mtu: None,
-                    origin: Some(Arc::from("BIRD static protocol (the node's own block)")),
+                    origin: Some(Arc::new(Arc::from(
+                        "BIRD static protocol (the node's own block)",
+                    ))),
                 });
             }
         }
@@ -718,7 +720,7 @@ impl World {
         peer: PeerAddr,
         next_hop: Ipv4Addr,
         as_path: &[AsSegment],
-    ) -> Arc<str> {
+    ) -> Origin {
         let name = setup
             .config
             .neighbor(peer)
@@ -732,9 +734,9 @@ impl World {
         self.route_origins
             .entry((peer, next_hop, name, path_text))
             .or_insert_with_key(|(peer, next_hop, name, path_text)| {
-                Arc::from(format!(
+                Arc::new(Arc::from(format!(
                     "BGP peer {peer} ({name}), AS path {path_text}, next hop {next_hop}"
-                ))
+                )))
             })
             .clone()
     }
@@ -743,7 +745,7 @@ impl World {
     /// is the same on every host that names the peer alike (all clients of
     /// a reflector), so the last one is remembered per attributes, sparing
     /// the interner's search for each of the hosts' routes.
-    fn fabric_origin(&mut self, setup: &BirdSetup, a: usize, attrs: &FabricAttrs) -> Arc<str> {
+    fn fabric_origin(&mut self, setup: &BirdSetup, a: usize, attrs: &FabricAttrs) -> Origin {
         let name: std::borrow::Cow<str> = setup
             .config
             .neighbor(attrs.peer)
@@ -766,7 +768,7 @@ impl World {
         setup: &BirdSetup,
         prefix: Ipv4Net,
         next_hop: Ipv4Addr,
-        origin: Arc<str>,
+        origin: Origin,
         tunl0: Option<crate::linux::DevId>,
     ) -> Route {
         let ipip_mode = setup

@@ -159,11 +159,11 @@ pub struct World {
     /// path), shared by every node holding such a route.
     pub(crate) route_origins: std::collections::BTreeMap<
         (std::net::Ipv4Addr, std::net::Ipv4Addr, String, String),
-        std::sync::Arc<str>,
+        fib::Origin,
     >,
     /// Per route attributes of the BGP fabric (`FabricRoutes::attrs`): the
     /// peer's name and origin text last given (`World::fabric_origin`).
-    pub(crate) fabric_origins: Vec<Option<(String, std::sync::Arc<str>)>>,
+    pub(crate) fabric_origins: Vec<Option<(String, fib::Origin)>>,
 }
 
 impl World {

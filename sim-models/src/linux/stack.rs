@@ -1134,7 +1134,7 @@ impl World {
             } else {
                 std::sync::Arc::from("")
             },
-            origin: r.origin.clone(),
+            origin: r.origin.as_deref().cloned(),
         }
     }
 
