@@ -46,7 +46,9 @@ use super::calico::{CalicoCluster, NodeSpeaker};
 use super::config::SpeakerConfig;
 use super::pool::{AttrPool, Fx};
 use super::rib::Source;
-use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire, prefetch};
+use super::speaker::{
+    Input, LocRib, Output, PeerAddr, Prepared, Speaker, State, TimerKind, Wire, prefetch,
+};
 
 /// One node to put in a fabric: its name, configuration and the prefixes it
 /// originates at start.
@@ -266,14 +268,27 @@ pub struct FabricNode {
     slots: Vec<u32>,
     /// The local address of each neighbour's session.
     local: Vec<Ipv4Addr>,
-    /// Armed timers per neighbour and kind: their event, and whether it
-    /// counts as work.
-    timers: Vec<[Option<(EventId, bool)>; 5]>,
+    /// Armed timers per neighbour and kind (see [`Armed`]).
+    timers: Vec<[Option<Armed>; 5]>,
     /// The node that owns each neighbour's address.
     peer_node: Vec<Option<usize>>,
     /// The last connection opened with each neighbour's address pair (see
     /// `Fabric::conn_state` for whether it still is).
     conn: Vec<Option<u64>>,
+}
+
+/// A timer the fabric runs for a speaker.
+#[derive(Clone, Copy, Debug)]
+struct Armed {
+    /// Its scheduled event, and the event's time.
+    id: EventId,
+    at: SimTime,
+    /// When the speaker wants it (`>= at`): a hold timer set again for
+    /// later keeps its event, which on firing is scheduled again for this
+    /// time instead of being handed to the speaker (see `Fabric::output`).
+    want: SimTime,
+    /// Whether it counts as work.
+    work: bool,
 }
 
 impl FabricNode {
@@ -478,6 +493,8 @@ pub struct Fabric {
     spare: Vec<Delivery>,
     /// The last message sent and its counts.
     counted: Option<(Wire, Stats)>,
+    /// The node and neighbour slot of the last message sent.
+    send_hint: (usize, usize),
 }
 
 impl fmt::Debug for Fabric {
@@ -618,6 +635,7 @@ impl Fabric {
             live: vec![true; n_nodes],
             spare: Vec::new(),
             counted: None,
+            send_hint: (usize::MAX, 0),
         }
     }
 
@@ -801,7 +819,9 @@ impl Fabric {
         match ev {
             // A timer's work flag is decided when it is armed.
             Ev::Timer { node, peer, kind } => {
-                if let Some((_, true)) = self.timer_slot(node, peer, kind).and_then(|t| *t) {
+                if let Some(Armed { work: true, .. }) =
+                    self.timer_slot(node, peer, kind).and_then(|t| *t)
+                {
                     self.work -= 1;
                 }
             }
@@ -887,7 +907,7 @@ impl Fabric {
         node: usize,
         peer: PeerAddr,
         kind: TimerKind,
-    ) -> Option<&mut Option<(EventId, bool)>> {
+    ) -> Option<&mut Option<Armed>> {
         let n = &mut self.nodes[node];
         let i = n.slot(peer)?;
         Some(&mut n.timers[i][kind.index()])
@@ -910,41 +930,28 @@ impl Fabric {
     fn dispatch(&mut self, now: SimTime, ev: Ev) {
         let mut batch = None;
         let (node, input) = match ev {
-            Ev::Multi(v) => {
-                self.extra_arrivals += v.len() as u64 - 1;
-                // The receivers' memory is fetched a few receivers ahead
-                // (each is cold by its turn): their nodes, then what the
-                // message will touch in them.
-                const NODE_AHEAD: usize = 4;
-                const DEEP_AHEAD: usize = 2;
-                let tos: Vec<usize> = v.iter().map(|d| d.to).collect();
-                let first = v[0].batch.first().clone();
-                for &t in tos.iter().take(NODE_AHEAD) {
-                    self.nodes[t].prefetch();
-                }
-                let mut v = v;
-                for (k, d) in v.drain(..).enumerate() {
-                    if let Some(&t) = tos.get(k + NODE_AHEAD) {
-                        self.nodes[t].prefetch();
-                    }
-                    if let Some(&t) = tos.get(k + DEEP_AHEAD) {
-                        let n = &self.nodes[t];
-                        prefetch(n.slots.as_ptr());
-                        prefetch(n.timers.as_ptr());
-                        prefetch(n.local.as_ptr());
-                        prefetch(n.conn.as_ptr());
-                        n.speaker.prefetch_for(&first, &self.pool);
-                    }
-                    self.dispatch(now, d.arrive());
-                }
-                if v.capacity() > self.spare.capacity() {
-                    self.spare = v;
-                }
-                return;
-            }
+            Ev::Multi(v) => return self.multi(now, v),
             Ev::Input { node, input } => (node, input),
             Ev::Timer { node, peer, kind } => {
                 if let Some(t) = self.timer_slot(node, peer, kind) {
+                    if let Some(a) = *t
+                        && a.want > now
+                    {
+                        // Set again for later while it waited: it fires then.
+                        let id = self
+                            .sched
+                            .schedule_at(a.want, Ev::Timer { node, peer, kind });
+                        if a.work {
+                            self.work += 1;
+                        }
+                        let t = self.timer_slot(node, peer, kind).expect("armed");
+                        *t = Some(Armed {
+                            id,
+                            at: a.want,
+                            ..a
+                        });
+                        return;
+                    }
                     *t = None;
                 }
                 if kind == TimerKind::GracefulRestart {
@@ -1010,7 +1017,81 @@ impl Fabric {
             }
             None => sp.handle_with(now, input, &mut self.pool, &mut outs),
         }
-        let is = sp.established_sessions();
+        self.finish(now, node, was, outs);
+    }
+
+    /// An [`Ev::Multi`]: each delivery in turn, as its own `Arrive` event
+    /// would be. A single UPDATE sent to all (a reflector's to its
+    /// clients) is taken apart once ([`Prepared`]) and handed to each
+    /// receiver so.
+    fn multi(&mut self, now: SimTime, mut v: Vec<Delivery>) {
+        self.extra_arrivals += v.len() as u64 - 1;
+        // The receivers' memory is fetched a few receivers ahead (each is
+        // cold by its turn): their nodes, then what the message will touch
+        // in them.
+        const NODE_AHEAD: usize = 8;
+        const DEEP_AHEAD: usize = 4;
+        let first = v[0].batch.first().clone();
+        let mut prep = if self.options.log {
+            None
+        } else {
+            Prepared::new(&first, &mut self.pool)
+        };
+        let slot = prep.as_ref().and_then(Prepared::first_id);
+        for d in v.iter().take(NODE_AHEAD) {
+            self.nodes[d.to].prefetch();
+        }
+        for k in 0..v.len() {
+            if let Some(d) = v.get(k + NODE_AHEAD) {
+                self.nodes[d.to].prefetch();
+            }
+            if let Some(d) = v.get(k + DEEP_AHEAD) {
+                let n = &self.nodes[d.to];
+                prefetch(n.slots.as_ptr());
+                prefetch(n.timers.as_ptr());
+                prefetch(n.local.as_ptr());
+                prefetch(n.conn.as_ptr());
+                n.speaker.prefetch_for(slot, &self.pool);
+            }
+            let d = &v[k];
+            if let (Some(p), Batch::One(w)) = (&mut prep, &d.batch)
+                && Wire::ptr_eq(w, p.frame())
+            {
+                if self.conn_state[d.conn as usize] == GONE || !self.live[d.to] {
+                    continue;
+                }
+                let (to, from) = (d.to, d.from);
+                let sp = &mut self.nodes[to].speaker;
+                let was = sp.established_sessions();
+                let mut outs = std::mem::take(&mut self.outs);
+                if sp.receive_prepared(now, from, p, &mut self.pool, &mut outs) {
+                    self.finish(now, to, was, outs);
+                    continue;
+                }
+                self.outs = outs;
+            }
+            let d = std::mem::replace(
+                &mut v[k],
+                Delivery {
+                    conn: 0,
+                    to: 0,
+                    key: 0,
+                    from: Ipv4Addr::UNSPECIFIED,
+                    batch: Batch::Many(Vec::new()),
+                },
+            );
+            self.dispatch(now, d.arrive());
+        }
+        v.clear();
+        if v.capacity() > self.spare.capacity() {
+            self.spare = v;
+        }
+    }
+
+    /// After a node's speaker handled an input (its established sessions
+    /// were `was` before): its outputs, in order.
+    fn finish(&mut self, now: SimTime, node: usize, was: usize, mut outs: Vec<Output>) {
+        let is = self.nodes[node].speaker.established_sessions();
         if self.options.digest {
             for o in &outs {
                 use std::hash::{Hash, Hasher};
@@ -1114,8 +1195,19 @@ impl Fabric {
                     }
                 }
                 let n = &self.nodes[x];
+                // A speaker sends to its peers in address order (its
+                // slots' order): the slot after the last one is tried first.
+                let (hx, hs) = self.send_hint;
+                let slot = if hx == x && n.slots.get(hs + 1) == Some(&peer.to_bits()) {
+                    Some(hs + 1)
+                } else {
+                    n.slot(peer)
+                };
+                if let Some(i) = slot {
+                    self.send_hint = (x, i);
+                }
                 // The open connection with the peer, and the peer's node.
-                let (local, open) = match n.slot(peer) {
+                let (local, open) = match slot {
                     Some(i) if self.slot_conns => (
                         n.local[i],
                         n.conn[i]
@@ -1165,6 +1257,19 @@ impl Fabric {
                 }
             }
             Output::SetTimer(peer, kind, at) => {
+                // A hold timer is set again on every message received:
+                // rather than cancel its event and schedule another each
+                // time, the pending event (due no later) stays and learns
+                // the new time. It fires at the same time either way; only
+                // its order among other events due at that same nanosecond
+                // can differ.
+                if kind == TimerKind::Hold
+                    && let Some(Some(a)) = self.timer_slot(x, peer, kind)
+                    && a.at <= at
+                {
+                    a.want = at;
+                    return;
+                }
                 self.cancel_timer(x, peer, kind);
                 // Keepalive and hold timers are periodic; so is a connect
                 // retry toward an address no node owns, a dead node or
@@ -1193,7 +1298,12 @@ impl Fabric {
                     self.gr_timers += 1;
                 }
                 if let Some(t) = self.timer_slot(x, peer, kind) {
-                    *t = Some((id, work));
+                    *t = Some(Armed {
+                        id,
+                        at,
+                        want: at,
+                        work,
+                    });
                 }
             }
             Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
@@ -1236,7 +1346,9 @@ impl Fabric {
     }
 
     fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
-        if let Some((old, work)) = self.timer_slot(x, peer, kind).and_then(|t| t.take()) {
+        if let Some(Armed { id: old, work, .. }) =
+            self.timer_slot(x, peer, kind).and_then(|t| t.take())
+        {
             self.sched.cancel(old);
             if work {
                 self.work -= 1;

@@ -62,6 +62,93 @@ pub type PeerAddr = Ipv4Addr;
 /// UPDATE to all its clients.
 pub type Wire = Arc<[u8]>;
 
+/// An UPDATE handed to many speakers in turn (a reflector's message to all
+/// its clients), taken apart once: its routes, their prefix numbers and
+/// its decoded attributes. [`Speaker::receive_prepared`] takes it where
+/// [`Speaker::receive_with`] would take the bytes, with the same effect.
+pub(crate) struct Prepared {
+    frame: Wire,
+    /// The attribute field's range in `frame`.
+    attrs_at: (usize, usize),
+    withdrawn: Vec<Ipv4Net>,
+    nlri: Vec<Ipv4Net>,
+    /// The number of the one prefix the UPDATE withdraws or announces, in
+    /// the pool's numbering (if it is about exactly one).
+    one_id: Option<usize>,
+    /// The decoded attributes, by 4-octet AS numbers, once the pool has
+    /// them.
+    attrs: [Option<Arc<PathAttrs>>; 2],
+}
+
+impl Prepared {
+    /// Takes apart a whole UPDATE whose lengths hold; `None` for anything
+    /// else (which goes the general way).
+    pub(crate) fn new(frame: &Wire, pool: &mut AttrPool) -> Option<Prepared> {
+        if frame.get(18) != Some(&msg_type::UPDATE)
+            || BgpMessage::frame_len(frame) != Ok(Some(frame.len()))
+        {
+            return None;
+        }
+        let body = &frame[HEADER_LEN..];
+        if body.len() < 4 {
+            return None;
+        }
+        let wlen = be16(body, 0);
+        if 2 + wlen + 2 > body.len() {
+            return None;
+        }
+        let alen = be16(body, 2 + wlen);
+        let astart = 4 + wlen;
+        if astart + alen > body.len() {
+            return None;
+        }
+        let (mut withdrawn, mut nlri) = (Vec::new(), Vec::new());
+        if !prefixes_into(&body[2..2 + wlen], &mut withdrawn)
+            || !prefixes_into(&body[astart + alen..], &mut nlri)
+        {
+            return None;
+        }
+        let one_id = match (withdrawn.as_slice(), nlri.as_slice()) {
+            ([p], []) | ([], [p]) => Some(pool.intern(p.network())),
+            _ => None,
+        };
+        Some(Prepared {
+            frame: frame.clone(),
+            attrs_at: (HEADER_LEN + astart, HEADER_LEN + astart + alen),
+            withdrawn,
+            nlri,
+            one_id,
+            attrs: [None, None],
+        })
+    }
+
+    pub(crate) fn frame(&self) -> &Wire {
+        &self.frame
+    }
+
+    /// The attributes the UPDATE's routes take (`Some(None)`: it announces
+    /// nothing, and has no attributes), if the pool has decoded them (else
+    /// the general way decodes them).
+    fn attrs(&mut self, four_octet: bool, pool: &mut AttrPool) -> Option<Option<Arc<PathAttrs>>> {
+        let wire = &self.frame[self.attrs_at.0..self.attrs_at.1];
+        if self.nlri.is_empty() {
+            return wire.is_empty().then_some(None);
+        }
+        let k = four_octet as usize;
+        if self.attrs[k].is_none() {
+            pool.set_message(Some(self.frame.clone()));
+            self.attrs[k] = pool.decoded_in(four_octet, &self.frame, wire);
+            pool.set_message(None);
+        }
+        Some(Some(self.attrs[k].clone()?))
+    }
+
+    /// The prefix slot a receiver's table will touch (for prefetching).
+    pub(crate) fn first_id(&self) -> Option<usize> {
+        self.one_id
+    }
+}
+
 /// The most neighbours a speaker may have.
 pub const MAX_NEIGHBORS: usize = LOCAL as usize;
 
@@ -906,13 +993,14 @@ impl Speaker {
         prefetch(&self.local_attrs);
     }
 
-    /// Hints the processor at what receiving this UPDATE frame will read,
+    /// Hints the processor at what receiving an UPDATE about prefix number
+    /// `slot` (if known) will read,
     /// `pool` being the pool it will be handed: a fabric handing one
     /// message to many speakers in turn calls it for a speaker a little
     /// ahead (after [`prefetch_fields`](Self::prefetch_fields)). Changes
     /// nothing but timing.
     #[inline]
-    pub(crate) fn prefetch_for(&self, frame: &[u8], pool: &AttrPool) {
+    pub(crate) fn prefetch_for(&self, slot: Option<usize>, pool: &AttrPool) {
         // A few neighbours (a reflector's client): all of them.
         if self.peers.len() <= 4 {
             self.peers.iter().for_each(prefetch_all);
@@ -922,7 +1010,7 @@ impl Speaker {
         prefetch(self.addrs.as_ptr());
         self.groups.iter().take(2).for_each(prefetch_all);
         if self.rib.numbered_by(pool)
-            && let Some(id) = first_prefix(frame).and_then(|p| pool.prefix_id(&p))
+            && let Some(id) = slot
             && id < self.rib.slots.len()
         {
             let s: *const Slot = &self.rib.slots[id];
@@ -1038,6 +1126,56 @@ impl Speaker {
         self.bytes(peer, bytes);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
+    }
+
+    /// [`receive_with`](Self::receive_with) of a [`Prepared`] UPDATE:
+    /// the same outputs and state. Says whether it took it: `false` (and
+    /// nothing done) where the bytes must go the general way (no such
+    /// peer, a session not Established, a partial message buffered, the
+    /// log on, attributes the pool has not decoded yet).
+    pub(crate) fn receive_prepared(
+        &mut self,
+        now: SimTime,
+        peer: PeerAddr,
+        prep: &mut Prepared,
+        pool: &mut AttrPool,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(m) = self.ix(peer) else {
+            return false;
+        };
+        let p = &self.peers[m];
+        if self.logging
+            || !p.transport
+            || !p.rx.is_empty()
+            || p.state != State::Established
+            || !self.rib.numbered_by(pool)
+        {
+            return false;
+        }
+        let four = p
+            .session
+            .as_ref()
+            .map_or(BgpContext::FOUR_OCTET, |s| s.cx)
+            .four_octet_as;
+        let Some(attrs) = prep.attrs(four, pool) else {
+            return false;
+        };
+        self.now = now;
+        std::mem::swap(&mut self.pool, pool);
+        std::mem::swap(&mut self.out, out);
+        self.restart_hold(m);
+        if prep.withdrawn.is_empty() && prep.nlri.is_empty() {
+            // End-of-RIB.
+            if self.peers[m].gr_pending {
+                self.flush_stale(m);
+            }
+        } else {
+            self.import_ids(m, &prep.withdrawn, attrs, &prep.nlri, prep.one_id);
+        }
+        std::mem::swap(&mut self.out, out);
+        std::mem::swap(&mut self.pool, pool);
+        true
     }
 
     fn input(&mut self, input: Input) {
@@ -1783,6 +1921,19 @@ impl Speaker {
         attrs: Option<Arc<PathAttrs>>,
         nlri: &[Ipv4Net],
     ) {
+        self.import_ids(m, withdrawn, attrs, nlri, None);
+    }
+
+    /// [`import_routes`](Self::import_routes), given the number of the
+    /// one prefix the UPDATE is about, if known.
+    fn import_ids(
+        &mut self,
+        m: usize,
+        withdrawn: &[Ipv4Net],
+        attrs: Option<Arc<PathAttrs>>,
+        nlri: &[Ipv4Net],
+        one_id: Option<usize>,
+    ) {
         let local_as = self.cfg.local_as;
         let router_id = self.cfg.router_id;
         let cluster_id = self.cfg.effective_cluster_id();
@@ -1793,7 +1944,7 @@ impl Speaker {
         let mut notes = Vec::new();
         for w in withdrawn {
             if one {
-                return self.update_one(m, w.network(), None);
+                return self.update_one(m, w.network(), one_id, None);
             }
             self.remove_path(w.network(), m, &mut touched);
         }
@@ -1830,11 +1981,11 @@ impl Speaker {
                             for n in notes {
                                 self.log(Some(addr), n);
                             }
-                            return self.update_one(m, n, None);
+                            return self.update_one(m, n, one_id, None);
                         }
                         self.remove_path(n, m, &mut touched);
                     }
-                    None if one => return self.update_one(m, n, Some(attrs)),
+                    None if one => return self.update_one(m, n, one_id, Some(attrs)),
                     None => self.set_path(n, m, attrs.clone(), &mut touched),
                 }
             }
@@ -2034,7 +2185,7 @@ impl Speaker {
                 new: new.map(|b| (b, ix)),
             });
         }
-        self.export(changes);
+        self.export(&changes);
     }
 
     /// A new best route for a prefix (or none): into the kernel.
@@ -2076,9 +2227,15 @@ impl Speaker {
 
     /// One prefix's path from a peer set (or removed), then decided: what
     /// `set_path`/`remove_path` and `decide` do, with one lookup.
-    fn update_one(&mut self, m: usize, prefix: Ipv4Net, path: Option<Arc<PathAttrs>>) {
+    fn update_one(
+        &mut self,
+        m: usize,
+        prefix: Ipv4Net,
+        id: Option<usize>,
+        path: Option<Arc<PathAttrs>>,
+    ) {
         let peer = m as u16;
-        let id = self.pool.intern(prefix);
+        let id = id.unwrap_or_else(|| self.pool.intern(prefix));
         self.rib.grow(id, self.pool.prefixes());
         let rcx = RibCx {
             peers: &self.peers,
@@ -2178,7 +2335,7 @@ impl Speaker {
             return;
         }
         self.decided(prefix, &old, &new);
-        self.export(vec![Change {
+        self.export(&[Change {
             prefix,
             new: new.map(|b| (b, ix)),
         }]);
@@ -2314,7 +2471,7 @@ impl Speaker {
 
     /// Advertises the changed best routes to every established session
     /// (and keeps the groups' tables).
-    fn export(&mut self, changes: Vec<Change>) {
+    fn export(&mut self, changes: &[Change]) {
         if changes.is_empty() {
             return;
         }
@@ -2341,7 +2498,7 @@ impl Speaker {
         );
         let mut any = false;
         for g in 0..ng {
-            for c in &changes {
+            for c in changes {
                 let old = self.groups[g]
                     .out
                     .get(&c.prefix)
@@ -2375,7 +2532,7 @@ impl Speaker {
             return;
         }
         if !self.pinned.is_empty() {
-            for c in &changes {
+            for c in changes {
                 special.extend(
                     self.pinned
                         .range((c.prefix, 0)..=(c.prefix, u16::MAX))
@@ -2893,28 +3050,6 @@ fn attribute_field(frame: &[u8]) -> Option<&[u8]> {
     let wlen = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
     let alen = u16::from_be_bytes([*body.get(2 + wlen)?, *body.get(3 + wlen)?]) as usize;
     body.get(4 + wlen..4 + wlen + alen)
-}
-
-/// The first prefix an UPDATE frame announces (or else withdraws), if its
-/// lengths hold.
-fn first_prefix(frame: &[u8]) -> Option<Ipv4Net> {
-    let attrs = attribute_field(frame)?;
-    let body = &frame[HEADER_LEN..];
-    let wlen = be16(body, 0);
-    let nlri = &body[4 + wlen + attrs.len()..];
-    let field = if nlri.is_empty() {
-        &body[2..2 + wlen]
-    } else {
-        nlri
-    };
-    let (&len, rest) = field.split_first()?;
-    let n = (len as usize).div_ceil(8);
-    if len > 32 || rest.len() < n {
-        return None;
-    }
-    let mut octets = [0u8; 4];
-    octets[..n].copy_from_slice(&rest[..n]);
-    Some(Ipv4Net::new(Ipv4Addr::from(octets), len)?.network())
 }
 
 /// Asks the processor to fetch the cache line at `p` (a hint: changes
