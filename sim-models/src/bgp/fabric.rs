@@ -495,6 +495,57 @@ pub struct Fabric {
     counted: Option<(Wire, Stats)>,
     /// The node and neighbour slot of the last message sent.
     send_hint: (usize, usize),
+    /// UPDATEs taken apart, by message (a reflector sends each of its
+    /// UPDATEs to every client, in one event or in table dumps).
+    prepared: PreparedCache,
+}
+
+/// [`Prepared`] UPDATEs by the address of their bytes (direct-mapped: a
+/// message's entry holds the message, so the address is not reused while
+/// it is there).
+struct PreparedCache {
+    slots: Vec<Option<Prepared>>,
+}
+
+impl PreparedCache {
+    const SLOTS: usize = 1 << 14;
+
+    /// The message taken apart (from the cache, or now), if it is an
+    /// UPDATE that can be.
+    fn get<'a>(
+        slots: &'a mut Vec<Option<Prepared>>,
+        w: &Wire,
+        pool: &mut super::pool::AttrPool,
+    ) -> Option<&'a mut Prepared> {
+        if slots.is_empty() {
+            slots.resize_with(Self::SLOTS, || None);
+        }
+        let i = Self::slot(w);
+        let hit = matches!(&slots[i], Some(p) if Wire::ptr_eq(p.frame(), w));
+        if !hit {
+            slots[i] = Some(Prepared::new(w, pool)?);
+        }
+        slots[i].as_mut()
+    }
+
+    fn slot(w: &Wire) -> usize {
+        (w.as_ptr() as usize >> 4) % Self::SLOTS
+    }
+
+    /// The message taken apart, if it is in the cache.
+    fn peek(&self, w: &Wire) -> Option<&Prepared> {
+        self.slots
+            .get(Self::slot(w))?
+            .as_ref()
+            .filter(|p| Wire::ptr_eq(p.frame(), w))
+    }
+
+    /// [`prefetch`]es the message's cache slot.
+    fn prefetch(&self, w: &Wire) {
+        if let Some(s) = self.slots.get(Self::slot(w)) {
+            prefetch(s);
+        }
+    }
 }
 
 impl fmt::Debug for Fabric {
@@ -636,6 +687,7 @@ impl Fabric {
             spare: Vec::new(),
             counted: None,
             send_hint: (usize::MAX, 0),
+            prepared: PreparedCache { slots: Vec::new() },
         }
     }
 
@@ -1009,7 +1061,27 @@ impl Fabric {
         match batch {
             Some(b) => {
                 let from = peer.expect("a connection's peer");
-                for m in b.messages() {
+                let ms = b.messages();
+                for (k, m) in ms.iter().enumerate() {
+                    // A table dump: the prefix slots a few messages on
+                    // (each its own, cold) are fetched ahead.
+                    if let Some(w) = ms.get(k + 4) {
+                        self.prepared.prefetch(w);
+                    }
+                    if let Some(id) = ms
+                        .get(k + 2)
+                        .and_then(|w| self.prepared.peek(w)?.first_id())
+                    {
+                        sp.prefetch_slot(id, &self.pool);
+                    }
+                    if !self.options.log
+                        && m.get(18) == Some(&2)
+                        && let Some(p) =
+                            PreparedCache::get(&mut self.prepared.slots, m, &mut self.pool)
+                        && sp.receive_prepared(now, from, p, &mut self.pool, &mut outs)
+                    {
+                        continue;
+                    }
                     self.pool.set_message(Some(m.clone()));
                     sp.receive_with(now, from, m, &mut self.pool, &mut outs);
                     self.pool.set_message(None);
@@ -1032,12 +1104,13 @@ impl Fabric {
         const NODE_AHEAD: usize = 8;
         const DEEP_AHEAD: usize = 4;
         let first = v[0].batch.first().clone();
-        let mut prep = if self.options.log {
-            None
+        let prepare = !self.options.log && first.get(18) == Some(&2);
+        let slot = if prepare {
+            PreparedCache::get(&mut self.prepared.slots, &first, &mut self.pool)
+                .and_then(|p| p.first_id())
         } else {
-            Prepared::new(&first, &mut self.pool)
+            None
         };
-        let slot = prep.as_ref().and_then(Prepared::first_id);
         for d in v.iter().take(NODE_AHEAD) {
             self.nodes[d.to].prefetch();
         }
@@ -1054,8 +1127,9 @@ impl Fabric {
                 n.speaker.prefetch_for(slot, &self.pool);
             }
             let d = &v[k];
-            if let (Some(p), Batch::One(w)) = (&mut prep, &d.batch)
-                && Wire::ptr_eq(w, p.frame())
+            if prepare
+                && let Batch::One(w) = &d.batch
+                && let Some(p) = PreparedCache::get(&mut self.prepared.slots, w, &mut self.pool)
             {
                 if self.conn_state[d.conn as usize] == GONE || !self.live[d.to] {
                     continue;

@@ -1009,11 +1009,19 @@ impl Speaker {
         }
         prefetch(self.addrs.as_ptr());
         self.groups.iter().take(2).for_each(prefetch_all);
+        if let Some(id) = slot {
+            self.prefetch_slot(id, pool);
+        }
+    }
+
+    /// [`prefetch`]es the table slot of prefix number `id` of `pool`'s
+    /// numbering. Changes nothing but timing.
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, id: usize, pool: &AttrPool) {
         if self.rib.numbered_by(pool)
-            && let Some(id) = slot
-            && id < self.rib.slots.len()
+            && let Some(s) = self.rib.slots.get(id)
         {
-            let s: *const Slot = &self.rib.slots[id];
+            let s: *const Slot = s;
             prefetch(s);
             prefetch(s.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
         }
