@@ -1193,11 +1193,19 @@ impl Fabric {
                 seen.push((*p, *k));
             }
         }
-        for (i, o) in outs.drain(..).enumerate() {
+        for i in 0..outs.len() {
+            // A reflector's table dump sends messages built long ago (cold
+            // by now): their bytes are fetched a few sends ahead.
+            if let Some(Output::Send(_, w)) = outs.get(i + 8) {
+                prefetch(w.as_ptr());
+                prefetch(w.as_ptr().wrapping_add(63));
+            }
+            let o = std::mem::replace(&mut outs[i], Output::Listen);
             if !skip[i] {
                 self.output(node, o);
             }
         }
+        outs.clear();
         self.flush();
         self.outs = outs;
         self.skip = skip;

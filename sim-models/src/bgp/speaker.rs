@@ -552,6 +552,10 @@ struct Group {
     export: PrefixList,
     /// What the members are advertised, by prefix.
     out: BTreeMap<Ipv4Net, GroupOut>,
+    /// The least and greatest prefix put in `out` since it was last empty
+    /// (a client's group holds its own blocks: most prefixes fall outside,
+    /// and are known absent without reading the map).
+    span: Option<(Ipv4Net, Ipv4Net)>,
     /// `out`'s prefixes by their attributes (to find equal ones).
     by_attrs: BTreeSet<(Arc<PathAttrs>, Ipv4Net)>,
 }
@@ -886,6 +890,7 @@ impl Speaker {
                     local: n.local_address.unwrap_or(cfg.address),
                     export: n.export.clone(),
                     out: BTreeMap::new(),
+                    span: None,
                     by_attrs: BTreeSet::new(),
                 });
                 groups.len() - 1
@@ -2451,6 +2456,9 @@ impl Speaker {
         let Some((attrs, src)) = new else {
             if let Some(o) = grp.out.remove(&prefix) {
                 grp.unindex(&o.attrs, prefix);
+                if grp.out.is_empty() {
+                    grp.span = None;
+                }
             }
             return None;
         };
@@ -2465,6 +2473,10 @@ impl Speaker {
         }
         let attrs = Arc::new(attrs);
         let shared = grp.index(&attrs, prefix);
+        grp.span = Some(match grp.span {
+            Some((lo, hi)) => (lo.min(prefix), hi.max(prefix)),
+            None => (prefix, prefix),
+        });
         grp.out.insert(
             prefix,
             GroupOut {
@@ -2490,7 +2502,7 @@ impl Speaker {
             // a reflected route): nothing to send, nothing to keep.
             let c = &changes[0];
             let quiet = (0..ng).all(|g| {
-                !self.groups[g].out.contains_key(&c.prefix)
+                self.groups[g].out(&c.prefix).is_none()
                     && c.new
                         .as_ref()
                         .is_none_or(|(b, src)| !self.group_exports(g, c.prefix, b, *src))
@@ -2508,8 +2520,7 @@ impl Speaker {
         for g in 0..ng {
             for c in changes {
                 let old = self.groups[g]
-                    .out
-                    .get(&c.prefix)
+                    .out(&c.prefix)
                     .map(|o| (o.attrs.clone(), o.src));
                 let new = c
                     .new
@@ -2922,6 +2933,15 @@ impl<'r> RibCx<'r> {
 }
 
 impl Group {
+    /// What the group advertises for `prefix`.
+    #[inline]
+    fn out(&self, prefix: &Ipv4Net) -> Option<&GroupOut> {
+        match self.span {
+            Some((lo, hi)) if lo <= *prefix && *prefix <= hi => self.out.get(prefix),
+            _ => None,
+        }
+    }
+
     /// Records `prefix` under its attributes; says whether another prefix
     /// has equal ones (and marks that one shared too).
     fn index(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) -> bool {
