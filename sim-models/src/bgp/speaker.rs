@@ -269,15 +269,17 @@ pub enum State {
 
 /// What was negotiated with a peer's OPEN.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 pub struct Session {
     /// The hold time in force: the smaller of the two offers (0: none).
     pub hold_time: u16,
-    pub keepalive: Option<SimDuration>,
     pub cx: BgpContext,
+    pub route_refresh: bool,
     pub peer_id: Ipv4Addr,
+    pub keepalive: Option<SimDuration>,
     /// The peer's graceful restart capability, if it announced one.
     pub peer_gr: Option<GracefulRestartCap>,
-    pub route_refresh: bool,
 }
 
 /// A route in an Adj-RIB-In.
@@ -495,35 +497,37 @@ struct ExtraPath {
 }
 
 #[derive(Clone)]
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 struct Peer {
     addr: PeerAddr,
-    cfg: Neighbor,
-    ibgp: bool,
-    state: State,
-    transport: bool,
-    rx: Vec<u8>,
-    session: Option<Session>,
     /// The last BGP identifier the peer sent (kept for tie-breaking its stale routes).
     peer_id: Ipv4Addr,
-    /// Routes in its Adj-RIB-In.
-    routes: usize,
-    /// Its export group.
-    group: usize,
-    /// What was advertised to it, while its session's initial dump (or a
-    /// route refresh) is being sent; `None` once it has the whole table.
-    partial_out: Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>>,
-    /// Deadlines of the armed timers, by [`TimerKind::index`] (a `Timer`
-    /// input for another time is stale).
-    timers: [Option<SimTime>; 5],
-    /// BIRD's startup delay after errors (0: none).
-    startup_delay: SimDuration,
-    last_error: Option<SimTime>,
+    state: State,
+    transport: bool,
+    ibgp: bool,
     /// Stale routes are held for a restarting peer.
     gr_pending: bool,
     /// We are restarting (BIRD started with `-R`, as calico/node runs it):
     /// the next OPEN to this peer sets the Restart State bit, and the
     /// Forwarding State bit for IPv4 unicast.
     recovering: bool,
+    /// Its export group.
+    group: usize,
+    /// Routes in its Adj-RIB-In.
+    routes: usize,
+    rx: Vec<u8>,
+    session: Option<Session>,
+    cfg: Neighbor,
+    /// Deadlines of the armed timers, by [`TimerKind::index`] (a `Timer`
+    /// input for another time is stale).
+    timers: [Option<SimTime>; 5],
+    /// What was advertised to it, while its session's initial dump (or a
+    /// route refresh) is being sent; `None` once it has the whole table.
+    partial_out: Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>>,
+    /// BIRD's startup delay after errors (0: none).
+    startup_delay: SimDuration,
+    last_error: Option<SimTime>,
 }
 
 /// What an export group advertises for a prefix.
@@ -661,33 +665,35 @@ struct PlanCache {
 
 /// One BGP speaker; see the [module docs](self).
 #[derive(Clone)]
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 pub struct Speaker {
-    cfg: SpeakerConfig,
-    rng: SimRng,
+    /// Sessions in Established.
+    established: usize,
+    now: SimTime,
     /// In address order.
     peers: Vec<Peer>,
     /// `peers`' addresses (as numbers), for lookups.
     addrs: Vec<u32>,
-    groups: Vec<Group>,
-    local: BTreeSet<Ipv4Net>,
-    /// The attributes of the routes this speaker originates.
-    local_attrs: Arc<PathAttrs>,
     /// Every prefix with a path or origination.
     rib: Rib,
-    /// Paths beyond an entry's inline two, in peer order.
-    extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
+    /// The attribute pool [`Speaker::handle`] uses (a fabric passes its own).
+    pool: AttrPool,
+    out: Vec<Output>,
+    groups: Vec<Group>,
     /// What was advertised to an established member, where it differs from
     /// its group's `out` (see the module docs): (prefix, peer index).
     pinned: BTreeMap<(Ipv4Net, u16), Arc<PathAttrs>>,
-    started: bool,
-    /// Sessions in Established.
-    established: usize,
-    now: SimTime,
-    out: Vec<Output>,
+    /// Paths beyond an entry's inline two, in peer order.
+    extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
+    /// The attributes of the routes this speaker originates.
+    local_attrs: Arc<PathAttrs>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
     logging: bool,
-    /// The attribute pool [`Speaker::handle`] uses (a fabric passes its own).
-    pool: AttrPool,
+    started: bool,
+    cfg: SpeakerConfig,
+    rng: SimRng,
+    local: BTreeSet<Ipv4Net>,
     /// Scratch space for decoding UPDATEs.
     scratch: Vec<Ipv4Net>,
     /// Scratch space for exports.
@@ -980,23 +986,14 @@ impl Speaker {
     /// [`prefetch_for`](Self::prefetch_for)).
     #[inline]
     pub(crate) fn prefetch_fields(&self) {
-        prefetch(&self.peers);
-        prefetch(&self.addrs);
-        prefetch(&self.rib);
-        prefetch(&self.logging);
-        prefetch(&self.pool);
-        prefetch(&self.out);
-        prefetch(&self.now);
+        // The fields before `rng` (`HOT_BYTES`) are the caller's to fetch.
         prefetch_all(&self.rng);
-        prefetch(&self.cfg.local_as);
-        prefetch(&self.cfg.router_id);
-        prefetch(&self.cfg.default_local_pref);
-        prefetch(&self.groups);
-        prefetch(&self.pinned);
-        prefetch(&self.established);
         prefetch(&self.scratch);
-        prefetch(&self.local_attrs);
     }
+
+    /// The leading bytes of a speaker that receiving an UPDATE reads (its
+    /// fields up to its random-number generator: see their order).
+    pub(crate) const HOT_BYTES: usize = std::mem::offset_of!(Speaker, rng);
 
     /// Hints the processor at what receiving an UPDATE about prefix number
     /// `slot` (if known) will read,
@@ -1006,9 +1003,17 @@ impl Speaker {
     /// nothing but timing.
     #[inline]
     pub(crate) fn prefetch_for(&self, slot: Option<usize>, pool: &AttrPool) {
-        // A few neighbours (a reflector's client): all of them.
+        // A few neighbours (a reflector's client): all of them, as far
+        // as the hold timer (see their field order).
         if self.peers.len() <= 4 {
-            self.peers.iter().for_each(prefetch_all);
+            for p in &self.peers {
+                let b: *const u8 = (p as *const Peer).cast();
+                let hot = std::mem::offset_of!(Peer, timers) + 32;
+                for off in (0..hot).step_by(64) {
+                    prefetch(b.wrapping_add(off));
+                }
+                prefetch(b.wrapping_add(hot - 1));
+            }
         } else {
             prefetch(self.peers.as_ptr());
         }
