@@ -305,8 +305,6 @@ impl FabricNode {
             prefetch(p.wrapping_add(off));
         }
         prefetch(p.wrapping_add(hot - 1));
-        prefetch(&self.local);
-        prefetch(&self.conn);
         self.speaker.prefetch_fields();
     }
 
@@ -1145,9 +1143,10 @@ impl Fabric {
             if let Some(d) = v.get(k + DEEP_AHEAD) {
                 let n = &self.nodes[d.to];
                 prefetch(n.slots.as_ptr());
-                prefetch(n.timers.as_ptr());
-                prefetch(n.local.as_ptr());
-                prefetch(n.conn.as_ptr());
+                // The hold timers (what a received UPDATE sets again).
+                for t in n.timers.iter().take(4) {
+                    prefetch(&t[TimerKind::Hold.index()]);
+                }
                 n.speaker.prefetch_for(slot, &self.pool);
             }
             let d = &v[k];
