@@ -46,7 +46,9 @@ use super::calico::{CalicoCluster, NodeSpeaker};
 use super::config::SpeakerConfig;
 use super::pool::{AttrPool, Fx};
 use super::rib::Source;
-use super::speaker::{Input, LocRib, Output, PeerAddr, Speaker, State, TimerKind, Wire, prefetch};
+use super::speaker::{
+    Input, LocRib, Output, PeerAddr, Prepared, Speaker, State, TimerKind, Wire, prefetch,
+};
 
 /// One node to put in a fabric: its name, configuration and the prefixes it
 /// originates at start.
@@ -250,41 +252,59 @@ pub struct Installed {
 }
 
 /// A node of a fabric.
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 pub struct FabricNode {
+    /// The neighbours' addresses (as numbers), sorted: the slots of
+    /// `local` and `timers`.
+    slots: Vec<u32>,
+    /// Armed timers per neighbour and kind (see [`Armed`]).
+    timers: Vec<[Option<Armed>; 5]>,
+    speaker: Speaker,
+    alive: bool,
+    /// The local address of each neighbour's session.
+    local: Vec<Ipv4Addr>,
+    /// The last connection opened with each neighbour's address pair (see
+    /// `Fabric::conn_state` for whether it still is).
+    conn: Vec<Option<u64>>,
+    /// The node that owns each neighbour's address.
+    peer_node: Vec<Option<usize>>,
     pub name: String,
     pub config: SpeakerConfig,
     /// What it originates when it starts.
     pub originate: Vec<Ipv4Net>,
-    speaker: Speaker,
-    alive: bool,
     /// The recorded installed routes (with [`FabricOptions::record_fib`]).
     fib: BTreeMap<Ipv4Net, Installed>,
     /// Recorded uninstalls and their times (with `record_fib`).
     uninstalls: Vec<(SimTime, Ipv4Net)>,
-    /// The neighbours' addresses (as numbers), sorted: the slots of
-    /// `local` and `timers`.
-    slots: Vec<u32>,
-    /// The local address of each neighbour's session.
-    local: Vec<Ipv4Addr>,
-    /// Armed timers per neighbour and kind: their event, and whether it
-    /// counts as work.
-    timers: Vec<[Option<(EventId, bool)>; 5]>,
-    /// The node that owns each neighbour's address.
-    peer_node: Vec<Option<usize>>,
-    /// The last connection opened with each neighbour's address pair (see
-    /// `Fabric::conn_state` for whether it still is).
-    conn: Vec<Option<u64>>,
+}
+
+/// A timer the fabric runs for a speaker.
+#[derive(Clone, Copy, Debug)]
+struct Armed {
+    /// Its scheduled event, and the event's time.
+    id: EventId,
+    at: SimTime,
+    /// When the speaker wants it (`>= at`): a hold timer set again for
+    /// later keeps its event, which on firing is scheduled again for this
+    /// time instead of being handed to the speaker (see `Fabric::output`).
+    want: SimTime,
+    /// Whether it counts as work.
+    work: bool,
 }
 
 impl FabricNode {
     /// [`prefetch`]es the fields an arriving message reads.
     #[inline]
     fn prefetch(&self) {
-        prefetch(&self.alive);
-        prefetch(&self.slots);
-        prefetch(&self.timers);
-        prefetch(&self.local);
-        prefetch(&self.conn);
+        // The node's fields and its speaker's, up to the speaker's own
+        // (see their field order), then the rest of what it reads.
+        let p: *const u8 = (self as *const Self).cast();
+        let hot = std::mem::offset_of!(FabricNode, speaker) + Speaker::HOT_BYTES;
+        for off in (0..hot).step_by(64) {
+            prefetch(p.wrapping_add(off));
+        }
+        prefetch(p.wrapping_add(hot - 1));
         self.speaker.prefetch_fields();
     }
 
@@ -474,10 +494,73 @@ pub struct Fabric {
     /// Each node's `alive` (kept here too: a reflector's message to all its
     /// clients reads it for each).
     live: Vec<bool>,
-    /// An emptied `Ev::Multi` vector, for the next one.
-    spare: Vec<Delivery>,
+    /// Emptied `Ev::Multi` vectors, for the next ones.
+    spare: Vec<Vec<Delivery>>,
     /// The last message sent and its counts.
     counted: Option<(Wire, Stats)>,
+    /// The node and neighbour slot of the last message sent.
+    send_hint: (usize, usize),
+    /// UPDATEs taken apart, by message (a reflector sends each of its
+    /// UPDATEs to every client, in one event or in table dumps).
+    prepared: PreparedCache,
+}
+
+/// [`Prepared`] UPDATEs by the address of their bytes (direct-mapped: a
+/// message's entry holds the message, so the address is not reused while
+/// it is there).
+struct PreparedCache {
+    slots: Vec<Option<Prepared>>,
+    /// How many slots it takes when first used (a power of two).
+    size: usize,
+}
+
+impl PreparedCache {
+    /// Room for about eight messages per node (each reflector holds one
+    /// per prefix, and one per prefix and client group is sent).
+    fn for_nodes(n: usize) -> PreparedCache {
+        PreparedCache {
+            slots: Vec::new(),
+            size: (8 * n).next_power_of_two().clamp(1 << 8, 1 << 16),
+        }
+    }
+
+    /// The message taken apart (from the cache, or now), if it is an
+    /// UPDATE that can be.
+    fn get<'a>(
+        &'a mut self,
+        w: &Wire,
+        pool: &mut super::pool::AttrPool,
+    ) -> Option<&'a mut Prepared> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(self.size, || None);
+        }
+        let i = self.slot(w);
+        let slots = &mut self.slots;
+        let hit = matches!(&slots[i], Some(p) if Wire::ptr_eq(p.frame(), w));
+        if !hit {
+            slots[i] = Some(Prepared::new(w, pool)?);
+        }
+        slots[i].as_mut()
+    }
+
+    fn slot(&self, w: &Wire) -> usize {
+        (w.as_ptr() as usize >> 4) & (self.size - 1)
+    }
+
+    /// The message taken apart, if it is in the cache.
+    fn peek(&self, w: &Wire) -> Option<&Prepared> {
+        self.slots
+            .get(self.slot(w))?
+            .as_ref()
+            .filter(|p| Wire::ptr_eq(p.frame(), w))
+    }
+
+    /// [`prefetch`]es the message's cache slot.
+    fn prefetch(&self, w: &Wire) {
+        if let Some(s) = self.slots.get(self.slot(w)) {
+            prefetch(s);
+        }
+    }
 }
 
 impl fmt::Debug for Fabric {
@@ -618,6 +701,8 @@ impl Fabric {
             live: vec![true; n_nodes],
             spare: Vec::new(),
             counted: None,
+            send_hint: (usize::MAX, 0),
+            prepared: PreparedCache::for_nodes(n_nodes),
         }
     }
 
@@ -705,9 +790,7 @@ impl Fabric {
             // connections in one event: see `send`).
             let ev = if v.len() == 1 {
                 let ev = v.pop().expect("one").arrive();
-                if v.capacity() > self.spare.capacity() {
-                    self.spare = v;
-                }
+                self.put_spare(v);
                 ev
             } else {
                 Ev::Multi(v)
@@ -716,6 +799,15 @@ impl Fabric {
                 self.work += 1;
             }
             self.sched.schedule_at(at, ev);
+        }
+    }
+
+    /// Keeps an emptied delivery vector for reuse (a few: several
+    /// reflectors' messages to all their clients can be in flight at once,
+    /// each vector as long as the clients are many).
+    fn put_spare(&mut self, v: Vec<Delivery>) {
+        if v.capacity() > 0 && self.spare.len() < 8 {
+            self.spare.push(v);
         }
     }
 
@@ -751,7 +843,7 @@ impl Fabric {
             }
         }
         self.flush();
-        let mut v = std::mem::take(&mut self.spare);
+        let mut v = self.spare.pop().unwrap_or_default();
         v.push(d);
         self.pending = Some((at, keepalive, v));
     }
@@ -801,7 +893,9 @@ impl Fabric {
         match ev {
             // A timer's work flag is decided when it is armed.
             Ev::Timer { node, peer, kind } => {
-                if let Some((_, true)) = self.timer_slot(node, peer, kind).and_then(|t| *t) {
+                if let Some(Armed { work: true, .. }) =
+                    self.timer_slot(node, peer, kind).and_then(|t| *t)
+                {
                     self.work -= 1;
                 }
             }
@@ -887,7 +981,7 @@ impl Fabric {
         node: usize,
         peer: PeerAddr,
         kind: TimerKind,
-    ) -> Option<&mut Option<(EventId, bool)>> {
+    ) -> Option<&mut Option<Armed>> {
         let n = &mut self.nodes[node];
         let i = n.slot(peer)?;
         Some(&mut n.timers[i][kind.index()])
@@ -910,41 +1004,28 @@ impl Fabric {
     fn dispatch(&mut self, now: SimTime, ev: Ev) {
         let mut batch = None;
         let (node, input) = match ev {
-            Ev::Multi(v) => {
-                self.extra_arrivals += v.len() as u64 - 1;
-                // The receivers' memory is fetched a few receivers ahead
-                // (each is cold by its turn): their nodes, then what the
-                // message will touch in them.
-                const NODE_AHEAD: usize = 4;
-                const DEEP_AHEAD: usize = 2;
-                let tos: Vec<usize> = v.iter().map(|d| d.to).collect();
-                let first = v[0].batch.first().clone();
-                for &t in tos.iter().take(NODE_AHEAD) {
-                    self.nodes[t].prefetch();
-                }
-                let mut v = v;
-                for (k, d) in v.drain(..).enumerate() {
-                    if let Some(&t) = tos.get(k + NODE_AHEAD) {
-                        self.nodes[t].prefetch();
-                    }
-                    if let Some(&t) = tos.get(k + DEEP_AHEAD) {
-                        let n = &self.nodes[t];
-                        prefetch(n.slots.as_ptr());
-                        prefetch(n.timers.as_ptr());
-                        prefetch(n.local.as_ptr());
-                        prefetch(n.conn.as_ptr());
-                        n.speaker.prefetch_for(&first, &self.pool);
-                    }
-                    self.dispatch(now, d.arrive());
-                }
-                if v.capacity() > self.spare.capacity() {
-                    self.spare = v;
-                }
-                return;
-            }
+            Ev::Multi(v) => return self.multi(now, v),
             Ev::Input { node, input } => (node, input),
             Ev::Timer { node, peer, kind } => {
                 if let Some(t) = self.timer_slot(node, peer, kind) {
+                    if let Some(a) = *t
+                        && a.want > now
+                    {
+                        // Set again for later while it waited: it fires then.
+                        let id = self
+                            .sched
+                            .schedule_at(a.want, Ev::Timer { node, peer, kind });
+                        if a.work {
+                            self.work += 1;
+                        }
+                        let t = self.timer_slot(node, peer, kind).expect("armed");
+                        *t = Some(Armed {
+                            id,
+                            at: a.want,
+                            ..a
+                        });
+                        return;
+                    }
                     *t = None;
                 }
                 if kind == TimerKind::GracefulRestart {
@@ -1002,7 +1083,26 @@ impl Fabric {
         match batch {
             Some(b) => {
                 let from = peer.expect("a connection's peer");
-                for m in b.messages() {
+                let ms = b.messages();
+                for (k, m) in ms.iter().enumerate() {
+                    // A table dump: the prefix slots a few messages on
+                    // (each its own, cold) are fetched ahead.
+                    if let Some(w) = ms.get(k + 4) {
+                        self.prepared.prefetch(w);
+                    }
+                    if let Some(id) = ms
+                        .get(k + 2)
+                        .and_then(|w| self.prepared.peek(w)?.first_id())
+                    {
+                        sp.prefetch_slot(id, &self.pool);
+                    }
+                    if !self.options.log
+                        && m.get(18) == Some(&2)
+                        && let Some(p) = self.prepared.get(m, &mut self.pool)
+                        && sp.receive_prepared(now, from, p, &mut self.pool, &mut outs)
+                    {
+                        continue;
+                    }
                     self.pool.set_message(Some(m.clone()));
                     sp.receive_with(now, from, m, &mut self.pool, &mut outs);
                     self.pool.set_message(None);
@@ -1010,7 +1110,83 @@ impl Fabric {
             }
             None => sp.handle_with(now, input, &mut self.pool, &mut outs),
         }
-        let is = sp.established_sessions();
+        self.finish(now, node, was, outs);
+    }
+
+    /// An [`Ev::Multi`]: each delivery in turn, as its own `Arrive` event
+    /// would be. A single UPDATE sent to all (a reflector's to its
+    /// clients) is taken apart once ([`Prepared`]) and handed to each
+    /// receiver so.
+    fn multi(&mut self, now: SimTime, mut v: Vec<Delivery>) {
+        self.extra_arrivals += v.len() as u64 - 1;
+        // The receivers' memory is fetched a few receivers ahead (each is
+        // cold by its turn): their nodes, then what the message will touch
+        // in them.
+        const NODE_AHEAD: usize = 8;
+        const DEEP_AHEAD: usize = 4;
+        let first = v[0].batch.first().clone();
+        let prepare = !self.options.log && first.get(18) == Some(&2);
+        let slot = if prepare {
+            self.prepared
+                .get(&first, &mut self.pool)
+                .and_then(|p| p.first_id())
+        } else {
+            None
+        };
+        for d in v.iter().take(NODE_AHEAD) {
+            self.nodes[d.to].prefetch();
+        }
+        for k in 0..v.len() {
+            if let Some(d) = v.get(k + NODE_AHEAD) {
+                self.nodes[d.to].prefetch();
+            }
+            if let Some(d) = v.get(k + DEEP_AHEAD) {
+                let n = &self.nodes[d.to];
+                prefetch(n.slots.as_ptr());
+                // The hold timers (what a received UPDATE sets again).
+                for t in n.timers.iter().take(4) {
+                    prefetch(&t[TimerKind::Hold.index()]);
+                }
+                n.speaker.prefetch_for(slot, &self.pool);
+            }
+            let d = &v[k];
+            if prepare
+                && let Batch::One(w) = &d.batch
+                && let Some(p) = self.prepared.get(w, &mut self.pool)
+            {
+                if self.conn_state[d.conn as usize] == GONE || !self.live[d.to] {
+                    continue;
+                }
+                let (to, from) = (d.to, d.from);
+                let sp = &mut self.nodes[to].speaker;
+                let was = sp.established_sessions();
+                let mut outs = std::mem::take(&mut self.outs);
+                if sp.receive_prepared(now, from, p, &mut self.pool, &mut outs) {
+                    self.finish(now, to, was, outs);
+                    continue;
+                }
+                self.outs = outs;
+            }
+            let d = std::mem::replace(
+                &mut v[k],
+                Delivery {
+                    conn: 0,
+                    to: 0,
+                    key: 0,
+                    from: Ipv4Addr::UNSPECIFIED,
+                    batch: Batch::Many(Vec::new()),
+                },
+            );
+            self.dispatch(now, d.arrive());
+        }
+        v.clear();
+        self.put_spare(v);
+    }
+
+    /// After a node's speaker handled an input (its established sessions
+    /// were `was` before): its outputs, in order.
+    fn finish(&mut self, now: SimTime, node: usize, was: usize, mut outs: Vec<Output>) {
+        let is = self.nodes[node].speaker.established_sessions();
         if self.options.digest {
             for o in &outs {
                 use std::hash::{Hash, Hasher};
@@ -1038,11 +1214,19 @@ impl Fabric {
                 seen.push((*p, *k));
             }
         }
-        for (i, o) in outs.drain(..).enumerate() {
+        for i in 0..outs.len() {
+            // A reflector's table dump sends messages built long ago (cold
+            // by now): their bytes are fetched a few sends ahead.
+            if let Some(Output::Send(_, w)) = outs.get(i + 8) {
+                prefetch(w.as_ptr());
+                prefetch(w.as_ptr().wrapping_add(63));
+            }
+            let o = std::mem::replace(&mut outs[i], Output::Listen);
             if !skip[i] {
                 self.output(node, o);
             }
         }
+        outs.clear();
         self.flush();
         self.outs = outs;
         self.skip = skip;
@@ -1114,8 +1298,19 @@ impl Fabric {
                     }
                 }
                 let n = &self.nodes[x];
+                // A speaker sends to its peers in address order (its
+                // slots' order): the slot after the last one is tried first.
+                let (hx, hs) = self.send_hint;
+                let slot = if hx == x && n.slots.get(hs + 1) == Some(&peer.to_bits()) {
+                    Some(hs + 1)
+                } else {
+                    n.slot(peer)
+                };
+                if let Some(i) = slot {
+                    self.send_hint = (x, i);
+                }
                 // The open connection with the peer, and the peer's node.
-                let (local, open) = match n.slot(peer) {
+                let (local, open) = match slot {
                     Some(i) if self.slot_conns => (
                         n.local[i],
                         n.conn[i]
@@ -1165,6 +1360,19 @@ impl Fabric {
                 }
             }
             Output::SetTimer(peer, kind, at) => {
+                // A hold timer is set again on every message received:
+                // rather than cancel its event and schedule another each
+                // time, the pending event (due no later) stays and learns
+                // the new time. It fires at the same time either way; only
+                // its order among other events due at that same nanosecond
+                // can differ.
+                if kind == TimerKind::Hold
+                    && let Some(Some(a)) = self.timer_slot(x, peer, kind)
+                    && a.at <= at
+                {
+                    a.want = at;
+                    return;
+                }
                 self.cancel_timer(x, peer, kind);
                 // Keepalive and hold timers are periodic; so is a connect
                 // retry toward an address no node owns, a dead node or
@@ -1193,7 +1401,12 @@ impl Fabric {
                     self.gr_timers += 1;
                 }
                 if let Some(t) = self.timer_slot(x, peer, kind) {
-                    *t = Some((id, work));
+                    *t = Some(Armed {
+                        id,
+                        at,
+                        want: at,
+                        work,
+                    });
                 }
             }
             Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
@@ -1236,7 +1449,9 @@ impl Fabric {
     }
 
     fn cancel_timer(&mut self, x: usize, peer: PeerAddr, kind: TimerKind) {
-        if let Some((old, work)) = self.timer_slot(x, peer, kind).and_then(|t| t.take()) {
+        if let Some(Armed { id: old, work, .. }) =
+            self.timer_slot(x, peer, kind).and_then(|t| t.take())
+        {
             self.sched.cancel(old);
             if work {
                 self.work -= 1;
@@ -1490,5 +1705,13 @@ mod tests {
         s.count(&b);
         assert_eq!((s.updates, s.withdrawn, s.announced), (1, 1, 3));
         assert_eq!(s.withdraw_updates, 1);
+    }
+
+    /// What a receiver reads first sits in the first few cache lines of
+    /// its node (the field orders of `FabricNode` and `Speaker`).
+    #[test]
+    fn a_receivers_hot_fields_are_compact() {
+        let hot = std::mem::offset_of!(FabricNode, speaker) + Speaker::HOT_BYTES;
+        assert!(hot <= 7 * 64, "{hot} bytes");
     }
 }

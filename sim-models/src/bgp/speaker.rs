@@ -62,6 +62,79 @@ pub type PeerAddr = Ipv4Addr;
 /// UPDATE to all its clients.
 pub type Wire = Arc<[u8]>;
 
+/// An UPDATE handed to many speakers in turn (a reflector's message to all
+/// its clients), taken apart once: its routes, their prefix numbers and
+/// its decoded attributes. [`Speaker::receive_prepared`] takes it where
+/// [`Speaker::receive_with`] would take the bytes, with the same effect.
+pub(crate) struct Prepared {
+    frame: Wire,
+    /// The attribute field's range in `frame`.
+    attrs_at: std::ops::Range<usize>,
+    withdrawn: Vec<Ipv4Net>,
+    nlri: Vec<Ipv4Net>,
+    /// The number of the one prefix the UPDATE withdraws or announces, in
+    /// the pool's numbering (if it is about exactly one).
+    one_id: Option<usize>,
+    /// The decoded attributes, by 4-octet AS numbers, once the pool has
+    /// them.
+    attrs: [Option<Arc<PathAttrs>>; 2],
+}
+
+impl Prepared {
+    /// Takes apart a whole UPDATE whose lengths hold; `None` for anything
+    /// else (which goes the general way).
+    pub(crate) fn new(frame: &Wire, pool: &mut AttrPool) -> Option<Prepared> {
+        if frame.get(18) != Some(&msg_type::UPDATE)
+            || BgpMessage::frame_len(frame) != Ok(Some(frame.len()))
+        {
+            return None;
+        }
+        let [w, a, n] = update_fields(frame)?;
+        let (mut withdrawn, mut nlri) = (Vec::new(), Vec::new());
+        if !prefixes_into(&frame[w], &mut withdrawn) || !prefixes_into(&frame[n], &mut nlri) {
+            return None;
+        }
+        let one_id = match (withdrawn.as_slice(), nlri.as_slice()) {
+            ([p], []) | ([], [p]) => Some(pool.intern(p.network())),
+            _ => None,
+        };
+        Some(Prepared {
+            frame: frame.clone(),
+            attrs_at: a,
+            withdrawn,
+            nlri,
+            one_id,
+            attrs: [None, None],
+        })
+    }
+
+    pub(crate) fn frame(&self) -> &Wire {
+        &self.frame
+    }
+
+    /// The attributes the UPDATE's routes take (`Some(None)`: it announces
+    /// nothing, and has no attributes), if the pool has decoded them (else
+    /// the general way decodes them).
+    fn attrs(&mut self, four_octet: bool, pool: &mut AttrPool) -> Option<Option<Arc<PathAttrs>>> {
+        let wire = &self.frame[self.attrs_at.clone()];
+        if self.nlri.is_empty() {
+            return wire.is_empty().then_some(None);
+        }
+        let k = four_octet as usize;
+        if self.attrs[k].is_none() {
+            pool.set_message(Some(self.frame.clone()));
+            self.attrs[k] = pool.decoded_in(four_octet, &self.frame, wire);
+            pool.set_message(None);
+        }
+        Some(Some(self.attrs[k].clone()?))
+    }
+
+    /// The prefix slot a receiver's table will touch (for prefetching).
+    pub(crate) fn first_id(&self) -> Option<usize> {
+        self.one_id
+    }
+}
+
 /// The most neighbours a speaker may have.
 pub const MAX_NEIGHBORS: usize = LOCAL as usize;
 
@@ -182,15 +255,17 @@ pub enum State {
 
 /// What was negotiated with a peer's OPEN.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 pub struct Session {
     /// The hold time in force: the smaller of the two offers (0: none).
     pub hold_time: u16,
-    pub keepalive: Option<SimDuration>,
     pub cx: BgpContext,
+    pub route_refresh: bool,
     pub peer_id: Ipv4Addr,
+    pub keepalive: Option<SimDuration>,
     /// The peer's graceful restart capability, if it announced one.
     pub peer_gr: Option<GracefulRestartCap>,
-    pub route_refresh: bool,
 }
 
 /// A route in an Adj-RIB-In.
@@ -408,35 +483,37 @@ struct ExtraPath {
 }
 
 #[derive(Clone)]
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 struct Peer {
     addr: PeerAddr,
-    cfg: Neighbor,
-    ibgp: bool,
-    state: State,
-    transport: bool,
-    rx: Vec<u8>,
-    session: Option<Session>,
     /// The last BGP identifier the peer sent (kept for tie-breaking its stale routes).
     peer_id: Ipv4Addr,
-    /// Routes in its Adj-RIB-In.
-    routes: usize,
-    /// Its export group.
-    group: usize,
-    /// What was advertised to it, while its session's initial dump (or a
-    /// route refresh) is being sent; `None` once it has the whole table.
-    partial_out: Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>>,
-    /// Deadlines of the armed timers, by [`TimerKind::index`] (a `Timer`
-    /// input for another time is stale).
-    timers: [Option<SimTime>; 5],
-    /// BIRD's startup delay after errors (0: none).
-    startup_delay: SimDuration,
-    last_error: Option<SimTime>,
+    state: State,
+    transport: bool,
+    ibgp: bool,
     /// Stale routes are held for a restarting peer.
     gr_pending: bool,
     /// We are restarting (BIRD started with `-R`, as calico/node runs it):
     /// the next OPEN to this peer sets the Restart State bit, and the
     /// Forwarding State bit for IPv4 unicast.
     recovering: bool,
+    /// Its export group.
+    group: usize,
+    /// Routes in its Adj-RIB-In.
+    routes: usize,
+    rx: Vec<u8>,
+    session: Option<Session>,
+    cfg: Neighbor,
+    /// Deadlines of the armed timers, by [`TimerKind::index`] (a `Timer`
+    /// input for another time is stale).
+    timers: [Option<SimTime>; 5],
+    /// What was advertised to it, while its session's initial dump (or a
+    /// route refresh) is being sent; `None` once it has the whole table.
+    partial_out: Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>>,
+    /// BIRD's startup delay after errors (0: none).
+    startup_delay: SimDuration,
+    last_error: Option<SimTime>,
 }
 
 /// What an export group advertises for a prefix.
@@ -465,6 +542,10 @@ struct Group {
     export: PrefixList,
     /// What the members are advertised, by prefix.
     out: BTreeMap<Ipv4Net, GroupOut>,
+    /// The least and greatest prefix put in `out` since it was last empty
+    /// (a client's group holds its own blocks: most prefixes fall outside,
+    /// and are known absent without reading the map).
+    span: Option<(Ipv4Net, Ipv4Net)>,
     /// `out`'s prefixes by their attributes (to find equal ones).
     by_attrs: BTreeSet<(Arc<PathAttrs>, Ipv4Net)>,
 }
@@ -570,33 +651,35 @@ struct PlanCache {
 
 /// One BGP speaker; see the [module docs](self).
 #[derive(Clone)]
+// Field order (repr(C)): what receiving an UPDATE reads comes first, in as few cache lines as can be.
+#[repr(C)]
 pub struct Speaker {
-    cfg: SpeakerConfig,
-    rng: SimRng,
+    /// Sessions in Established.
+    established: usize,
+    now: SimTime,
     /// In address order.
     peers: Vec<Peer>,
     /// `peers`' addresses (as numbers), for lookups.
     addrs: Vec<u32>,
-    groups: Vec<Group>,
-    local: BTreeSet<Ipv4Net>,
-    /// The attributes of the routes this speaker originates.
-    local_attrs: Arc<PathAttrs>,
     /// Every prefix with a path or origination.
     rib: Rib,
-    /// Paths beyond an entry's inline two, in peer order.
-    extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
+    /// The attribute pool [`Speaker::handle`] uses (a fabric passes its own).
+    pool: AttrPool,
+    out: Vec<Output>,
+    groups: Vec<Group>,
     /// What was advertised to an established member, where it differs from
     /// its group's `out` (see the module docs): (prefix, peer index).
     pinned: BTreeMap<(Ipv4Net, u16), Arc<PathAttrs>>,
-    started: bool,
-    /// Sessions in Established.
-    established: usize,
-    now: SimTime,
-    out: Vec<Output>,
+    /// Paths beyond an entry's inline two, in peer order.
+    extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
+    /// The attributes of the routes this speaker originates.
+    local_attrs: Arc<PathAttrs>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
     logging: bool,
-    /// The attribute pool [`Speaker::handle`] uses (a fabric passes its own).
-    pool: AttrPool,
+    started: bool,
+    cfg: SpeakerConfig,
+    rng: SimRng,
+    local: BTreeSet<Ipv4Net>,
     /// Scratch space for decoding UPDATEs.
     scratch: Vec<Ipv4Net>,
     /// Scratch space for exports.
@@ -799,6 +882,7 @@ impl Speaker {
                     local: n.local_address.unwrap_or(cfg.address),
                     export: n.export.clone(),
                     out: BTreeMap::new(),
+                    span: None,
                     by_attrs: BTreeSet::new(),
                 });
                 groups.len() - 1
@@ -888,44 +972,52 @@ impl Speaker {
     /// [`prefetch_for`](Self::prefetch_for)).
     #[inline]
     pub(crate) fn prefetch_fields(&self) {
-        prefetch(&self.peers);
-        prefetch(&self.addrs);
-        prefetch(&self.rib);
-        prefetch(&self.logging);
-        prefetch(&self.pool);
-        prefetch(&self.out);
-        prefetch(&self.now);
+        // The fields before `rng` (`HOT_BYTES`) are the caller's to fetch.
         prefetch_all(&self.rng);
-        prefetch(&self.cfg.local_as);
-        prefetch(&self.cfg.router_id);
-        prefetch(&self.cfg.default_local_pref);
-        prefetch(&self.groups);
-        prefetch(&self.pinned);
-        prefetch(&self.established);
         prefetch(&self.scratch);
-        prefetch(&self.local_attrs);
     }
 
-    /// Hints the processor at what receiving this UPDATE frame will read,
+    /// The leading bytes of a speaker that receiving an UPDATE reads (its
+    /// fields up to its random-number generator: see their order).
+    pub(crate) const HOT_BYTES: usize = std::mem::offset_of!(Speaker, rng);
+
+    /// Hints the processor at what receiving an UPDATE about prefix number
+    /// `slot` (if known) will read,
     /// `pool` being the pool it will be handed: a fabric handing one
     /// message to many speakers in turn calls it for a speaker a little
     /// ahead (after [`prefetch_fields`](Self::prefetch_fields)). Changes
     /// nothing but timing.
     #[inline]
-    pub(crate) fn prefetch_for(&self, frame: &[u8], pool: &AttrPool) {
-        // A few neighbours (a reflector's client): all of them.
+    pub(crate) fn prefetch_for(&self, slot: Option<usize>, pool: &AttrPool) {
+        // A few neighbours (a reflector's client): all of them, as far
+        // as the hold timer (see their field order).
         if self.peers.len() <= 4 {
-            self.peers.iter().for_each(prefetch_all);
+            for p in &self.peers {
+                let b: *const u8 = (p as *const Peer).cast();
+                let hot = std::mem::offset_of!(Peer, timers) + 32;
+                for off in (0..hot).step_by(64) {
+                    prefetch(b.wrapping_add(off));
+                }
+                prefetch(b.wrapping_add(hot - 1));
+            }
         } else {
             prefetch(self.peers.as_ptr());
         }
         prefetch(self.addrs.as_ptr());
         self.groups.iter().take(2).for_each(prefetch_all);
+        if let Some(id) = slot {
+            self.prefetch_slot(id, pool);
+        }
+    }
+
+    /// [`prefetch`]es the table slot of prefix number `id` of `pool`'s
+    /// numbering. Changes nothing but timing.
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, id: usize, pool: &AttrPool) {
         if self.rib.numbered_by(pool)
-            && let Some(id) = first_prefix(frame).and_then(|p| pool.prefix_id(&p))
-            && id < self.rib.slots.len()
+            && let Some(s) = self.rib.slots.get(id)
         {
-            let s: *const Slot = &self.rib.slots[id];
+            let s: *const Slot = s;
             prefetch(s);
             prefetch(s.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
         }
@@ -1038,6 +1130,56 @@ impl Speaker {
         self.bytes(peer, bytes);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
+    }
+
+    /// [`receive_with`](Self::receive_with) of a [`Prepared`] UPDATE:
+    /// the same outputs and state. Says whether it took it: `false` (and
+    /// nothing done) where the bytes must go the general way (no such
+    /// peer, a session not Established, a partial message buffered, the
+    /// log on, attributes the pool has not decoded yet).
+    pub(crate) fn receive_prepared(
+        &mut self,
+        now: SimTime,
+        peer: PeerAddr,
+        prep: &mut Prepared,
+        pool: &mut AttrPool,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(m) = self.ix(peer) else {
+            return false;
+        };
+        let p = &self.peers[m];
+        if self.logging
+            || !p.transport
+            || !p.rx.is_empty()
+            || p.state != State::Established
+            || !self.rib.numbered_by(pool)
+        {
+            return false;
+        }
+        let four = p
+            .session
+            .as_ref()
+            .map_or(BgpContext::FOUR_OCTET, |s| s.cx)
+            .four_octet_as;
+        let Some(attrs) = prep.attrs(four, pool) else {
+            return false;
+        };
+        self.now = now;
+        std::mem::swap(&mut self.pool, pool);
+        std::mem::swap(&mut self.out, out);
+        self.restart_hold(m);
+        if prep.withdrawn.is_empty() && prep.nlri.is_empty() {
+            // End-of-RIB.
+            if self.peers[m].gr_pending {
+                self.flush_stale(m);
+            }
+        } else {
+            self.import_ids(m, &prep.withdrawn, attrs, &prep.nlri, prep.one_id);
+        }
+        std::mem::swap(&mut self.out, out);
+        std::mem::swap(&mut self.pool, pool);
+        true
     }
 
     fn input(&mut self, input: Input) {
@@ -1544,25 +1686,15 @@ impl Speaker {
     /// decoding them, exactly as [`receive`](Self::receive) would. Says
     /// whether it was (else it takes the general way).
     fn update_fast(&mut self, m: usize, frame: &[u8], cx: BgpContext) -> bool {
-        let body = &frame[HEADER_LEN..];
-        if body.len() < 4 {
+        let Some([w, a, n]) = update_fields(frame) else {
             return false;
-        }
-        let wlen = be16(body, 0);
-        if 2 + wlen + 2 > body.len() {
-            return false;
-        }
-        let alen = be16(body, 2 + wlen);
-        let astart = 4 + wlen;
-        if astart + alen > body.len() {
-            return false;
-        }
-        let attr_bytes = &body[astart..astart + alen];
+        };
+        let attr_bytes = &frame[a];
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let ok = prefixes_into(&body[2..2 + wlen], &mut scratch);
+        let ok = prefixes_into(&frame[w], &mut scratch);
         let nw = scratch.len();
-        let ok = ok && prefixes_into(&body[astart + alen..], &mut scratch);
+        let ok = ok && prefixes_into(&frame[n], &mut scratch);
         let attrs = if !ok {
             None
         } else if scratch.len() > nw {
@@ -1783,6 +1915,19 @@ impl Speaker {
         attrs: Option<Arc<PathAttrs>>,
         nlri: &[Ipv4Net],
     ) {
+        self.import_ids(m, withdrawn, attrs, nlri, None);
+    }
+
+    /// [`import_routes`](Self::import_routes), given the number of the
+    /// one prefix the UPDATE is about, if known.
+    fn import_ids(
+        &mut self,
+        m: usize,
+        withdrawn: &[Ipv4Net],
+        attrs: Option<Arc<PathAttrs>>,
+        nlri: &[Ipv4Net],
+        one_id: Option<usize>,
+    ) {
         let local_as = self.cfg.local_as;
         let router_id = self.cfg.router_id;
         let cluster_id = self.cfg.effective_cluster_id();
@@ -1793,7 +1938,7 @@ impl Speaker {
         let mut notes = Vec::new();
         for w in withdrawn {
             if one {
-                return self.update_one(m, w.network(), None);
+                return self.update_one(m, w.network(), one_id, None);
             }
             self.remove_path(w.network(), m, &mut touched);
         }
@@ -1830,11 +1975,11 @@ impl Speaker {
                             for n in notes {
                                 self.log(Some(addr), n);
                             }
-                            return self.update_one(m, n, None);
+                            return self.update_one(m, n, one_id, None);
                         }
                         self.remove_path(n, m, &mut touched);
                     }
-                    None if one => return self.update_one(m, n, Some(attrs)),
+                    None if one => return self.update_one(m, n, one_id, Some(attrs)),
                     None => self.set_path(n, m, attrs.clone(), &mut touched),
                 }
             }
@@ -2034,7 +2179,7 @@ impl Speaker {
                 new: new.map(|b| (b, ix)),
             });
         }
-        self.export(changes);
+        self.export(&changes);
     }
 
     /// A new best route for a prefix (or none): into the kernel.
@@ -2076,9 +2221,15 @@ impl Speaker {
 
     /// One prefix's path from a peer set (or removed), then decided: what
     /// `set_path`/`remove_path` and `decide` do, with one lookup.
-    fn update_one(&mut self, m: usize, prefix: Ipv4Net, path: Option<Arc<PathAttrs>>) {
+    fn update_one(
+        &mut self,
+        m: usize,
+        prefix: Ipv4Net,
+        id: Option<usize>,
+        path: Option<Arc<PathAttrs>>,
+    ) {
         let peer = m as u16;
-        let id = self.pool.intern(prefix);
+        let id = id.unwrap_or_else(|| self.pool.intern(prefix));
         self.rib.grow(id, self.pool.prefixes());
         let rcx = RibCx {
             peers: &self.peers,
@@ -2178,7 +2329,7 @@ impl Speaker {
             return;
         }
         self.decided(prefix, &old, &new);
-        self.export(vec![Change {
+        self.export(&[Change {
             prefix,
             new: new.map(|b| (b, ix)),
         }]);
@@ -2286,6 +2437,9 @@ impl Speaker {
         let Some((attrs, src)) = new else {
             if let Some(o) = grp.out.remove(&prefix) {
                 grp.unindex(&o.attrs, prefix);
+                if grp.out.is_empty() {
+                    grp.span = None;
+                }
             }
             return None;
         };
@@ -2300,6 +2454,10 @@ impl Speaker {
         }
         let attrs = Arc::new(attrs);
         let shared = grp.index(&attrs, prefix);
+        grp.span = Some(match grp.span {
+            Some((lo, hi)) => (lo.min(prefix), hi.max(prefix)),
+            None => (prefix, prefix),
+        });
         grp.out.insert(
             prefix,
             GroupOut {
@@ -2314,7 +2472,7 @@ impl Speaker {
 
     /// Advertises the changed best routes to every established session
     /// (and keeps the groups' tables).
-    fn export(&mut self, changes: Vec<Change>) {
+    fn export(&mut self, changes: &[Change]) {
         if changes.is_empty() {
             return;
         }
@@ -2325,7 +2483,7 @@ impl Speaker {
             // a reflected route): nothing to send, nothing to keep.
             let c = &changes[0];
             let quiet = (0..ng).all(|g| {
-                !self.groups[g].out.contains_key(&c.prefix)
+                self.groups[g].out(&c.prefix).is_none()
                     && c.new
                         .as_ref()
                         .is_none_or(|(b, src)| !self.group_exports(g, c.prefix, b, *src))
@@ -2341,10 +2499,9 @@ impl Speaker {
         );
         let mut any = false;
         for g in 0..ng {
-            for c in &changes {
+            for c in changes {
                 let old = self.groups[g]
-                    .out
-                    .get(&c.prefix)
+                    .out(&c.prefix)
                     .map(|o| (o.attrs.clone(), o.src));
                 let new = c
                     .new
@@ -2375,7 +2532,7 @@ impl Speaker {
             return;
         }
         if !self.pinned.is_empty() {
-            for c in &changes {
+            for c in changes {
                 special.extend(
                     self.pinned
                         .range((c.prefix, 0)..=(c.prefix, u16::MAX))
@@ -2757,6 +2914,15 @@ impl<'r> RibCx<'r> {
 }
 
 impl Group {
+    /// What the group advertises for `prefix`.
+    #[inline]
+    fn out(&self, prefix: &Ipv4Net) -> Option<&GroupOut> {
+        match self.span {
+            Some((lo, hi)) if lo <= *prefix && *prefix <= hi => self.out.get(prefix),
+            _ => None,
+        }
+    }
+
     /// Records `prefix` under its attributes; says whether another prefix
     /// has equal ones (and marks that one shared too).
     fn index(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) -> bool {
@@ -2864,6 +3030,30 @@ fn be16(b: &[u8], at: usize) -> usize {
 
 /// Decodes a withdrawn-routes or NLRI field into `out`, as the codec does;
 /// `false` if it is malformed.
+/// An UPDATE frame's withdrawn-routes, path-attribute and NLRI fields (as
+/// ranges of the frame), if its lengths hold.
+fn update_fields(frame: &[u8]) -> Option<[std::ops::Range<usize>; 3]> {
+    let body = frame.get(HEADER_LEN..)?;
+    if body.len() < 4 {
+        return None;
+    }
+    let wlen = be16(body, 0);
+    if 2 + wlen + 2 > body.len() {
+        return None;
+    }
+    let alen = be16(body, 2 + wlen);
+    let astart = 4 + wlen;
+    if astart + alen > body.len() {
+        return None;
+    }
+    let at = |r: std::ops::Range<usize>| HEADER_LEN + r.start..HEADER_LEN + r.end;
+    Some([
+        at(2..2 + wlen),
+        at(astart..astart + alen),
+        at(astart + alen..body.len()),
+    ])
+}
+
 fn prefixes_into(mut b: &[u8], out: &mut Vec<Ipv4Net>) -> bool {
     while let Some((&len, rest)) = b.split_first() {
         if len > 32 {
@@ -2893,28 +3083,6 @@ fn attribute_field(frame: &[u8]) -> Option<&[u8]> {
     let wlen = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
     let alen = u16::from_be_bytes([*body.get(2 + wlen)?, *body.get(3 + wlen)?]) as usize;
     body.get(4 + wlen..4 + wlen + alen)
-}
-
-/// The first prefix an UPDATE frame announces (or else withdraws), if its
-/// lengths hold.
-fn first_prefix(frame: &[u8]) -> Option<Ipv4Net> {
-    let attrs = attribute_field(frame)?;
-    let body = &frame[HEADER_LEN..];
-    let wlen = be16(body, 0);
-    let nlri = &body[4 + wlen + attrs.len()..];
-    let field = if nlri.is_empty() {
-        &body[2..2 + wlen]
-    } else {
-        nlri
-    };
-    let (&len, rest) = field.split_first()?;
-    let n = (len as usize).div_ceil(8);
-    if len > 32 || rest.len() < n {
-        return None;
-    }
-    let mut octets = [0u8; 4];
-    octets[..n].copy_from_slice(&rest[..n]);
-    Some(Ipv4Net::new(Ipv4Addr::from(octets), len)?.network())
 }
 
 /// Asks the processor to fetch the cache line at `p` (a hint: changes
