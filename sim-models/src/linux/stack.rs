@@ -1919,16 +1919,10 @@ impl World {
         let DevKind::Vxlan(dvx) = &self.devices[dev.ix()].kind else {
             return;
         };
-        let exact = dvx.fdb.iter().find(|f| f.mac == eth.dst);
+        let exact = dvx.fdb.get(eth.dst);
         let (entry, result_default) = match exact {
             Some(f) => (Some(f.rdsts.clone()), false),
-            None => (
-                dvx.fdb
-                    .iter()
-                    .find(|f| f.mac.is_zero())
-                    .map(|f| f.rdsts.clone()),
-                true,
-            ),
+            None => (dvx.fdb.get(MacAddr::ZERO).map(|f| f.rdsts.clone()), true),
         };
         let Some(rdsts) = entry else {
             let mac = eth.dst;
@@ -2138,11 +2132,11 @@ impl World {
                 && vx.learning
                 && smac.is_unicast()
             {
-                let learned = match vx.fdb.iter_mut().find(|f| f.mac == smac) {
+                let learned = match vx.fdb.get_mut(smac) {
                     Some(f) if f.permanent => false,
                     Some(f) => {
                         let changed = f.rdsts.first().map(|r| r.dst) != Some(oh.src);
-                        f.rdsts = vec![crate::linux::VxlanRdst {
+                        f.rdsts = smallvec::smallvec![crate::linux::VxlanRdst {
                             dst: oh.src,
                             port: None,
                             vni: None,
@@ -2153,7 +2147,7 @@ impl World {
                     None => {
                         vx.fdb.push(crate::linux::VxlanFdb {
                             mac: smac,
-                            rdsts: vec![crate::linux::VxlanRdst {
+                            rdsts: smallvec::smallvec![crate::linux::VxlanRdst {
                                 dst: oh.src,
                                 port: None,
                                 vni: None,
