@@ -1542,12 +1542,12 @@ impl World {
                     h.neigh_entries -= 1;
                 }
                 if let Some(mut o) = old {
-                    if let Some(t) = o.timer.take() {
+                    if let Some(t) = o.take_timer() {
                         cx.sched.cancel(t);
                     }
                     // Packets waiting for this neighbour go out now.
                     if let Some(mac) = lladdr {
-                        for p in std::mem::take(&mut o.queue) {
+                        for p in o.take_queue() {
                             let src = self.devices[d.ix()].mac;
                             let mut p = p;
                             p.headers.insert(
