@@ -188,17 +188,18 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Adds another message's counts (see [`count`](Self::count)).
-    fn add(&mut self, o: &Stats) {
-        self.messages += o.messages;
-        self.bytes += o.bytes;
-        self.opens += o.opens;
-        self.updates += o.updates;
-        self.keepalives += o.keepalives;
-        self.notifications += o.notifications;
-        self.withdraw_updates += o.withdraw_updates;
-        self.announced += o.announced;
-        self.withdrawn += o.withdrawn;
+    /// Adds another message's counts (see [`count`](Self::count)), `k`
+    /// times.
+    fn add_times(&mut self, o: &Stats, k: u64) {
+        self.messages += k * o.messages;
+        self.bytes += k * o.bytes;
+        self.opens += k * o.opens;
+        self.updates += k * o.updates;
+        self.keepalives += k * o.keepalives;
+        self.notifications += k * o.notifications;
+        self.withdraw_updates += k * o.withdraw_updates;
+        self.announced += k * o.announced;
+        self.withdrawn += k * o.withdrawn;
     }
 
     fn count(&mut self, msg: &[u8]) {
@@ -305,8 +306,6 @@ impl FabricNode {
             prefetch(p.wrapping_add(off));
         }
         prefetch(p.wrapping_add(hot - 1));
-        prefetch(&self.local);
-        prefetch(&self.conn);
         self.speaker.prefetch_fields();
     }
 
@@ -496,10 +495,10 @@ pub struct Fabric {
     /// Each node's `alive` (kept here too: a reflector's message to all its
     /// clients reads it for each).
     live: Vec<bool>,
-    /// An emptied `Ev::Multi` vector, for the next one.
-    spare: Vec<Delivery>,
+    /// Emptied `Ev::Multi` vectors, for the next ones.
+    spare: Vec<Vec<Delivery>>,
     /// The last message sent and its counts.
-    counted: Option<(Wire, Stats)>,
+    counted: Option<(Wire, Stats, u64)>,
     /// The node and neighbour slot of the last message sent.
     send_hint: (usize, usize),
     /// UPDATEs taken apart, by message (a reflector sends each of its
@@ -512,22 +511,32 @@ pub struct Fabric {
 /// it is there).
 struct PreparedCache {
     slots: Vec<Option<Prepared>>,
+    /// How many slots it takes when first used (a power of two).
+    size: usize,
 }
 
 impl PreparedCache {
-    const SLOTS: usize = 1 << 14;
+    /// Room for about eight messages per node (each reflector holds one
+    /// per prefix, and one per prefix and client group is sent).
+    fn for_nodes(n: usize) -> PreparedCache {
+        PreparedCache {
+            slots: Vec::new(),
+            size: (8 * n).next_power_of_two().clamp(1 << 8, 1 << 16),
+        }
+    }
 
     /// The message taken apart (from the cache, or now), if it is an
     /// UPDATE that can be.
     fn get<'a>(
-        slots: &'a mut Vec<Option<Prepared>>,
+        &'a mut self,
         w: &Wire,
         pool: &mut super::pool::AttrPool,
     ) -> Option<&'a mut Prepared> {
-        if slots.is_empty() {
-            slots.resize_with(Self::SLOTS, || None);
+        if self.slots.is_empty() {
+            self.slots.resize_with(self.size, || None);
         }
-        let i = Self::slot(w);
+        let i = self.slot(w);
+        let slots = &mut self.slots;
         let hit = matches!(&slots[i], Some(p) if Wire::ptr_eq(p.frame(), w));
         if !hit {
             slots[i] = Some(Prepared::new(w, pool)?);
@@ -535,21 +544,21 @@ impl PreparedCache {
         slots[i].as_mut()
     }
 
-    fn slot(w: &Wire) -> usize {
-        (w.as_ptr() as usize >> 4) % Self::SLOTS
+    fn slot(&self, w: &Wire) -> usize {
+        (w.as_ptr() as usize >> 4) & (self.size - 1)
     }
 
     /// The message taken apart, if it is in the cache.
     fn peek(&self, w: &Wire) -> Option<&Prepared> {
         self.slots
-            .get(Self::slot(w))?
+            .get(self.slot(w))?
             .as_ref()
             .filter(|p| Wire::ptr_eq(p.frame(), w))
     }
 
     /// [`prefetch`]es the message's cache slot.
     fn prefetch(&self, w: &Wire) {
-        if let Some(s) = self.slots.get(Self::slot(w)) {
+        if let Some(s) = self.slots.get(self.slot(w)) {
             prefetch(s);
         }
     }
@@ -560,7 +569,7 @@ impl fmt::Debug for Fabric {
         f.debug_struct("Fabric")
             .field("now", &self.sched.now())
             .field("nodes", &self.nodes.len())
-            .field("stats", &self.stats)
+            .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
@@ -694,7 +703,7 @@ impl Fabric {
             spare: Vec::new(),
             counted: None,
             send_hint: (usize::MAX, 0),
-            prepared: PreparedCache { slots: Vec::new() },
+            prepared: PreparedCache::for_nodes(n_nodes),
         }
     }
 
@@ -733,9 +742,13 @@ impl Fabric {
     }
 
     pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        if let Some((_, c, k)) = &self.counted {
+            s.add_times(c, *k);
+        }
         Stats {
             events: self.sched.events_processed() + self.extra_arrivals,
-            ..self.stats
+            ..s
         }
     }
 
@@ -782,9 +795,7 @@ impl Fabric {
             // connections in one event: see `send`).
             let ev = if v.len() == 1 {
                 let ev = v.pop().expect("one").arrive();
-                if v.capacity() > self.spare.capacity() {
-                    self.spare = v;
-                }
+                self.put_spare(v);
                 ev
             } else {
                 Ev::Multi(v)
@@ -793,6 +804,15 @@ impl Fabric {
                 self.work += 1;
             }
             self.sched.schedule_at(at, ev);
+        }
+    }
+
+    /// Keeps an emptied delivery vector for reuse (a few: several
+    /// reflectors' messages to all their clients can be in flight at once,
+    /// each vector as long as the clients are many).
+    fn put_spare(&mut self, v: Vec<Delivery>) {
+        if v.capacity() > 0 && self.spare.len() < 8 {
+            self.spare.push(v);
         }
     }
 
@@ -828,7 +848,7 @@ impl Fabric {
             }
         }
         self.flush();
-        let mut v = std::mem::take(&mut self.spare);
+        let mut v = self.spare.pop().unwrap_or_default();
         v.push(d);
         self.pending = Some((at, keepalive, v));
     }
@@ -1083,8 +1103,7 @@ impl Fabric {
                     }
                     if !self.options.log
                         && m.get(18) == Some(&2)
-                        && let Some(p) =
-                            PreparedCache::get(&mut self.prepared.slots, m, &mut self.pool)
+                        && let Some(p) = self.prepared.get(m, &mut self.pool)
                         && sp.receive_prepared(now, from, p, &mut self.pool, &mut outs)
                     {
                         continue;
@@ -1113,7 +1132,8 @@ impl Fabric {
         let first = v[0].batch.first().clone();
         let prepare = !self.options.log && first.get(18) == Some(&2);
         let slot = if prepare {
-            PreparedCache::get(&mut self.prepared.slots, &first, &mut self.pool)
+            self.prepared
+                .get(&first, &mut self.pool)
                 .and_then(|p| p.first_id())
         } else {
             None
@@ -1128,15 +1148,16 @@ impl Fabric {
             if let Some(d) = v.get(k + DEEP_AHEAD) {
                 let n = &self.nodes[d.to];
                 prefetch(n.slots.as_ptr());
-                prefetch(n.timers.as_ptr());
-                prefetch(n.local.as_ptr());
-                prefetch(n.conn.as_ptr());
+                // The hold timers (what a received UPDATE sets again).
+                for t in n.timers.iter().take(4) {
+                    prefetch(&t[TimerKind::Hold.index()]);
+                }
                 n.speaker.prefetch_for(slot, &self.pool);
             }
             let d = &v[k];
             if prepare
                 && let Batch::One(w) = &d.batch
-                && let Some(p) = PreparedCache::get(&mut self.prepared.slots, w, &mut self.pool)
+                && let Some(p) = self.prepared.get(w, &mut self.pool)
             {
                 if self.conn_state[d.conn as usize] == GONE || !self.live[d.to] {
                     continue;
@@ -1164,9 +1185,7 @@ impl Fabric {
             self.dispatch(now, d.arrive());
         }
         v.clear();
-        if v.capacity() > self.spare.capacity() {
-            self.spare = v;
-        }
+        self.put_spare(v);
     }
 
     /// After a node's speaker handled an input (its established sessions
@@ -1272,15 +1291,17 @@ impl Fabric {
                 }
             }
             Output::Send(peer, bytes) => {
-                // A message sent to several peers is counted once and
-                // added for each.
-                match &self.counted {
-                    Some((w, c)) if Wire::ptr_eq(w, &bytes) => self.stats.add(c),
+                // A message sent to several peers in a row is counted once,
+                // and added as many times when another comes (or the
+                // stats are read).
+                match &mut self.counted {
+                    Some((w, _, k)) if Wire::ptr_eq(w, &bytes) => *k += 1,
                     _ => {
                         let mut c = Stats::default();
                         c.count(&bytes);
-                        self.stats.add(&c);
-                        self.counted = Some((bytes.clone(), c));
+                        if let Some((_, c, k)) = self.counted.replace((bytes.clone(), c, 1)) {
+                            self.stats.add_times(&c, k);
+                        }
                     }
                 }
                 let n = &self.nodes[x];

@@ -103,16 +103,15 @@ impl Clone for AttrPool {
     }
 }
 
-/// Attribute bytes and what they decoded to.
-type Hit = (Box<[u8]>, Arc<PathAttrs>);
-
 #[derive(Clone, Default)]
 struct Tables {
     /// By the attribute field's bytes: [0] two-octet AS numbers, [1] four.
     wire: [IndexMap<Box<[u8]>, Arc<PathAttrs>, Fx>; 2],
-    /// The last bytes looked up and found, per width: a reflector's UPDATE
-    /// reaches all its clients one after another.
-    last: [Option<Hit>; 2],
+    /// The index in `wire` of the last bytes looked up and found, per
+    /// width: a reflector's UPDATE reaches all its clients one after
+    /// another. (Entries are only appended between sweeps, which forget
+    /// it.)
+    last: [Option<usize>; 2],
     /// Sweep when the tables grow past this.
     sweep_at: usize,
     /// Every prefix a speaker using the pool has had in its table, by
@@ -247,12 +246,15 @@ impl Tables {
     #[inline]
     fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
         let w = four_octet as usize;
-        let hit = matches!(&self.last[w], Some((b, _)) if **b == *wire);
-        if !hit {
-            let a = self.wire[w].get(wire)?;
-            self.last[w] = Some((wire.into(), a.clone()));
-        }
-        self.last[w].as_ref().map(|(_, a)| a)
+        let i = match self.last[w] {
+            Some(i) if self.wire[w].get_index(i).is_some_and(|(k, _)| **k == *wire) => i,
+            _ => {
+                let i = self.wire[w].get_index_of(wire)?;
+                self.last[w] = Some(i);
+                i
+            }
+        };
+        self.wire[w].get_index(i).map(|(_, a)| a)
     }
 
     fn len(&self) -> usize {

@@ -69,7 +69,7 @@ pub type Wire = Arc<[u8]>;
 pub(crate) struct Prepared {
     frame: Wire,
     /// The attribute field's range in `frame`.
-    attrs_at: (usize, usize),
+    attrs_at: std::ops::Range<usize>,
     withdrawn: Vec<Ipv4Net>,
     nlri: Vec<Ipv4Net>,
     /// The number of the one prefix the UPDATE withdraws or announces, in
@@ -89,23 +89,9 @@ impl Prepared {
         {
             return None;
         }
-        let body = &frame[HEADER_LEN..];
-        if body.len() < 4 {
-            return None;
-        }
-        let wlen = be16(body, 0);
-        if 2 + wlen + 2 > body.len() {
-            return None;
-        }
-        let alen = be16(body, 2 + wlen);
-        let astart = 4 + wlen;
-        if astart + alen > body.len() {
-            return None;
-        }
+        let [w, a, n] = update_fields(frame)?;
         let (mut withdrawn, mut nlri) = (Vec::new(), Vec::new());
-        if !prefixes_into(&body[2..2 + wlen], &mut withdrawn)
-            || !prefixes_into(&body[astart + alen..], &mut nlri)
-        {
+        if !prefixes_into(&frame[w], &mut withdrawn) || !prefixes_into(&frame[n], &mut nlri) {
             return None;
         }
         let one_id = match (withdrawn.as_slice(), nlri.as_slice()) {
@@ -114,7 +100,7 @@ impl Prepared {
         };
         Some(Prepared {
             frame: frame.clone(),
-            attrs_at: (HEADER_LEN + astart, HEADER_LEN + astart + alen),
+            attrs_at: a,
             withdrawn,
             nlri,
             one_id,
@@ -130,7 +116,7 @@ impl Prepared {
     /// nothing, and has no attributes), if the pool has decoded them (else
     /// the general way decodes them).
     fn attrs(&mut self, four_octet: bool, pool: &mut AttrPool) -> Option<Option<Arc<PathAttrs>>> {
-        let wire = &self.frame[self.attrs_at.0..self.attrs_at.1];
+        let wire = &self.frame[self.attrs_at.clone()];
         if self.nlri.is_empty() {
             return wire.is_empty().then_some(None);
         }
@@ -1700,25 +1686,15 @@ impl Speaker {
     /// decoding them, exactly as [`receive`](Self::receive) would. Says
     /// whether it was (else it takes the general way).
     fn update_fast(&mut self, m: usize, frame: &[u8], cx: BgpContext) -> bool {
-        let body = &frame[HEADER_LEN..];
-        if body.len() < 4 {
+        let Some([w, a, n]) = update_fields(frame) else {
             return false;
-        }
-        let wlen = be16(body, 0);
-        if 2 + wlen + 2 > body.len() {
-            return false;
-        }
-        let alen = be16(body, 2 + wlen);
-        let astart = 4 + wlen;
-        if astart + alen > body.len() {
-            return false;
-        }
-        let attr_bytes = &body[astart..astart + alen];
+        };
+        let attr_bytes = &frame[a];
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let ok = prefixes_into(&body[2..2 + wlen], &mut scratch);
+        let ok = prefixes_into(&frame[w], &mut scratch);
         let nw = scratch.len();
-        let ok = ok && prefixes_into(&body[astart + alen..], &mut scratch);
+        let ok = ok && prefixes_into(&frame[n], &mut scratch);
         let attrs = if !ok {
             None
         } else if scratch.len() > nw {
@@ -2582,7 +2558,9 @@ impl Speaker {
             let not_mine = |x: &Adv| -> Option<Arc<PathAttrs>> {
                 x.as_ref().filter(|x| x.1 != me).map(|x| x.0.clone())
             };
-            if let Some(mut partial) = self.peers[m].partial_out.take() {
+            // (Read before taking: most peers have none, and are not written.)
+            if self.peers[m].partial_out.is_some() {
+                let mut partial = self.peers[m].partial_out.take().expect("some");
                 // Its initial dump is being sent: what it was advertised
                 // is recorded.
                 let mut b = PlanBuilder::default();
@@ -3054,6 +3032,30 @@ fn be16(b: &[u8], at: usize) -> usize {
 
 /// Decodes a withdrawn-routes or NLRI field into `out`, as the codec does;
 /// `false` if it is malformed.
+/// An UPDATE frame's withdrawn-routes, path-attribute and NLRI fields (as
+/// ranges of the frame), if its lengths hold.
+fn update_fields(frame: &[u8]) -> Option<[std::ops::Range<usize>; 3]> {
+    let body = frame.get(HEADER_LEN..)?;
+    if body.len() < 4 {
+        return None;
+    }
+    let wlen = be16(body, 0);
+    if 2 + wlen + 2 > body.len() {
+        return None;
+    }
+    let alen = be16(body, 2 + wlen);
+    let astart = 4 + wlen;
+    if astart + alen > body.len() {
+        return None;
+    }
+    let at = |r: std::ops::Range<usize>| HEADER_LEN + r.start..HEADER_LEN + r.end;
+    Some([
+        at(2..2 + wlen),
+        at(astart..astart + alen),
+        at(astart + alen..body.len()),
+    ])
+}
+
 fn prefixes_into(mut b: &[u8], out: &mut Vec<Ipv4Net>) -> bool {
     while let Some((&len, rest)) = b.split_first() {
         if len > 32 {
