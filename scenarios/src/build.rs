@@ -19,6 +19,10 @@ pub struct RunOptions {
     pub max_events: Option<u64>,
     /// Capture every frame on every device (the CLI's `--pcap DIR`).
     pub capture_all: bool,
+    /// Log only the failing commands of a batch step (a generated
+    /// cluster's entries for the other nodes), for callers that print no
+    /// command log (`podpath reach`, `trace`, `show`).
+    pub quiet_batches: bool,
     /// Who is shown how far a long run got (nothing by default; never
     /// changes what the run does).
     pub progress: crate::progress::Progress,
@@ -116,6 +120,7 @@ impl Scenario {
             max_time: SimTime::MAX,
         };
         let mut sim = Simulation::new(seed, limits);
+        sim.log_batches = !opts.quiet_batches;
         sim.world.captures.all = opts.capture_all;
         let w = &mut sim.world;
         for s in &self.segments {
