@@ -692,3 +692,29 @@ fn batches_run_what_the_expanded_lines_run() {
         }
     }
 }
+
+/// The default event bound is 50 million beyond the scenario's own setup
+/// commands, counted as the lines `podpath expand` prints (a generated
+/// cluster's per-node batches included): a 5,000-node VXLAN cluster's 75
+/// million commands do not use it up before anything else happens.
+#[test]
+fn default_event_bound_counts_the_setup_commands() {
+    let f = cluster("bound", "flannel-vxlan", 20, 1, MODES[0].1, "");
+    let sc = scenarios::load_str(&f, &std::fs::read_to_string(&f).unwrap()).expect("loads");
+    let out = podpath(&["expand", &f]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out
+        .stdout
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#') && !l.starts_with("==")
+        })
+        .count();
+    assert!(lines > 20 * 19 * 3, "{lines} lines");
+    assert_eq!(sc.command_lines(), lines);
+    assert_eq!(
+        sc.default_max_events(),
+        scenarios::build::DEFAULT_MAX_EVENTS + lines as u64
+    );
+}
