@@ -17,7 +17,9 @@ pub fn expand(sc: &Scenario, node: Option<&str>, ron: bool) -> CliOutput {
             sc.path
         ));
     };
-    let hosts = &sc.file.hosts[sc.file_hosts..];
+    // Every line of the generated scripts (the loaded ones leave out the
+    // entries for other nodes, run as batches).
+    let hosts = c.hosts();
     if let Some(n) = node
         && !hosts.iter().any(|h| h.name == n)
     {

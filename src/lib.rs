@@ -66,7 +66,7 @@ pub fn execute_with(cli: &Cli, progress: &Progress) -> CliOutput {
                     scenario,
                     sc.file.hosts.len(),
                     sc.file.segments.len(),
-                    sc.commands.len(),
+                    sc.command_lines(),
                     sc.file.expect.len()
                 );
                 for w in sc.cluster.iter().flat_map(|c| &c.warnings) {
@@ -237,6 +237,7 @@ fn with_scenario(
         until,
         max_events: run.max_events,
         capture_all: false,
+        quiet_batches: false,
         progress: progress.clone(),
     };
     f(&sc, &opts)

@@ -225,6 +225,7 @@ pub fn trace(
     // Setup: everything scheduled at time 0 (commands, and what they set off).
     let mut setup_opts = opts.clone();
     setup_opts.until = Some(SimTime::ZERO);
+    setup_opts.quiet_batches = true;
     let mut r = run_scenario(sc, &setup_opts);
     match &r.outcome {
         Outcome::InputError(d) => return CliOutput::input_error(format!("{d}\n")),
@@ -377,6 +378,7 @@ pub fn show(
     at: Option<SimTime>,
 ) -> CliOutput {
     let mut o = opts.clone();
+    o.quiet_batches = true;
     if at.is_some() {
         o.until = at;
     }

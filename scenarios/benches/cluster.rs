@@ -30,8 +30,10 @@ fn scenario(cni: &str, nodes: u32) -> String {
 
 fn setup(src: &str) -> (scenarios::Scenario, scenarios::RunResult) {
     let sc = scenarios::load_str("bench.ron", src).expect("loads");
+    // As `podpath reach` sets up: no log line per command of a batch.
     let opts = RunOptions {
         until: Some(SimTime::ZERO),
+        quiet_batches: true,
         ..Default::default()
     };
     let mut r = scenarios::run(&sc, &opts);
@@ -62,6 +64,9 @@ fn build(c: &mut Criterion) {
         });
     }
     for (cni, n) in [
+        ("flannel-vxlan", 1000),
+        ("flannel-host-gw", 1000),
+        ("calico-vxlan", 1000),
         ("kubenet", 1000),
         ("calico-ipip", 100),
         ("calico-ipip", 1000),
@@ -81,8 +86,11 @@ fn trace(c: &mut Criterion) {
     g.sample_size(50);
     let cases: Vec<(&str, u32)> = vec![
         ("flannel-vxlan", 100),
+        ("flannel-vxlan", 1000),
         ("flannel-host-gw", 100),
+        ("flannel-host-gw", 1000),
         ("calico-vxlan", 100),
+        ("calico-vxlan", 1000),
         ("kubenet", 100),
         ("kubenet", 1000),
         ("kubenet", 5000),

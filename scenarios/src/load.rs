@@ -104,6 +104,39 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// How many command lines the scenario runs: its commands, a batch
+    /// counted as the lines it stands for.
+    pub fn command_lines(&self) -> usize {
+        self.commands
+            .iter()
+            .map(|c| match &c.cmd.kind {
+                sim_models::cmd::CommandKind::Batch(b) => b.0.len(),
+                _ => 1,
+            })
+            .sum()
+    }
+
+    /// Replaces every batch by its commands, each a located command with
+    /// its line (for tools that need every line, such as the kernel-diff
+    /// harness, which runs them on a real kernel). Runs the same.
+    pub fn expand_batches(&mut self) {
+        let mut out = Vec::with_capacity(self.command_lines());
+        for c in std::mem::take(&mut self.commands) {
+            let sim_models::cmd::CommandKind::Batch(b) = &c.cmd.kind else {
+                out.push(c);
+                continue;
+            };
+            for k in 0..b.0.len() {
+                out.push(LocatedCommand {
+                    text: b.0.line(k).into(),
+                    cmd: b.0.command(k).into(),
+                    ..c.clone()
+                });
+            }
+        }
+        self.commands = out;
+    }
+
     /// The position of a path in the file (for errors found while running).
     pub fn pos_of(&self, path: &[PathSeg]) -> Pos {
         self.spans
@@ -175,13 +208,16 @@ impl crate::bgp::Report for Loader<'_> {
 }
 
 impl Loader<'_> {
-    fn at(&mut self, path: &[PathSeg], msg: impl Into<String>) {
-        let pos = self
-            .spans
+    /// Where a path starts in the file (line 1, column 1 if it is not there).
+    fn pos(&self, path: &[PathSeg]) -> Pos {
+        self.spans
             .as_ref()
             .and_then(|s| s.locate(path))
             .map(|s| s.start)
-            .unwrap_or(Pos { line: 1, col: 1 });
+            .unwrap_or(Pos { line: 1, col: 1 })
+    }
+    fn at(&mut self, path: &[PathSeg], msg: impl Into<String>) {
+        let pos = self.pos(path);
         self.diags.push(Diagnostic {
             file: self.path.to_string(),
             pos,
@@ -234,11 +270,15 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     // The cluster: its nodes and routers become hosts after the file's own.
     let file_hosts = file.hosts.len();
     let mut cluster = None;
+    // Each generated host's batch of entries for the other nodes, and the
+    // line of its script it runs before.
+    let mut batches = Vec::new();
     if let Some(spec) = &file.cluster {
         match crate::cluster::resolve(spec) {
             Ok(c) => {
                 let cpath = [PathSeg::Field("cluster")];
-                for h in c.hosts() {
+                for (h, batch) in c.load_hosts() {
+                    batches.push(batch);
                     if file.hosts.iter().any(|o| o.name == h.name) {
                         l.at(
                             &cpath,
@@ -419,6 +459,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         ];
         let generated = [PathSeg::Field("cluster")];
         let path: &[PathSeg] = if h < file_hosts { &own } else { &generated };
+        let before = commands.len();
         parse_script(
             &mut l,
             &expected_errors,
@@ -429,6 +470,39 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
             &mut commands,
             |line| CmdSource::Setup { host: h, line },
         );
+        if let Some(Some((line, batch))) = h
+            .checked_sub(file_hosts)
+            .and_then(|g| batches.get_mut(g))
+            .map(Option::take)
+        {
+            let at = before
+                + commands[before..]
+                    .iter()
+                    .take_while(
+                        |c| matches!(c.source, CmdSource::Setup { line: k, .. } if k < line),
+                    )
+                    .count();
+            let pos = l.pos(path);
+            let text = format!(
+                "# {} commands for the other nodes, made when run (podpath expand prints them)",
+                batch.0.len()
+            );
+            commands.insert(
+                at,
+                LocatedCommand {
+                    host: h,
+                    at: SimTime::ZERO,
+                    text: text.into(),
+                    cmd: Command {
+                        netns: None,
+                        kind: sim_models::cmd::CommandKind::Batch(batch),
+                    }
+                    .into(),
+                    pos,
+                    source: CmdSource::Setup { host: h, line },
+                },
+            );
+        }
     }
 
     // Timeline.
@@ -701,12 +775,7 @@ fn parse_script(
         .split('\n')
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
         .collect();
-    let fallback = l
-        .spans
-        .as_ref()
-        .and_then(|s| s.locate(path))
-        .map(|s| s.start)
-        .unwrap_or(Pos { line: 1, col: 1 });
+    let fallback = l.pos(path);
     let located = l.spans.as_ref().and_then(|s| s.string_lines(path));
     let positions: Vec<Pos> = lines
         .iter()

@@ -343,7 +343,7 @@ pub fn probe_to(
 /// of the cluster, when the cluster is small enough to set up twice (a function of the
 /// scenario and the selection only, never of the machine).
 fn chunk_count(sc: &Scenario, sources: usize) -> usize {
-    if sources >= 64 && sc.commands.len() <= 500_000 {
+    if sources >= 64 && sc.command_lines() <= 500_000 {
         2
     } else {
         1
@@ -392,6 +392,7 @@ pub fn reach(
 ) -> Result<Report, String> {
     let mut setup = opts.clone();
     setup.until = Some(SimTime::ZERO);
+    setup.quiet_batches = true;
     let progress = std::mem::take(&mut setup.progress);
     progress.begin("setting up", None, Unit::Items);
     let mut r = run_scenario(sc, &setup);

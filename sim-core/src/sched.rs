@@ -501,6 +501,21 @@ impl<E> Scheduler<E> {
         }
     }
 
+    /// Counts one more event as processed, without popping one, when
+    /// [`Limits::max_events`] allows it (as [`step`](Self::step) would): for
+    /// a handler that does in one event the work of several (a batch of
+    /// commands, each an event of its own when written as lines).
+    pub fn count_event(&mut self) -> Result<(), LimitError> {
+        if self.processed >= self.limits.max_events {
+            return Err(LimitError::EventLimit {
+                limit: self.limits.max_events,
+                at: self.now,
+            });
+        }
+        self.processed += 1;
+        Ok(())
+    }
+
     #[inline]
     fn check_limits(&self, next: u64) -> Result<(), LimitError> {
         if next > self.limits.max_time.as_nanos() {

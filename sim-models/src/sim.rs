@@ -10,7 +10,7 @@ use sim_core::sched::{LimitError, Limits, RunEnd, Scheduler};
 use sim_core::time::SimTime;
 use sim_core::trace::TraceSink;
 
-use crate::cmd::Command;
+use crate::cmd::{Command, CommandKind};
 use crate::linux::{CmdOutput, Cx, Event, HostId, World};
 
 /// A command scheduled to run on a host.
@@ -54,6 +54,10 @@ pub struct Simulation {
     pub sched: Scheduler<Event>,
     pub steps: Vec<Step>,
     pub log: Vec<CmdLog>,
+    /// Log each command of a batch step (`CommandKind::Batch`) as its own
+    /// line, as if it had been one (the default). Off, only a failing one is
+    /// logged: a generated 5,000-node cluster runs 75 million of them.
+    pub log_batches: bool,
     scheduled: usize,
 }
 
@@ -64,6 +68,7 @@ impl Simulation {
             sched: Scheduler::with_limits(limits),
             steps: Vec::new(),
             log: Vec::new(),
+            log_batches: true,
             scheduled: 0,
         }
     }
@@ -95,13 +100,14 @@ impl Simulation {
         let world = &mut self.world;
         let steps = &self.steps;
         let log = &mut self.log;
+        let log_batches = self.log_batches;
         let mut failure: Option<RunError> = None;
         let r = self.sched.run_until(until, |sched, now, _id, ev| {
             if failure.is_some() {
                 return;
             }
             let mut cx = Cx::new(now, sched, &mut *sink);
-            failure = handle_event(world, steps, log, &mut cx, ev);
+            failure = handle_event(world, steps, log, log_batches, &mut cx, ev);
         });
         if let Some(f) = failure {
             return Err(f);
@@ -126,7 +132,14 @@ impl Simulation {
             return Ok(false);
         };
         let mut cx = Cx::new(now, &mut self.sched, sink);
-        match handle_event(&mut self.world, &self.steps, &mut self.log, &mut cx, ev) {
+        match handle_event(
+            &mut self.world,
+            &self.steps,
+            &mut self.log,
+            self.log_batches,
+            &mut cx,
+            ev,
+        ) {
             Some(f) => Err(f),
             None => Ok(true),
         }
@@ -146,19 +159,50 @@ fn handle_event(
     world: &mut World,
     steps: &[Step],
     log: &mut Vec<CmdLog>,
+    log_batches: bool,
     cx: &mut Cx,
     ev: crate::linux::Event,
 ) -> Option<RunError> {
     let index = world.handle(cx, ev)?;
     let step = &steps[index];
+    if let CommandKind::Batch(b) = &step.cmd.kind {
+        // Each command as if it were its own step (and event: the first
+        // is this one); a batch expects no error.
+        for k in 0..b.0.len() {
+            if k > 0
+                && let Err(e) = cx.sched.count_event()
+            {
+                return Some(RunError::Limit(e));
+            }
+            let cmd = b.0.command(k);
+            let out = world.exec(cx, step.host, &cmd);
+            if !log_batches && !out.failed {
+                continue;
+            }
+            let failed = out.failed;
+            let entry = CmdLog {
+                time: cx.now,
+                place: place_of(world, step.host, &cmd),
+                line: b.0.line(k).into(),
+                origin: step.origin,
+                output: out,
+            };
+            let failure = failed.then(|| RunError::Command {
+                origin: step.origin,
+                log: Box::new(entry.clone()),
+                expected: None,
+            });
+            log.push(entry);
+            if failure.is_some() {
+                return failure;
+            }
+        }
+        return None;
+    }
     let out = world.exec(cx, step.host, &step.cmd);
-    let place = match &step.cmd.netns {
-        Some(n) => format!("{}:{n}", world.hosts[step.host.ix()].name),
-        None => world.hosts[step.host.ix()].name.clone(),
-    };
     let entry = CmdLog {
         time: cx.now,
-        place,
+        place: place_of(world, step.host, &step.cmd),
         line: step.line.clone(),
         origin: step.origin,
         output: out,
@@ -175,6 +219,14 @@ fn handle_event(
     });
     log.push(entry);
     failure
+}
+
+/// Where a command runs, as logs name it: `HOST` or `HOST:NETNS`.
+fn place_of(world: &World, host: HostId, cmd: &Command) -> String {
+    match &cmd.netns {
+        Some(n) => format!("{}:{n}", world.hosts[host.ix()].name),
+        None => world.hosts[host.ix()].name.clone(),
+    }
 }
 
 /// Convenience for callers that only need an output.

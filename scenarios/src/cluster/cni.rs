@@ -3,31 +3,214 @@
 //! and the Calico CNI plugin, kubenet), in the order they program it, as
 //! lines of the command language. Steps podpath does not model are kept as
 //! comments, so the script stays honest and copy-pasteable.
+//!
+//! The entries each node programs for every other node (a route, and for
+//! VXLAN a neighbour and an FDB entry) grow with the square of the node
+//! count: 75 million at 5,000 nodes. [`PeerBatch`] makes them on demand,
+//! as typed commands or as their lines, from one table of the nodes shared
+//! by every node's script; the loader runs them as one batch step instead
+//! of keeping them as lines.
 
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use sim_core::net::Ipv4Net;
+use sim_core::trace::RouteType;
+use sim_core::wire::MacAddr;
+use sim_models::cmd::{
+    Batch, BatchCmd, Command, CommandKind, FdbCmd, FdbState, NeighCmd, NudState, RouteCmd,
+    RouteSpec,
+};
 
 use super::hash::{calico_veth_name, hex, sha1};
 use super::{Cluster, Cni, Node, Pod, UnderlayKind, kube_proxy, mac_of};
 
-struct Script(String);
+struct Script<'a> {
+    text: String,
+    /// Lines written so far.
+    lines: usize,
+    /// Every node's peer entries (shared by the scripts of one cluster).
+    peers: &'a Arc<PeerTable>,
+    /// Write the peer entries as lines (`podpath expand`); else record
+    /// where they run, as a batch.
+    peer_lines: bool,
+    batch: Option<(usize, BatchCmd)>,
+}
 
-impl Script {
+impl Script<'_> {
     fn line(&mut self, l: impl AsRef<str>) {
-        self.0.push_str(l.as_ref());
-        self.0.push('\n');
+        self.text.push_str(l.as_ref());
+        self.text.push('\n');
+        self.lines += 1;
     }
     fn comment(&mut self, l: impl AsRef<str>) {
-        let _ = writeln!(self.0, "# {}", l.as_ref());
+        let _ = writeln!(self.text, "# {}", l.as_ref());
+        self.lines += 1;
     }
     fn blank(&mut self) {
-        self.0.push('\n');
+        self.text.push('\n');
+        self.lines += 1;
+    }
+    /// Node `i`'s entries for every other node, in node order.
+    fn peers(&mut self, i: usize) {
+        let b = PeerBatch {
+            table: self.peers.clone(),
+            node: i,
+        };
+        if self.peer_lines {
+            for k in 0..b.len() {
+                self.line(b.line(k));
+            }
+        } else if !b.is_empty() {
+            self.batch = Some((self.lines, BatchCmd(Arc::new(b))));
+        }
     }
 }
 
-/// The setup script of node `i`.
-pub(super) fn node_script(c: &Cluster, i: usize) -> String {
+/// What every node programs for each other node: the other nodes' podCIDRs,
+/// addresses and VTEP MACs, and the device the entries go on.
+#[derive(Debug)]
+pub(crate) struct PeerTable {
+    /// `flannel.1` or `vxlan.calico` (VXLAN: neighbour, FDB entry and
+    /// route per node), `eth0` (host-gw: a route), or none.
+    dev: &'static str,
+    vxlan: bool,
+    nodes: Vec<(Ipv4Net, Ipv4Addr, MacAddr)>,
+}
+
+impl PeerTable {
+    pub(crate) fn new(c: &Cluster) -> PeerTable {
+        let (dev, vxlan) = match c.cni {
+            Cni::FlannelVxlan => ("flannel.1", true),
+            Cni::CalicoVxlan => ("vxlan.calico", true),
+            Cni::FlannelHostGw => ("eth0", false),
+            Cni::Kubenet | Cni::CalicoIpip | Cni::CalicoBgp => ("", false),
+        };
+        let nodes = if dev.is_empty() {
+            Vec::new()
+        } else {
+            c.nodes
+                .iter()
+                .map(|n| (n.pod_cidr, n.ip, vtep_mac_addr(c, n)))
+                .collect()
+        };
+        PeerTable { dev, vxlan, nodes }
+    }
+}
+
+/// Node `node`'s entries for every other node, in node order: for VXLAN
+/// (flanneld's lease handling, felix's VTEP programming) a permanent
+/// neighbour entry for the other node's tunnel address, a permanent FDB
+/// entry sending its VTEP MAC to its address, and the route to its podCIDR;
+/// for host-gw the route via its address.
+#[derive(Debug)]
+pub(crate) struct PeerBatch {
+    table: Arc<PeerTable>,
+    node: usize,
+}
+
+impl PeerBatch {
+    fn per_peer(&self) -> usize {
+        if self.table.vxlan { 3 } else { 1 }
+    }
+    /// The other node command `k` is for, and which of its entries.
+    fn entry(&self, k: usize) -> ((Ipv4Net, Ipv4Addr, MacAddr), usize) {
+        let per = self.per_peer();
+        let mut j = k / per;
+        if j >= self.node {
+            j += 1;
+        }
+        (self.table.nodes[j], k % per)
+    }
+}
+
+impl Batch for PeerBatch {
+    fn len(&self) -> usize {
+        self.table.nodes.len().saturating_sub(1) * self.per_peer()
+    }
+
+    fn command(&self, k: usize) -> Command {
+        let ((pod_cidr, ip, mac), e) = self.entry(k);
+        let dev = self.table.dev.to_string();
+        let route = |gateway, onlink| {
+            CommandKind::Route(RouteCmd::Replace(RouteSpec {
+                rtype: RouteType::Unicast,
+                prefix: pod_cidr,
+                gateway: Some(gateway),
+                dev: Some(dev.clone()),
+                src: None,
+                onlink,
+                table: None,
+                metric: None,
+                scope: None,
+                proto: None,
+                mtu: None,
+                nexthops: Vec::new(),
+            }))
+        };
+        let kind = match (self.table.vxlan, e) {
+            (false, _) => route(ip, false),
+            (true, 0) => CommandKind::Neigh(NeighCmd::Add {
+                addr: pod_cidr.addr,
+                lladdr: Some(mac),
+                dev,
+                state: NudState::Permanent,
+                replace: true,
+                proxy: false,
+            }),
+            (true, 1) => CommandKind::Fdb(FdbCmd::Add {
+                mac,
+                dev,
+                dst: Some(ip),
+                append: false,
+                replace: true,
+                master: false,
+                self_: true,
+                state: FdbState::Permanent,
+                port: None,
+                vni: None,
+            }),
+            (true, _) => route(pod_cidr.addr, true),
+        };
+        Command { netns: None, kind }
+    }
+
+    fn line(&self, k: usize) -> String {
+        let ((pod_cidr, ip, mac), e) = self.entry(k);
+        let dev = self.table.dev;
+        match (self.table.vxlan, e) {
+            (false, _) => format!("ip route replace {pod_cidr} via {ip} dev {dev}"),
+            (true, 0) => format!(
+                "ip neigh replace {} lladdr {mac} dev {dev} nud permanent",
+                pod_cidr.addr
+            ),
+            (true, 1) => format!("bridge fdb replace {mac} dev {dev} dst {ip} self permanent"),
+            (true, _) => format!(
+                "ip route replace {pod_cidr} via {} dev {dev} onlink",
+                pod_cidr.addr
+            ),
+        }
+    }
+}
+
+/// Node `i`'s setup script: with `peer_lines`, every line (`podpath
+/// expand`); without, the entries for other nodes left out, and where they
+/// run (the number of lines before them) with their batch.
+pub(super) fn node_script(
+    c: &Cluster,
+    i: usize,
+    peers: &Arc<PeerTable>,
+    peer_lines: bool,
+) -> (String, Option<(usize, BatchCmd)>) {
     let node = &c.nodes[i];
-    let mut s = Script(String::new());
+    let mut s = Script {
+        text: String::new(),
+        lines: 0,
+        peers,
+        peer_lines,
+        batch: None,
+    };
     s.comment(format!(
         "{}: {} on {}, podCIDR {} ({})",
         node.name,
@@ -57,12 +240,12 @@ pub(super) fn node_script(c: &Cluster, i: usize) -> String {
         s.blank();
         kube_proxy::node_rules(c, node, &mut |l| s.line(l));
     }
-    s.0
+    (s.text, s.batch)
 }
 
 /// flanneld (VXLAN or host-gw backend) and the flannel CNI plugin, which
 /// delegates to the bridge plugin.
-fn flannel(c: &Cluster, i: usize, s: &mut Script) {
+fn flannel(c: &Cluster, i: usize, s: &mut Script<'_>) {
     let node = &c.nodes[i];
     let vxlan = c.cni == Cni::FlannelVxlan;
     if vxlan {
@@ -85,34 +268,10 @@ fn flannel(c: &Cluster, i: usize, s: &mut Script) {
         ));
         s.line("ip link set flannel.1 up");
         s.comment("each other node's lease: neighbour and FDB entries first, then the route");
-        for (j, o) in c.nodes.iter().enumerate() {
-            if j == i {
-                continue;
-            }
-            let mac = vtep_mac(c, o);
-            s.line(format!(
-                "ip neigh replace {} lladdr {mac} dev flannel.1 nud permanent",
-                o.pod_cidr.addr
-            ));
-            s.line(format!(
-                "bridge fdb replace {mac} dev flannel.1 dst {} self permanent",
-                o.ip
-            ));
-            s.line(format!(
-                "ip route replace {} via {} dev flannel.1 onlink",
-                o.pod_cidr, o.pod_cidr.addr
-            ));
-        }
+        s.peers(i);
     } else {
         s.comment("flanneld, host-gw backend: each other node's podCIDR via its address");
-        for (j, o) in c.nodes.iter().enumerate() {
-            if j != i {
-                s.line(format!(
-                    "ip route replace {} via {} dev eth0",
-                    o.pod_cidr, o.ip
-                ));
-            }
-        }
+        s.peers(i);
     }
     s.blank();
     s.comment("flanneld --ip-masq: FLANNEL-POSTRTG (nat) and FLANNEL-FWD (filter)");
@@ -151,7 +310,7 @@ fn flannel(c: &Cluster, i: usize, s: &mut Script) {
 
 /// The bridge CNI plugin (isGateway, hairpinMode, host-local IPAM), as the
 /// flannel plugin and kubenet configure it.
-fn bridge_pods(c: &Cluster, i: usize, bridge: &str, cluster_route: bool, s: &mut Script) {
+fn bridge_pods(c: &Cluster, i: usize, bridge: &str, cluster_route: bool, s: &mut Script<'_>) {
     let node = &c.nodes[i];
     let mtu = c.pod_mtu();
     let gw = super::nth(node.pod_cidr, 1).expect("validated");
@@ -198,7 +357,7 @@ fn bridge_pods(c: &Cluster, i: usize, bridge: &str, cluster_route: bool, s: &mut
 
 /// calico-node in VXLAN mode without BGP (felix programs the routes), and
 /// the Calico CNI plugin's `cali*` veths.
-fn calico_vxlan(c: &Cluster, i: usize, s: &mut Script) {
+fn calico_vxlan(c: &Cluster, i: usize, s: &mut Script<'_>) {
     let node = &c.nodes[i];
     let mtu = c.pod_mtu();
     s.comment(format!(
@@ -219,24 +378,7 @@ fn calico_vxlan(c: &Cluster, i: usize, s: &mut Script) {
     ));
     s.line("ip link set vxlan.calico up");
     s.comment("felix: each other node's VTEP (neighbour and FDB entry) and a route to its block");
-    for (j, o) in c.nodes.iter().enumerate() {
-        if j == i {
-            continue;
-        }
-        let mac = vtep_mac(c, o);
-        s.line(format!(
-            "ip neigh replace {} lladdr {mac} dev vxlan.calico nud permanent",
-            o.pod_cidr.addr
-        ));
-        s.line(format!(
-            "bridge fdb replace {mac} dev vxlan.calico dst {} self permanent",
-            o.ip
-        ));
-        s.line(format!(
-            "ip route replace {} via {} dev vxlan.calico onlink",
-            o.pod_cidr, o.pod_cidr.addr
-        ));
-    }
+    s.peers(i);
     s.comment("felix: the node's own IPAM block is a blackhole but for its pods' routes");
     s.line(format!("ip route add blackhole {} proto 80", node.pod_cidr));
     s.comment("felix's iptables chains (cali-*) are not generated: no NetworkPolicy is modelled");
@@ -247,7 +389,7 @@ fn calico_vxlan(c: &Cluster, i: usize, s: &mut Script) {
 /// `bgp` section: see `super::bgp_section`), which announces the node's
 /// block and installs the routes it learns; felix sets up `tunl0` in IPIP
 /// mode and the pods' `cali*` veths.
-fn calico_bgp(c: &Cluster, i: usize, s: &mut Script) {
+fn calico_bgp(c: &Cluster, i: usize, s: &mut Script<'_>) {
     let node = &c.nodes[i];
     let mtu = c.pod_mtu();
     if c.cni == Cni::CalicoIpip {
@@ -269,7 +411,7 @@ fn calico_bgp(c: &Cluster, i: usize, s: &mut Script) {
 }
 
 /// The pods of node `i` as the Calico CNI plugin and felix set them up.
-fn calico_pods(c: &Cluster, i: usize, s: &mut Script) {
+fn calico_pods(c: &Cluster, i: usize, s: &mut Script<'_>) {
     let mtu = c.pod_mtu();
     for (_, p) in c.pods_on(i) {
         s.blank();
@@ -307,7 +449,7 @@ fn calico_pods(c: &Cluster, i: usize, s: &mut Script) {
 
 /// kubenet: the bridge plugin on `cbr0`, and kubenet's masquerade rule
 /// (`--non-masquerade-cidr` 10.0.0.0/8).
-fn kubenet(c: &Cluster, i: usize, s: &mut Script) {
+fn kubenet(c: &Cluster, i: usize, s: &mut Script<'_>) {
     s.comment("kubenet: outbound traffic leaving 10.0.0.0/8 is masqueraded");
     s.line("iptables -t nat -A POSTROUTING ! -d 10.0.0.0/8 -m comment --comment \"kubenet: SNAT for outbound traffic from cluster\" -m addrtype ! --dst-type LOCAL -j MASQUERADE");
     s.blank();
@@ -364,11 +506,16 @@ pub(super) fn program_routers(c: &mut Cluster) {
 /// random one; podpath derives it from the node's address so runs and
 /// generated scripts are reproducible.
 fn vtep_mac(c: &Cluster, n: &Node) -> String {
+    vtep_mac_addr(c, n).to_string()
+}
+
+fn vtep_mac_addr(c: &Cluster, n: &Node) -> MacAddr {
     let prefix = match c.cni {
         Cni::CalicoVxlan => [0x66, 0xca],
         _ => [0x0e, 0xfe],
     };
-    mac_of(prefix, n.ip)
+    let o = n.ip.octets();
+    MacAddr([prefix[0], prefix[1], o[0], o[1], o[2], o[3]])
 }
 
 /// The bridge plugin names a pod's host-side veth `veth` + 8 random hex
@@ -376,4 +523,52 @@ fn vtep_mac(c: &Cluster, n: &Node) -> String {
 fn bridge_veth_name(p: &Pod) -> String {
     let h = sha1(format!("{}/{}", p.namespace, p.name).as_bytes());
     format!("veth{}", &hex(&h)[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each batched command is what the parser makes of its line, and the
+    /// loader's script with the batch's lines put back where it runs is
+    /// the script `podpath expand` prints.
+    #[test]
+    fn batch_commands_are_their_lines_parsed() {
+        for cni in ["flannel-vxlan", "flannel-host-gw", "calico-vxlan"] {
+            for n in [3, 20] {
+                let src = format!(
+                    "Scenario(name: \"b\", cluster: Cluster(cni: \"{cni}\", nodes: Nodes(count: {n})))"
+                );
+                let sc = crate::load_str("b.ron", &src).expect("loads");
+                let c = sc.cluster.as_ref().expect("a cluster");
+                let peers = Arc::new(PeerTable::new(c));
+                for i in 0..n {
+                    let (full, none) = node_script(c, i, &peers, true);
+                    assert!(none.is_none());
+                    let (part, batch) = node_script(c, i, &peers, false);
+                    let (at, b) = batch.expect("a batch");
+                    assert_eq!(
+                        b.0.len(),
+                        (n - 1) * if cni.contains("vxlan") { 3 } else { 1 }
+                    );
+                    let mut lines: Vec<String> =
+                        part.split_inclusive('\n').map(String::from).collect();
+                    let batch_lines: Vec<String> = (0..b.0.len())
+                        .map(|k| format!("{}\n", b.0.line(k)))
+                        .collect();
+                    lines.splice(at..at, batch_lines);
+                    assert_eq!(lines.concat(), full, "{cni} {n} node {i}");
+                    for k in 0..b.0.len() {
+                        let parsed = sim_models::cmd::parse_line(&b.0.line(k)).expect("parses");
+                        assert_eq!(
+                            parsed,
+                            b.0.command(k),
+                            "{cni} {n} node {i}: {}",
+                            b.0.line(k)
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -915,23 +915,43 @@ impl Cluster {
     }
 
     /// Every host the cluster adds: the nodes (NIC and generated setup
-    /// script), then the routers.
+    /// script, every line), then the routers.
     pub fn hosts(&self) -> Vec<HostSpec> {
-        let mut out = Vec::new();
-        for (i, n) in self.nodes.iter().enumerate() {
-            out.push(HostSpec {
-                name: n.name.clone(),
-                nics: vec![NicSpec {
-                    name: "eth0".into(),
-                    segment: n.segment.clone(),
-                    mac: Some(mac_of([0x02, 0x00], n.ip)),
-                    address: Some(format!("{}/{}", n.ip, n.subnet.len)),
-                }],
-                setup: cni::node_script(self, i),
-            });
-        }
+        let peers = std::sync::Arc::new(cni::PeerTable::new(self));
+        let mut out: Vec<HostSpec> = (0..self.nodes.len())
+            .map(|i| self.node_host(i, cni::node_script(self, i, &peers, true).0))
+            .collect();
         out.extend(self.routers.iter().cloned());
         out
+    }
+
+    /// The hosts as the loader takes them: each node's script without its
+    /// entries for the other nodes, which come as a batch to run before the
+    /// script's line it names (the number of lines before it).
+    pub fn load_hosts(&self) -> Vec<(HostSpec, Option<(usize, sim_models::cmd::BatchCmd)>)> {
+        let peers = std::sync::Arc::new(cni::PeerTable::new(self));
+        let mut out: Vec<_> = (0..self.nodes.len())
+            .map(|i| {
+                let (setup, batch) = cni::node_script(self, i, &peers, false);
+                (self.node_host(i, setup), batch)
+            })
+            .collect();
+        out.extend(self.routers.iter().map(|r| (r.clone(), None)));
+        out
+    }
+
+    fn node_host(&self, i: usize, setup: String) -> HostSpec {
+        let n = &self.nodes[i];
+        HostSpec {
+            name: n.name.clone(),
+            nics: vec![NicSpec {
+                name: "eth0".into(),
+                segment: n.segment.clone(),
+                mac: Some(mac_of([0x02, 0x00], n.ip)),
+                address: Some(format!("{}/{}", n.ip, n.subnet.len)),
+            }],
+            setup,
+        }
     }
 
     /// The pods on node `i`.

@@ -188,17 +188,18 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Adds another message's counts (see [`count`](Self::count)).
-    fn add(&mut self, o: &Stats) {
-        self.messages += o.messages;
-        self.bytes += o.bytes;
-        self.opens += o.opens;
-        self.updates += o.updates;
-        self.keepalives += o.keepalives;
-        self.notifications += o.notifications;
-        self.withdraw_updates += o.withdraw_updates;
-        self.announced += o.announced;
-        self.withdrawn += o.withdrawn;
+    /// Adds another message's counts (see [`count`](Self::count)), `k`
+    /// times.
+    fn add_times(&mut self, o: &Stats, k: u64) {
+        self.messages += k * o.messages;
+        self.bytes += k * o.bytes;
+        self.opens += k * o.opens;
+        self.updates += k * o.updates;
+        self.keepalives += k * o.keepalives;
+        self.notifications += k * o.notifications;
+        self.withdraw_updates += k * o.withdraw_updates;
+        self.announced += k * o.announced;
+        self.withdrawn += k * o.withdrawn;
     }
 
     fn count(&mut self, msg: &[u8]) {
@@ -497,7 +498,7 @@ pub struct Fabric {
     /// Emptied `Ev::Multi` vectors, for the next ones.
     spare: Vec<Vec<Delivery>>,
     /// The last message sent and its counts.
-    counted: Option<(Wire, Stats)>,
+    counted: Option<(Wire, Stats, u64)>,
     /// The node and neighbour slot of the last message sent.
     send_hint: (usize, usize),
     /// UPDATEs taken apart, by message (a reflector sends each of its
@@ -568,7 +569,7 @@ impl fmt::Debug for Fabric {
         f.debug_struct("Fabric")
             .field("now", &self.sched.now())
             .field("nodes", &self.nodes.len())
-            .field("stats", &self.stats)
+            .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
@@ -741,9 +742,13 @@ impl Fabric {
     }
 
     pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        if let Some((_, c, k)) = &self.counted {
+            s.add_times(c, *k);
+        }
         Stats {
             events: self.sched.events_processed() + self.extra_arrivals,
-            ..self.stats
+            ..s
         }
     }
 
@@ -1286,15 +1291,17 @@ impl Fabric {
                 }
             }
             Output::Send(peer, bytes) => {
-                // A message sent to several peers is counted once and
-                // added for each.
-                match &self.counted {
-                    Some((w, c)) if Wire::ptr_eq(w, &bytes) => self.stats.add(c),
+                // A message sent to several peers in a row is counted once,
+                // and added as many times when another comes (or the
+                // stats are read).
+                match &mut self.counted {
+                    Some((w, _, k)) if Wire::ptr_eq(w, &bytes) => *k += 1,
                     _ => {
                         let mut c = Stats::default();
                         c.count(&bytes);
-                        self.stats.add(&c);
-                        self.counted = Some((bytes.clone(), c));
+                        if let Some((_, c, k)) = self.counted.replace((bytes.clone(), c, 1)) {
+                            self.stats.add_times(&c, k);
+                        }
                     }
                 }
                 let n = &self.nodes[x];

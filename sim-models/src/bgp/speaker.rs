@@ -2558,7 +2558,9 @@ impl Speaker {
             let not_mine = |x: &Adv| -> Option<Arc<PathAttrs>> {
                 x.as_ref().filter(|x| x.1 != me).map(|x| x.0.clone())
             };
-            if let Some(mut partial) = self.peers[m].partial_out.take() {
+            // (Read before taking: most peers have none, and are not written.)
+            if self.peers[m].partial_out.is_some() {
+                let mut partial = self.peers[m].partial_out.take().expect("some");
                 // Its initial dump is being sent: what it was advertised
                 // is recorded.
                 let mut b = PlanBuilder::default();

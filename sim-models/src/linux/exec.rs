@@ -76,6 +76,17 @@ impl World {
         let r: R = match &cmd.kind {
             CommandKind::Noop => Ok(String::new()),
             CommandKind::Invalid { message } => Err(message.clone()),
+            CommandKind::Batch(b) => {
+                // Each command in turn, stopping at the first that fails
+                // (`Simulation` logs each; this is for commands run now).
+                for k in 0..b.0.len() {
+                    let out = self.exec(cx, host, &b.0.command(k));
+                    if out.failed {
+                        return out;
+                    }
+                }
+                Ok(String::new())
+            }
             CommandKind::Link(c) => self.exec_link(cx, host, ns, c),
             CommandKind::Addr(c) => self.exec_addr(ns, c),
             CommandKind::Route(c) => self.exec_route(ns, c),
@@ -339,11 +350,11 @@ impl World {
                     Some(l) => self.devices[l.ix()].mtu.saturating_sub(50),
                     None => 1500,
                 };
-                let mut fdb = Vec::new();
+                let mut fdb = crate::linux::types::VxlanFdbTable::default();
                 if let Some(r) = v.remote.or(v.group) {
                     fdb.push(VxlanFdb {
                         mac: MacAddr::ZERO,
-                        rdsts: vec![VxlanRdst {
+                        rdsts: smallvec::smallvec![VxlanRdst {
                             dst: r,
                             port: None,
                             vni: None,
@@ -796,12 +807,15 @@ impl World {
 
     fn flush_dev_neigh(&mut self, ns: NsId, d: DevId) {
         let host = self.namespaces[ns.ix()].host;
-        let before = self.namespaces[ns.ix()].neigh.entries.len();
+        let mut removed = 0;
         self.namespaces[ns.ix()]
             .neigh
             .entries
-            .retain(|(dev, _), _| *dev != d);
-        let removed = before - self.namespaces[ns.ix()].neigh.entries.len();
+            .retain(|(dev, _), e| {
+                let gone = *dev == d;
+                removed += (gone && e.state != NudState::Permanent) as usize;
+                !gone
+            });
         let h = &mut self.hosts[host.ix()];
         h.neigh_entries = h.neigh_entries.saturating_sub(removed as u32);
     }
@@ -1511,21 +1525,29 @@ impl World {
                         "RTNETLINK answers: Invalid argument",
                     ));
                 }
-                if !exists {
-                    self.hosts[host.ix()].neigh_entries += 1;
-                }
                 let now = cx.now;
                 let old = self.namespaces[ns.ix()]
                     .neigh
                     .entries
                     .insert((d, *addr), NeighEntry::new(*state, *lladdr, now));
+                // PERMANENT entries made by netlink are exempt from garbage
+                // collection and not counted against gc_thresh3 (neigh_alloc's
+                // exempt_from_gc, Linux 4.19 on); a replace that changes the
+                // state moves the entry in or out of the count.
+                let counted = |s: NudState| s != NudState::Permanent;
+                let h = &mut self.hosts[host.ix()];
+                if old.as_ref().is_none_or(|o| !counted(o.state)) && counted(*state) {
+                    h.neigh_entries += 1;
+                } else if old.as_ref().is_some_and(|o| counted(o.state)) && !counted(*state) {
+                    h.neigh_entries -= 1;
+                }
                 if let Some(mut o) = old {
-                    if let Some(t) = o.timer.take() {
+                    if let Some(t) = o.take_timer() {
                         cx.sched.cancel(t);
                     }
                     // Packets waiting for this neighbour go out now.
                     if let Some(mac) = lladdr {
-                        for p in std::mem::take(&mut o.queue) {
+                        for p in o.take_queue() {
                             let src = self.devices[d.ix()].mac;
                             let mut p = p;
                             p.headers.insert(
@@ -1545,9 +1567,11 @@ impl World {
             NeighCmd::Del { addr, dev } => {
                 let d = self.dev_named(ns, dev)?;
                 match self.namespaces[ns.ix()].neigh.entries.remove(&(d, *addr)) {
-                    Some(_) => {
-                        let host = self.namespaces[ns.ix()].host;
-                        self.hosts[host.ix()].neigh_entries -= 1;
+                    Some(e) => {
+                        if e.state != NudState::Permanent {
+                            let host = self.namespaces[ns.ix()].host;
+                            self.hosts[host.ix()].neigh_entries -= 1;
+                        }
                         Ok(String::new())
                     }
                     None => Err("RTNETLINK answers: No such file or directory".into()),
@@ -1626,7 +1650,7 @@ impl World {
                             vni: *vni,
                         };
                         let permanent = *state == FdbState::Permanent || *state == FdbState::Static;
-                        match v.fdb.iter_mut().find(|f| f.mac == *mac) {
+                        match v.fdb.get_mut(*mac) {
                             Some(f) => {
                                 if *append {
                                     if f.rdsts.contains(&rd) {
@@ -1634,7 +1658,7 @@ impl World {
                                     }
                                     f.rdsts.push(rd);
                                 } else if *replace {
-                                    f.rdsts = vec![rd];
+                                    f.rdsts = smallvec::smallvec![rd];
                                     f.permanent = permanent;
                                 } else {
                                     return Err("RTNETLINK answers: File exists".into());
@@ -1642,7 +1666,7 @@ impl World {
                             }
                             None => v.fdb.push(VxlanFdb {
                                 mac: *mac,
-                                rdsts: vec![rd],
+                                rdsts: smallvec::smallvec![rd],
                                 permanent,
                                 updated: now,
                             }),
@@ -1690,22 +1714,21 @@ impl World {
                     return Err("RTNETLINK answers: No such file or directory".into());
                 }
                 if let DevKind::Vxlan(v) = &mut self.devices[d.ix()].kind
-                    && let Some(pos) = v.fdb.iter().position(|f| f.mac == *mac)
+                    && let Some(f) = v.fdb.get_mut(*mac)
                 {
                     match dst {
                         Some(ip) => {
-                            let f = &mut v.fdb[pos];
                             let before = f.rdsts.len();
                             f.rdsts.retain(|r| r.dst != *ip);
                             if f.rdsts.len() == before {
                                 return Err("RTNETLINK answers: No such file or directory".into());
                             }
                             if f.rdsts.is_empty() {
-                                v.fdb.remove(pos);
+                                v.fdb.remove(*mac);
                             }
                         }
                         None => {
-                            v.fdb.remove(pos);
+                            v.fdb.remove(*mac);
                         }
                     }
                     return Ok(String::new());

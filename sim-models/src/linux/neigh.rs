@@ -19,20 +19,29 @@ use sim_core::wire::MacAddr;
 use crate::cmd::NudState;
 use crate::linux::types::DevId;
 
+/// A neighbour entry. Kept small (32 bytes): a flannel node holds a
+/// PERMANENT one per other node, thousands; what only an entry being
+/// resolved or timed needs is boxed apart ([`NeighRes`]).
 #[derive(Debug, Clone)]
 pub struct NeighEntry {
     pub state: NudState,
+    /// A proxy entry (`ip neigh add proxy`).
+    pub proxy: bool,
     pub mac: Option<MacAddr>,
     /// When the entry last changed state or was confirmed.
     pub updated: SimTime,
+    res: Option<Box<NeighRes>>,
+}
+
+/// An entry's resolution: its probes, queued packets and timer.
+#[derive(Debug, Clone, Default)]
+pub struct NeighRes {
     /// Requests sent in the current resolution.
     pub probes: u32,
     /// Packets waiting for resolution, with their byte sizes.
     pub queue: Vec<Packet>,
     pub queue_bytes: u32,
     pub timer: Option<EventId>,
-    /// A proxy entry (`ip neigh add proxy`).
-    pub proxy: bool,
 }
 
 impl NeighEntry {
@@ -41,12 +50,32 @@ impl NeighEntry {
             state,
             mac,
             updated: now,
-            probes: 0,
-            queue: Vec::new(),
-            queue_bytes: 0,
-            timer: None,
+            res: None,
             proxy: false,
         }
+    }
+    /// The entry's resolution state, made when first needed.
+    pub fn res(&mut self) -> &mut NeighRes {
+        self.res.get_or_insert_with(Default::default)
+    }
+    pub fn probes(&self) -> u32 {
+        self.res.as_ref().map_or(0, |r| r.probes)
+    }
+    pub fn queue(&self) -> &[Packet] {
+        self.res.as_ref().map_or(&[], |r| &r.queue)
+    }
+    /// The queued packets, leaving none.
+    pub fn take_queue(&mut self) -> Vec<Packet> {
+        match &mut self.res {
+            Some(r) => {
+                r.queue_bytes = 0;
+                std::mem::take(&mut r.queue)
+            }
+            None => Vec::new(),
+        }
+    }
+    pub fn take_timer(&mut self) -> Option<EventId> {
+        self.res.as_mut().and_then(|r| r.timer.take())
     }
     /// Usable for transmission without resolution.
     pub fn valid(&self) -> bool {
@@ -97,7 +126,7 @@ impl crate::linux::World {
                 let busy = matches!(
                     e.state,
                     NudState::Permanent | NudState::Noarp | NudState::Incomplete
-                ) || !e.queue.is_empty();
+                ) || !e.queue().is_empty();
                 let old =
                     now.saturating_since(e.updated) > sim_core::time::SimDuration::from_secs(5);
                 busy || !(e.state == NudState::Failed || old)

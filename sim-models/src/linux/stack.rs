@@ -809,12 +809,13 @@ impl World {
         e.mac = Some(mac);
         e.state = state;
         e.updated = now;
-        e.probes = 0;
-        if let Some(t) = e.timer.take() {
+        if let Some(t) = e.take_timer() {
             cx.sched.cancel(t);
         }
-        let queue = std::mem::take(&mut e.queue);
-        e.queue_bytes = 0;
+        let queue = e.take_queue();
+        if e.probes() != 0 {
+            e.res().probes = 0;
+        }
         self.namespaces[ns.ix()].generation.neigh += 1;
         if state == NudState::Reachable {
             // reachable_time: random in [base/2, 3*base/2)
@@ -828,6 +829,7 @@ impl World {
                 .neigh
                 .get_mut(dev, addr)
                 .unwrap()
+                .res()
                 .timer = Some(t);
         }
         for p in queue {
@@ -855,7 +857,7 @@ impl World {
         let Some(e) = self.namespaces[ns.ix()].neigh.get_mut(dev, addr) else {
             return;
         };
-        e.timer = None;
+        e.take_timer();
         match e.state {
             NudState::Reachable => {
                 e.state = NudState::Stale;
@@ -863,7 +865,7 @@ impl World {
             }
             NudState::Delay => {
                 e.state = NudState::Probe;
-                e.probes = 1;
+                e.res().probes = 1;
                 let mac = e.mac;
                 let t = cx.sched.schedule_at(
                     cx.now + parms.retrans_time,
@@ -873,6 +875,7 @@ impl World {
                     .neigh
                     .get_mut(dev, addr)
                     .unwrap()
+                    .res()
                     .timer = Some(t);
                 self.arp_solicit(cx, ns, dev, addr, None, mac);
             }
@@ -882,11 +885,10 @@ impl World {
                 } else {
                     parms.ucast_solicit
                 };
-                if e.probes >= max {
+                if e.probes() >= max {
                     e.state = NudState::Failed;
                     e.updated = cx.now;
-                    let queue = std::mem::take(&mut e.queue);
-                    e.queue_bytes = 0;
+                    let queue = e.take_queue();
                     let place = self.namespaces[ns.ix()].node;
                     let dnode = self.devices[dev.ix()].node;
                     for p in queue {
@@ -909,13 +911,13 @@ impl World {
                         );
                     }
                 } else {
-                    e.probes += 1;
+                    e.res().probes += 1;
                     let unicast = if e.state == NudState::Probe {
                         e.mac
                     } else {
                         None
                     };
-                    let hint = e.queue.last().map(|p| ip(p).src);
+                    let hint = e.queue().last().map(|p| ip(p).src);
                     let t = cx.sched.schedule_at(
                         cx.now + parms.retrans_time,
                         Event::NeighTimer { ns, dev, addr },
@@ -924,6 +926,7 @@ impl World {
                         .neigh
                         .get_mut(dev, addr)
                         .unwrap()
+                        .res()
                         .timer = Some(t);
                     self.arp_solicit(cx, ns, dev, addr, hint, unicast);
                 }
@@ -978,6 +981,7 @@ impl World {
                         .neigh
                         .get_mut(dev, nh)
                         .unwrap()
+                        .res()
                         .timer = Some(t);
                     self.namespaces[ns.ix()].generation.neigh += 1;
                 }
@@ -994,9 +998,10 @@ impl World {
             Some(e) if e.state == NudState::Incomplete => {
                 let len = pkt.buffer_len() as u32;
                 let id = pkt.id;
-                if e.queue_bytes + len <= parms.unres_qlen_bytes {
-                    e.queue_bytes += len;
-                    e.queue.push(pkt);
+                let r = e.res();
+                if r.queue_bytes + len <= parms.unres_qlen_bytes {
+                    r.queue_bytes += len;
+                    r.queue.push(pkt);
                     self.trace(cx, place, id, || TraceEvent::NeighLookup {
                         dev: dnode,
                         addr: nh,
@@ -1029,14 +1034,15 @@ impl World {
                 let len = pkt.buffer_len() as u32;
                 let id = pkt.id;
                 let mut e = NeighEntry::new(NudState::Incomplete, None, now);
-                e.probes = 1;
-                e.queue_bytes = len;
-                e.queue.push(pkt);
+                let r = e.res();
+                r.probes = 1;
+                r.queue_bytes = len;
+                r.queue.push(pkt);
                 let t = cx.sched.schedule_at(
                     now + parms.retrans_time,
                     Event::NeighTimer { ns, dev, addr: nh },
                 );
-                e.timer = Some(t);
+                r.timer = Some(t);
                 self.namespaces[ns.ix()].neigh.entries.insert((dev, nh), e);
                 self.namespaces[ns.ix()].generation.neigh += 1;
                 self.trace(cx, place, id, || TraceEvent::NeighLookup {
@@ -1919,16 +1925,10 @@ impl World {
         let DevKind::Vxlan(dvx) = &self.devices[dev.ix()].kind else {
             return;
         };
-        let exact = dvx.fdb.iter().find(|f| f.mac == eth.dst);
+        let exact = dvx.fdb.get(eth.dst);
         let (entry, result_default) = match exact {
             Some(f) => (Some(f.rdsts.clone()), false),
-            None => (
-                dvx.fdb
-                    .iter()
-                    .find(|f| f.mac.is_zero())
-                    .map(|f| f.rdsts.clone()),
-                true,
-            ),
+            None => (dvx.fdb.get(MacAddr::ZERO).map(|f| f.rdsts.clone()), true),
         };
         let Some(rdsts) = entry else {
             let mac = eth.dst;
@@ -2138,11 +2138,11 @@ impl World {
                 && vx.learning
                 && smac.is_unicast()
             {
-                let learned = match vx.fdb.iter_mut().find(|f| f.mac == smac) {
+                let learned = match vx.fdb.get_mut(smac) {
                     Some(f) if f.permanent => false,
                     Some(f) => {
                         let changed = f.rdsts.first().map(|r| r.dst) != Some(oh.src);
-                        f.rdsts = vec![crate::linux::VxlanRdst {
+                        f.rdsts = smallvec::smallvec![crate::linux::VxlanRdst {
                             dst: oh.src,
                             port: None,
                             vni: None,
@@ -2153,7 +2153,7 @@ impl World {
                     None => {
                         vx.fdb.push(crate::linux::VxlanFdb {
                             mac: smac,
-                            rdsts: vec![crate::linux::VxlanRdst {
+                            rdsts: smallvec::smallvec![crate::linux::VxlanRdst {
                                 dst: oh.src,
                                 port: None,
                                 vni: None,

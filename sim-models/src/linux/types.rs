@@ -240,12 +240,67 @@ pub struct VxlanRdst {
     pub vni: Option<u32>,
 }
 
+/// An FDB entry's destinations: one inline (all but head-end replication
+/// lists), more on the heap.
+pub type VxlanRdsts = smallvec::SmallVec<[VxlanRdst; 1]>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VxlanFdb {
     pub mac: MacAddr,
-    pub rdsts: Vec<VxlanRdst>,
+    pub rdsts: VxlanRdsts,
     pub permanent: bool,
     pub updated: SimTime,
+}
+
+/// A VXLAN device's FDB: entries in insertion order (as `bridge fdb show`
+/// lists them), indexed by MAC (a flannel node holds one per other node:
+/// thousands).
+#[derive(Debug, Clone, Default)]
+pub struct VxlanFdbTable {
+    entries: Vec<VxlanFdb>,
+    index: std::collections::BTreeMap<MacAddr, u32>,
+}
+
+impl VxlanFdbTable {
+    pub fn iter(&self) -> std::slice::Iter<'_, VxlanFdb> {
+        self.entries.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn get(&self, mac: MacAddr) -> Option<&VxlanFdb> {
+        self.index.get(&mac).map(|&i| &self.entries[i as usize])
+    }
+    pub fn get_mut(&mut self, mac: MacAddr) -> Option<&mut VxlanFdb> {
+        self.index.get(&mac).map(|&i| &mut self.entries[i as usize])
+    }
+    /// Appends an entry for a MAC the table does not hold.
+    pub fn push(&mut self, f: VxlanFdb) {
+        debug_assert!(!self.index.contains_key(&f.mac));
+        self.index.insert(f.mac, self.entries.len() as u32);
+        self.entries.push(f);
+    }
+    /// Removes the entry for `mac`, keeping the others' order.
+    pub fn remove(&mut self, mac: MacAddr) -> Option<VxlanFdb> {
+        let i = self.index.remove(&mac)?;
+        for v in self.index.values_mut() {
+            if *v > i {
+                *v -= 1;
+            }
+        }
+        Some(self.entries.remove(i as usize))
+    }
+}
+
+impl<'a> IntoIterator for &'a VxlanFdbTable {
+    type Item = &'a VxlanFdb;
+    type IntoIter = std::slice::Iter<'a, VxlanFdb>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -264,7 +319,7 @@ pub struct Vxlan {
     pub l3miss: bool,
     pub ageing: SimDuration,
     /// FDB in insertion order; the all-zeros MAC is the default destination.
-    pub fdb: Vec<VxlanFdb>,
+    pub fdb: VxlanFdbTable,
 }
 
 #[derive(Debug, Clone)]

@@ -274,6 +274,18 @@ fn pod_ips_follow_each_cnis_ipam() {
     assert!(out.stdout.contains(&want), "{}", out.stdout);
 }
 
+/// `podpath expand FILE --ron` without its comments: segments, hosts (and
+/// a bgp section) to paste into a scenario.
+fn expanded_ron(f: &str) -> String {
+    let out = podpath(&["expand", f, "--ron"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn expand_ron_is_a_loadable_scenario() {
     let f = cluster(
@@ -284,14 +296,7 @@ fn expand_ron_is_a_loadable_scenario() {
         "L2(subnet: \"10.0.0.0/24\")",
         "",
     );
-    let out = podpath(&["expand", &f, "--ron"]);
-    assert_eq!(out.code, 0);
-    let body: String = out
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let body = expanded_ron(&f);
     let g = scenario(
         "ron-pasted",
         &format!("Scenario(name: \"pasted\", {body} expect: [FullReach()])"),
@@ -643,5 +648,73 @@ fn fabric_engine_refuses_what_it_would_not_see() {
             .contains("unknown BGP engine \"gobgp\": expected \"bird\" or \"fabric\""),
         "{}",
         out.stderr
+    );
+}
+
+/// The loader runs each node's entries for the other nodes as a batch of
+/// commands made on demand, not as the lines `podpath expand` prints: the
+/// same cluster pasted as lines (`expand --ron`) runs the same commands
+/// with the same outputs, events and trace, and leaves the same routes,
+/// neighbours and FDB entries on every node, in every mode.
+#[test]
+fn batches_run_what_the_expanded_lines_run() {
+    for nodes in [3, 20] {
+        for (cni, ul) in MODES {
+            let name = format!("batch{nodes}-{cni}");
+            let f = scenario(
+                &name,
+                &format!(
+                    "Scenario(name: \"same\", cluster: Cluster(cni: \"{cni}\", nodes: Nodes(count: {nodes}), pods: Pods(per_node: 2), underlay: {ul}))"
+                ),
+            );
+            let body = expanded_ron(&f);
+            let g = scenario(
+                &format!("{name}-lines"),
+                &format!("Scenario(name: \"same\", {body})"),
+            );
+            let (a, b) = (
+                podpath(&["run", &f, "--json"]),
+                podpath(&["run", &g, "--json"]),
+            );
+            assert_eq!(a.code, 0, "{cni} {nodes}: {}", a.stderr);
+            assert_eq!(a.stdout, b.stdout, "{cni} {nodes}: run --json differs");
+            for n in 1..=nodes {
+                for table in ["routes", "neigh", "fdb"] {
+                    let node = format!("node{n}");
+                    let (a, b) = (
+                        podpath(&["show", &f, &node, table]),
+                        podpath(&["show", &g, &node, table]),
+                    );
+                    assert_eq!(a.code, 0, "{}", a.stderr);
+                    assert_eq!(a.stdout, b.stdout, "{cni} {nodes} {node} {table}");
+                }
+            }
+        }
+    }
+}
+
+/// The default event bound is 50 million beyond the scenario's own setup
+/// commands, counted as the lines `podpath expand` prints (a generated
+/// cluster's per-node batches included): a 5,000-node VXLAN cluster's 75
+/// million commands do not use it up before anything else happens.
+#[test]
+fn default_event_bound_counts_the_setup_commands() {
+    let f = cluster("bound", "flannel-vxlan", 20, 1, MODES[0].1, "");
+    let sc = scenarios::load_str(&f, &std::fs::read_to_string(&f).unwrap()).expect("loads");
+    let out = podpath(&["expand", &f]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out
+        .stdout
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#') && !l.starts_with("==")
+        })
+        .count();
+    assert!(lines > 20 * 19 * 3, "{lines} lines");
+    assert_eq!(sc.command_lines(), lines);
+    assert_eq!(
+        sc.default_max_events(),
+        scenarios::build::DEFAULT_MAX_EVENTS + lines as u64
     );
 }
