@@ -751,6 +751,21 @@ impl<'a> LocRib<'a> {
             .filter_map(move |(p, e)| Some((*p, s.best_view(p, e, e.best)?)))
     }
 
+    /// The best routes learned from peers, in prefix order, with the
+    /// peer and the attributes as held (no copy of the `Arc`): what
+    /// reading a converged table out needs, without the cost of a [`Best`]
+    /// per route.
+    pub fn peer_bests(self) -> impl Iterator<Item = (Ipv4Net, PeerAddr, &'a Arc<PathAttrs>)> + 'a {
+        let s = self.s;
+        s.rib
+            .sorted()
+            .into_iter()
+            .filter_map(move |(p, e)| match e.best {
+                NONE | LOCAL => None,
+                i => Some((*p, s.peers[i as usize].addr, s.path(p, e, i)?.0)),
+            })
+    }
+
     pub fn keys(self) -> impl Iterator<Item = Ipv4Net> + 'a {
         self.s.rib.sorted().into_iter().map(|(p, _)| *p)
     }

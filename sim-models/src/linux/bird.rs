@@ -127,24 +127,35 @@ impl FabricRoutes {
     /// The Loc-RIBs' peer-learned bests of `nodes` nodes.
     pub fn new(conv: &crate::bgp::fabric::Converged, nodes: usize) -> FabricRoutes {
         let mut index: BTreeMap<FabricAttrs, u32> = BTreeMap::new();
+        // The same attributes (one `Arc`, shared by every node that learned
+        // the route from the same reflector) are looked up once per peer:
+        // by address, only looked up (never iterated), while the speakers
+        // hold them.
+        let mut seen: indexmap::IndexMap<(PeerAddr, usize), u32, crate::bgp::pool::Fx> =
+            indexmap::IndexMap::default();
         let mut attrs = Vec::new();
         let per_node = (0..nodes)
             .map(|node| {
                 let rib = conv.loc_rib(node);
                 let mut v = Vec::with_capacity(rib.len());
-                for (prefix, best) in rib.iter() {
-                    let crate::bgp::rib::Source::Peer(peer) = best.source else {
-                        continue;
+                for (prefix, peer, a) in rib.peer_bests() {
+                    let key = (peer, Arc::as_ptr(a) as usize);
+                    let ix = match seen.get(&key) {
+                        Some(&ix) => ix,
+                        None => {
+                            let fa = FabricAttrs {
+                                peer,
+                                next_hop: a.next_hop,
+                                as_path: a.as_path.clone(),
+                            };
+                            let ix = *index.entry(fa).or_insert_with_key(|fa| {
+                                attrs.push(fa.clone());
+                                (attrs.len() - 1) as u32
+                            });
+                            seen.insert(key, ix);
+                            ix
+                        }
                     };
-                    let a = FabricAttrs {
-                        peer,
-                        next_hop: best.attrs.next_hop,
-                        as_path: best.attrs.as_path.clone(),
-                    };
-                    let ix = *index.entry(a).or_insert_with_key(|a| {
-                        attrs.push(a.clone());
-                        (attrs.len() - 1) as u32
-                    });
                     v.push((prefix, ix));
                 }
                 v.shrink_to_fit();
