@@ -28,6 +28,11 @@ pub struct RunOptions {
     pub progress: crate::progress::Progress,
 }
 
+/// The origin of BIRD's own steps (starting it; the fabric engine's
+/// installs): positioned at the scenario's BGP configuration
+/// ([`Scenario::bgp_pos`]) when they fail.
+pub const BGP_ORIGIN: usize = usize::MAX - 1;
+
 /// Default bound on simulated time when neither the file nor the CLI sets one.
 pub const DEFAULT_UNTIL: SimTime = SimTime::from_nanos(600_000_000_000);
 /// Default bound on events beyond the scenario's own commands (each
@@ -237,7 +242,7 @@ impl Scenario {
                     }
                     .into(),
                     line: "bird -c /etc/calico/confd/config/bird.cfg  # BGP engine fabric: BIRD's routes once BGP converged".into(),
-                    origin: usize::MAX,
+                    origin: BGP_ORIGIN,
                     expect_error: None,
                 });
             }
@@ -258,7 +263,7 @@ impl Scenario {
                 }
                 .into(),
                 line: "bird -c /etc/calico/confd/config/bird.cfg".into(),
-                origin: usize::MAX,
+                origin: BGP_ORIGIN,
                 expect_error: None,
             });
         }

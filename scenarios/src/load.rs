@@ -93,6 +93,10 @@ pub struct Scenario {
     pub bird_start: SimTime,
     /// How BGP is computed (the bgp section's `engine`).
     pub bgp_engine: BgpEngine,
+    /// Where the BGP configuration is (the `bgp` section, or a generated
+    /// cluster's `calico`): what BIRD's own steps (starting it, the fabric
+    /// engine's installs) are positioned at when they fail.
+    pub bgp_pos: Pos,
     /// The fabric's answer for the last seed asked (engine `fabric`).
     pub(crate) fabric_cache: FabricCache,
     /// The resolved `cluster:` section; its hosts and segments follow the
@@ -642,6 +646,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
     }
 
     let (mut bird, mut bird_start, mut bgp_engine) = (Vec::new(), SimTime::ZERO, BgpEngine::Bird);
+    let mut bgp_pos = Pos { line: 1, col: 1 };
     let generated_bgp = cluster
         .as_ref()
         .and_then(crate::cluster::calico_bgp::bgp_section);
@@ -663,6 +668,11 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
                 ),
             }
         }
+        bgp_pos = if file.bgp.is_some() {
+            l.pos(&[PathSeg::Field("bgp")])
+        } else {
+            l.pos(&[PathSeg::Field("cluster"), PathSeg::Field("calico")])
+        };
         let engine_path: &[PathSeg] = if file.bgp.is_some() {
             &[PathSeg::Field("bgp"), PathSeg::Field("engine")]
         } else {
@@ -711,6 +721,7 @@ pub fn load_str(path: &str, src: &str) -> Result<Scenario, Vec<Diagnostic>> {
         bird,
         bird_start,
         bgp_engine,
+        bgp_pos,
         fabric_cache: FabricCache::default(),
         path: path.to_string(),
         source: src.to_string(),

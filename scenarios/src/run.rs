@@ -80,11 +80,11 @@ pub fn run_with_sink(sc: &Scenario, opts: &RunOptions, sink: &mut dyn TraceSink)
             log,
             expected,
         }) => {
-            let pos = sc
-                .commands
-                .get(origin)
-                .map(|c| c.pos)
-                .unwrap_or(crate::spans::Pos { line: 1, col: 1 });
+            let pos = match sc.commands.get(origin) {
+                Some(c) => c.pos,
+                None if origin == crate::build::BGP_ORIGIN => sc.bgp_pos,
+                None => crate::spans::Pos { line: 1, col: 1 },
+            };
             let msg = match expected {
                 None => format!(
                     "command failed on {}: `{}`: {}",

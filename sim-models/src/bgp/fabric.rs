@@ -151,7 +151,8 @@ pub enum FabricError {
     /// The scheduler's bound: [`FabricOptions::max_events`] events.
     #[error(
         "event limit reached: {limit} events processed (at simulated time {at}); \
-         raise FabricOptions::max_events"
+         raise the event bound (FabricOptions::max_events; a scenario's \
+         limits.max_events or --max-events)"
     )]
     EventLimit { limit: u64, at: SimTime },
     /// [`FabricOptions::until`] passed before the fabric was quiescent.

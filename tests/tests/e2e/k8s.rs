@@ -718,3 +718,26 @@ fn default_event_bound_counts_the_setup_commands() {
         scenarios::build::DEFAULT_MAX_EVENTS + lines as u64
     );
 }
+
+/// The fabric engine's BGP running into the event bound is an error at the
+/// cluster's `calico` section (where the engine is chosen), naming the
+/// bound and how to raise it.
+#[test]
+fn fabric_non_convergence_is_positioned_at_the_calico_section() {
+    let f = scenario(
+        "fabric-bound",
+        "Scenario(name: \"x\",\n  cluster: Cluster(cni: \"calico-ipip\", nodes: Nodes(count: 30), pods: Pods(per_node: 0), underlay: L2(subnet: \"10.0.0.0/24\"),\n    calico: Calico(route_reflectors: 2, bgp_engine: \"fabric\")))",
+    );
+    // Enough for the setup commands (270 events), not for the fabric.
+    let out = podpath(&["run", &f, "--max-events", "400"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    let err = out
+        .stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .find(|l| l.contains("error:") && l.contains("BGP did not converge"))
+        .unwrap_or_else(|| panic!("{}\n{}", out.stdout, out.stderr));
+    assert!(err.contains(&format!("{f}:3:13: error:")), "{err}");
+    assert!(err.contains("event limit reached: 400 events"), "{err}");
+    assert!(err.contains("--max-events"), "{err}");
+}
