@@ -8,6 +8,7 @@ mod bundled;
 mod captures;
 mod determinism;
 mod fuzz;
+mod host;
 mod k8s;
 mod kernel_diff;
 mod snapshots;

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,102 +23,24 @@ pub struct Real {
     pub wall: Duration,
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_cmd(argv: &[&str]) -> Out {
-    match Command::new(argv[0])
-        .args(&argv[1..])
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(o) => Out {
-            ok: o.status.success(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        },
-        Err(e) => Out {
-            ok: false,
-            stdout: String::new(),
-            stderr: format!("{}: {e}", argv[0]),
-        },
-    }
-}
-
-fn must(argv: &[&str]) -> Result<String, String> {
-    let o = run_cmd(argv);
-    if o.ok {
-        Ok(o.stdout)
-    } else {
-        Err(format!("{}: {}", argv.join(" "), o.stderr.trim()))
-    }
-}
+use crate::host::{must, run as run_cmd};
 
 /// Why real BIRD cannot run here, if it cannot.
 pub fn unavailable() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_string();
-    if uid != "0" {
-        return Some(format!("not running as root (effective uid {uid})"));
-    }
-    for argv in [
-        &["ip", "-V"][..],
-        &["bird", "--version"],
-        &["birdc", "--version"],
-        &["kill", "-l"],
-    ] {
-        let o = run_cmd(argv);
-        if o.stderr.contains("No such file") || o.stderr.contains("not found") {
-            return Some(format!(
-                "`{}` is missing (install bird2 and iproute2): {}",
-                argv[0],
-                o.stderr.trim()
-            ));
-        }
-    }
-    let probe = format!("ppb{}s-probe", std::process::id());
-    let o = run_cmd(&["ip", "netns", "add", &probe]);
-    if !o.ok {
-        return Some(format!(
-            "cannot create a network namespace: {}",
-            o.stderr.trim()
-        ));
-    }
-    let _ = run_cmd(&["ip", "netns", "del", &probe]);
-    None
-}
-
-fn netns_list() -> Vec<String> {
-    run_cmd(&["ip", "netns", "list"])
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
+    crate::host::unavailable(
+        "ppb",
+        &[
+            &["ip", "-V"],
+            &["bird", "--version"],
+            &["birdc", "--version"],
+            &["kill", "-l"],
+        ],
+    )
 }
 
 /// Deletes namespaces left by runs of this harness whose process is gone.
 pub fn sweep_stale() {
-    for n in netns_list() {
-        let Some(rest) = n.strip_prefix("ppb") else {
-            continue;
-        };
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if digits.is_empty() || !rest[digits.len()..].starts_with('s') {
-            continue;
-        }
-        if !Path::new(&format!("/proc/{digits}")).exists() {
-            let _ = run_cmd(&["ip", "netns", "del", &n]);
-        }
-    }
+    crate::host::sweep_stale("ppb");
 }
 
 /// Stops the daemons this run started (by pid) and deletes its namespaces,
@@ -141,11 +63,7 @@ impl Guard {
     }
 
     fn delete_namespaces(&self) {
-        for n in netns_list() {
-            if n.starts_with(&self.prefix) {
-                let _ = run_cmd(&["ip", "netns", "del", &n]);
-            }
-        }
+        crate::host::delete_namespaces(&self.prefix);
     }
 }
 

@@ -37,9 +37,9 @@
 
 mod lab;
 
+use crate::host::say;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
 
 use sim_core::net::Ipv4Net;
@@ -77,41 +77,12 @@ impl std::fmt::Display for Route {
     }
 }
 
-/// Writes straight to the process's stdout, so the report shows in CI logs.
-fn say(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
-fn require_kernel() -> bool {
-    // Test orchestration, not a simulation path.
-    #[allow(clippy::disallowed_methods)]
-    let v = std::env::var("PODPATH_REQUIRE_KERNEL");
-    v.is_ok_and(|v| v == "1")
-}
-
-/// Ok(()) when real BIRD can run here; otherwise prints why and returns Err
-/// (or panics when PODPATH_REQUIRE_KERNEL=1).
+/// Ok(()) when the BIRD comparison can run here; otherwise prints why
+/// and returns Err (or panics when PODPATH_REQUIRE_KERNEL=1).
 fn bird_or_skip(test: &str) -> Result<(), ()> {
-    // Checked once per process: the tests run concurrently.
-    static CHECK: std::sync::Mutex<Option<Option<String>>> = std::sync::Mutex::new(None);
-    let why = CHECK
-        .lock()
-        .unwrap()
-        .get_or_insert_with(lab::unavailable)
-        .clone();
-    match why {
-        None => Ok(()),
-        Some(why) => {
-            assert!(
-                !require_kernel(),
-                "{test}: PODPATH_REQUIRE_KERNEL=1 but the BIRD comparison cannot run: {why}"
-            );
-            say(&format!("{test}: skipped BIRD comparison: {why}\n"));
-            Err(())
-        }
-    }
+    static CHECK: crate::host::Availability =
+        crate::host::Availability::new("BIRD", lab::unavailable);
+    CHECK.or_skip(test)
 }
 
 fn ip(d: u8) -> Ipv4Addr {

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -26,19 +26,7 @@ use sim_models::cmd::{CommandKind, NetnsCmd};
 use super::frames::{self, Frame};
 use super::{CmdResult, DevInfo, Observed, PingObs, known, rewrite};
 
-/// Output of a helper command.
-pub struct Out {
-    pub ok: bool,
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-fn cmd(argv: &[&str]) -> Command {
-    let mut c = Command::new(argv[0]);
-    c.args(&argv[1..]).env("LC_ALL", "C");
-    c
-}
+use crate::host::{cmd, must, netns_list, run};
 
 /// A command in a process group of its own, so the guard can end it and
 /// whatever it started (`sh -c ping ...`) by that group's id.
@@ -48,106 +36,27 @@ fn grouped(argv: &[&str]) -> Command {
     c
 }
 
-/// Runs a helper command to completion.
-pub fn run(argv: &[&str]) -> Out {
-    match cmd(argv).stdin(Stdio::null()).output() {
-        Ok(o) => Out {
-            ok: o.status.success(),
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        },
-        Err(e) => Out {
-            ok: false,
-            code: -1,
-            stdout: String::new(),
-            stderr: format!("{}: {e}", argv[0]),
-        },
-    }
-}
-
-/// Runs a harness command that must succeed.
-fn must(argv: &[&str]) -> Result<String, String> {
-    let o = run(argv);
-    if o.ok {
-        Ok(o.stdout)
-    } else {
-        Err(format!(
-            "harness command failed: {}: {}",
-            argv.join(" "),
-            o.stderr.trim()
-        ))
-    }
-}
-
 /// Why the kernel comparison cannot run here, if it cannot.
 pub fn unavailable() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_string();
-    if uid != "0" {
-        return Some(format!("not running as root (effective uid {uid})"));
-    }
-    for (tool, arg) in [
-        ("ip", "-V"),
-        ("bridge", "-V"),
-        ("tcpdump", "--version"),
-        ("ping", "-V"),
-        ("sysctl", "-V"),
-        ("iptables", "-V"),
-        ("arp", "-n"),
-        ("nft", "-v"),
-        ("sh", "-c"),
-    ] {
-        let args: Vec<&str> = if tool == "sh" {
-            vec!["sh", "-c", "true"]
-        } else {
-            vec![tool, arg]
-        };
-        let o = run(&args);
-        if o.code == -1 {
-            return Some(format!("`{tool}` is missing ({})", o.stderr.trim()));
-        }
-    }
-    let probe = format!("ppk{}s-probe", std::process::id());
-    let o = run(&["ip", "netns", "add", &probe]);
-    if !o.ok {
-        return Some(format!(
-            "cannot create a network namespace: {}",
-            o.stderr.trim()
-        ));
-    }
-    let _ = run(&["ip", "netns", "del", &probe]);
-    None
-}
-
-/// The namespaces on the machine (first word of `ip netns list`).
-pub fn netns_list() -> Vec<String> {
-    run(&["ip", "netns", "list"])
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
+    crate::host::unavailable(
+        "ppk",
+        &[
+            &["ip", "-V"],
+            &["bridge", "-V"],
+            &["tcpdump", "--version"],
+            &["ping", "-V"],
+            &["sysctl", "-V"],
+            &["iptables", "-V"],
+            &["arp", "-n"],
+            &["nft", "-v"],
+            &["sh", "-c", "true"],
+        ],
+    )
 }
 
 /// Deletes namespaces left by harness runs whose process is gone.
 pub fn sweep_stale() {
-    for n in netns_list() {
-        let Some(rest) = n.strip_prefix("ppk") else {
-            continue;
-        };
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if digits.is_empty() || !rest[digits.len()..].starts_with('s') {
-            continue;
-        }
-        if !Path::new(&format!("/proc/{digits}")).exists() {
-            let _ = run(&["ip", "netns", "del", &n]);
-        }
-    }
+    crate::host::sweep_stale("ppk");
 }
 
 /// Removes everything one run made, even when the test fails or panics:
@@ -173,11 +82,7 @@ impl Guard {
         self.pids.lock().unwrap().retain(|p| *p != pid);
     }
     fn delete_namespaces(&self) {
-        for n in netns_list() {
-            if n.starts_with(&self.prefix) {
-                let _ = run(&["ip", "netns", "del", &n]);
-            }
-        }
+        crate::host::delete_namespaces(&self.prefix);
     }
 }
 

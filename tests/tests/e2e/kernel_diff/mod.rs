@@ -26,8 +26,8 @@ mod known;
 mod podpath;
 mod rewrite;
 
+use crate::host::say;
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -109,49 +109,18 @@ pub struct Observed {
     pub stopped: Option<String>,
 }
 
-/// Writes straight to the process's stdout, so the report shows in CI logs
-/// even though the test harness captures `print!`.
-fn say(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
-/// Whether a skip is a failure (CI sets PODPATH_REQUIRE_KERNEL=1).
-fn require_kernel() -> bool {
-    // The harness's switches come from the environment; this is test
-    // orchestration, not a simulation path.
-    #[allow(clippy::disallowed_methods)]
-    let v = std::env::var("PODPATH_REQUIRE_KERNEL");
-    v.is_ok_and(|v| v == "1")
-}
-
 fn only_filter() -> Option<Vec<String>> {
     #[allow(clippy::disallowed_methods)] // test orchestration, not a simulation path
     let v = std::env::var("PODPATH_KERNEL_DIFF_ONLY").ok()?;
     Some(v.split(',').map(|s| s.trim().to_string()).collect())
 }
 
-/// Ok(()) when the kernel can be used; otherwise prints why and returns Err
-/// (or panics when PODPATH_REQUIRE_KERNEL=1).
+/// Ok(()) when the kernel comparison can run here; otherwise prints why
+/// and returns Err (or panics when PODPATH_REQUIRE_KERNEL=1).
 fn kernel_or_skip(test: &str) -> Result<(), ()> {
-    static CHECK: Mutex<Option<Option<String>>> = Mutex::new(None);
-    let why = CHECK
-        .lock()
-        .unwrap()
-        .get_or_insert_with(kernel::unavailable)
-        .clone();
-    match why {
-        None => Ok(()),
-        Some(why) => {
-            assert!(
-                !require_kernel(),
-                "{test}: PODPATH_REQUIRE_KERNEL=1 but the kernel comparison cannot run: {why}"
-            );
-            say(&format!("{test}: skipped kernel comparison: {why}\n"));
-            Err(())
-        }
-    }
+    static CHECK: crate::host::Availability =
+        crate::host::Availability::new("kernel", kernel::unavailable);
+    CHECK.or_skip(test)
 }
 
 /// Why the scenario cannot be replayed here, if it cannot: it needs a device
