@@ -547,7 +547,21 @@ struct Group {
     /// and are known absent without reading the map).
     span: Option<(Ipv4Net, Ipv4Net)>,
     /// `out`'s prefixes by their attributes (to find equal ones).
-    by_attrs: BTreeSet<(Arc<PathAttrs>, Ipv4Net)>,
+    by_attrs: BTreeSet<AttrsKey>,
+}
+
+/// An export group's `by_attrs` entry: the attributes' hash first (so
+/// that the tree's comparisons are of numbers, and of the attributes
+/// themselves only where the hashes are equal), the attributes, the prefix.
+/// Only looked up by range (equal attributes), never read in its order.
+type AttrsKey = (u64, Arc<PathAttrs>, Ipv4Net);
+
+/// The hash of attributes for [`AttrsKey`] (fixed: the same in every run).
+fn attrs_hash(a: &PathAttrs) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = super::pool::FxHasher::default();
+    a.hash(&mut h);
+    h.finish()
 }
 
 /// Why a session ends.
@@ -2467,8 +2481,7 @@ impl Speaker {
             grp.out.remove(&prefix);
             grp.unindex(&old, prefix);
         }
-        let attrs = Arc::new(attrs);
-        let shared = grp.index(&attrs, prefix);
+        let (attrs, shared) = grp.index(Arc::new(attrs), prefix);
         grp.span = Some(match grp.span {
             Some((lo, hi)) => (lo.min(prefix), hi.max(prefix)),
             None => (prefix, prefix),
@@ -2759,7 +2772,9 @@ impl Speaker {
         }
         let mut items = Vec::new();
         let mut shared: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
-        let mut index: BTreeMap<Arc<PathAttrs>, usize> = BTreeMap::new();
+        // Equal attributes are one `Arc` in a group (`Group::index`): found
+        // by its address (only looked up: the items keep prefix order).
+        let mut index: BTreeMap<usize, usize> = BTreeMap::new();
         for (p, o) in self.groups[g].out.iter_mut() {
             if o.src == me {
                 continue;
@@ -2770,10 +2785,11 @@ impl Speaker {
                 items.push(Item::Wire(w.clone()));
                 continue;
             }
-            match index.get(&o.attrs) {
+            let key = Arc::as_ptr(&o.attrs) as usize;
+            match index.get(&key) {
                 Some(&i) => shared[i].1.push(*p),
                 None => {
-                    index.insert(o.attrs.clone(), shared.len());
+                    index.insert(key, shared.len());
                     items.push(Item::Group(shared.len()));
                     shared.push((o.attrs.clone(), vec![*p]));
                 }
@@ -2940,35 +2956,40 @@ impl Group {
         }
     }
 
-    /// Records `prefix` under its attributes; says whether another prefix
-    /// has equal ones (and marks that one shared too).
-    fn index(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) -> bool {
-        let others: Vec<Ipv4Net> = self
+    /// Records `prefix` under its attributes; returns them (the `Arc` of
+    /// another prefix with equal ones, if there is one) and whether there
+    /// is (marking that one shared too).
+    fn index(&mut self, attrs: Arc<PathAttrs>, prefix: Ipv4Net) -> (Arc<PathAttrs>, bool) {
+        let h = attrs_hash(&attrs);
+        let others: Vec<(Ipv4Net, Arc<PathAttrs>)> = self
             .by_attrs
-            .range((attrs.clone(), Ipv4Net::DEFAULT)..)
-            .take_while(|(a, _)| **a == **attrs)
+            .range((h, attrs.clone(), Ipv4Net::DEFAULT)..)
+            .take_while(|(g, a, _)| *g == h && **a == *attrs)
             .take(2)
-            .map(|(_, p)| *p)
+            .map(|(_, a, p)| (*p, a.clone()))
             .collect();
-        self.by_attrs.insert((attrs.clone(), prefix));
-        if let [q] = others[..]
+        // Equal attributes share one `Arc` (a dump groups them by it).
+        let attrs = others.first().map_or(attrs, |(_, a)| a.clone());
+        self.by_attrs.insert((h, attrs.clone(), prefix));
+        if let [(q, _)] = others[..]
             && let Some(o) = self.out.get_mut(&q)
         {
             o.shared = true;
         }
-        !others.is_empty()
+        (attrs, !others.is_empty())
     }
 
     /// Forgets `prefix` under its attributes (the one left with equal
     /// attributes, if any, is not shared any more).
     fn unindex(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) {
-        self.by_attrs.remove(&(attrs.clone(), prefix));
+        let h = attrs_hash(attrs);
+        self.by_attrs.remove(&(h, attrs.clone(), prefix));
         let others: Vec<Ipv4Net> = self
             .by_attrs
-            .range((attrs.clone(), Ipv4Net::DEFAULT)..)
-            .take_while(|(a, _)| **a == **attrs)
+            .range((h, attrs.clone(), Ipv4Net::DEFAULT)..)
+            .take_while(|(g, a, _)| *g == h && **a == **attrs)
             .take(2)
-            .map(|(_, p)| *p)
+            .map(|(_, _, p)| *p)
             .collect();
         if let [q] = others[..]
             && let Some(o) = self.out.get_mut(&q)
