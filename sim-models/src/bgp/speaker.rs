@@ -1197,15 +1197,7 @@ impl Speaker {
         self.now = now;
         std::mem::swap(&mut self.pool, pool);
         std::mem::swap(&mut self.out, out);
-        self.restart_hold(m);
-        if prep.withdrawn.is_empty() && prep.nlri.is_empty() {
-            // End-of-RIB.
-            if self.peers[m].gr_pending {
-                self.flush_stale(m);
-            }
-        } else {
-            self.import_ids(m, &prep.withdrawn, attrs, &prep.nlri, prep.one_id);
-        }
+        self.update_checked(m, &prep.withdrawn, attrs, &prep.nlri, prep.one_id);
         std::mem::swap(&mut self.out, out);
         std::mem::swap(&mut self.pool, pool);
         true
@@ -1739,17 +1731,32 @@ impl Speaker {
             self.scratch = scratch;
             return false;
         };
+        self.update_checked(m, &scratch[..nw], attrs, &scratch[nw..], None);
+        self.scratch = scratch;
+        true
+    }
+
+    /// An UPDATE in Established whose fields and attributes were checked:
+    /// the hold timer restarts, then an End-of-RIB ends a graceful restart's
+    /// wait, anything else goes into the tables (`one_id`: the number of
+    /// its one prefix, if known).
+    fn update_checked(
+        &mut self,
+        m: usize,
+        withdrawn: &[Ipv4Net],
+        attrs: Option<Arc<PathAttrs>>,
+        nlri: &[Ipv4Net],
+        one_id: Option<usize>,
+    ) {
         self.restart_hold(m);
-        if scratch.is_empty() {
+        if withdrawn.is_empty() && nlri.is_empty() {
             // End-of-RIB.
             if self.peers[m].gr_pending {
                 self.flush_stale(m);
             }
         } else {
-            self.import_routes(m, &scratch[..nw], attrs, &scratch[nw..]);
+            self.import_ids(m, withdrawn, attrs, nlri, one_id);
         }
-        self.scratch = scratch;
-        true
     }
 
     fn receive(&mut self, m: usize, msg: BgpMessage, attr_bytes: Option<&[u8]>) {

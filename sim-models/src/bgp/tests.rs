@@ -979,3 +979,32 @@ mod converge_api {
         assert!(conv.at < secs(10));
     }
 }
+
+/// The fabric's message counts (a message sent to many peers in a row is
+/// counted once and multiplied): every client's block reaches both
+/// reflectors, each reflector reflects it to every other client and to the
+/// other reflector; each UPDATE of a cold start announces one block, plus
+/// an End-of-RIB per session direction; every message is one of the four
+/// types.
+#[test]
+fn fabric_counts_every_message_sent() {
+    let (c, r) = (20u64, 2u64);
+    let conv = super::fabric::converge(
+        &CalicoCluster::synthetic_reflectors(c as u32, r as u32),
+        3,
+        FabricOptions::default(),
+    )
+    .expect("converges");
+    let s = conv.stats;
+    assert_eq!(s.announced, c * r + r * c * (c - 1) + r * (r - 1) * c);
+    assert_eq!(s.withdrawn, 0);
+    assert_eq!(
+        s.messages,
+        s.opens + s.updates + s.keepalives + s.notifications
+    );
+    // Sessions: each client with each reflector, and the reflectors with
+    // each other; an OPEN each way.
+    let sessions = c * r + r * (r - 1) / 2;
+    assert_eq!(s.opens, 2 * sessions);
+    assert_eq!(s.updates, s.announced + 2 * sessions, "{s:?}");
+}
