@@ -68,6 +68,15 @@ pub enum Action {
     /// A tick of the clock while playing: run the next simulated instant.
     Tick,
     ToggleHelp,
+    /// Show or hide the command log (every command the run ran, in order).
+    ToggleCommands,
+    /// Move the cursor in the command log by this many commands.
+    MoveCommand(i32),
+    FirstCommand,
+    LastCommand,
+    /// Page through the lines of the selected command when it is a batch
+    /// kept whole (by this many lines).
+    ScrollBatch(i32),
     Quit,
 }
 
@@ -89,6 +98,11 @@ pub struct App {
     pub(crate) filter: String,
     pub(crate) editing: Option<String>,
     pub(crate) help: bool,
+    /// The command log is shown, with its cursor (an index into
+    /// `Session::commands`) and the first batch line shown.
+    pub(crate) commands: bool,
+    pub(crate) command: usize,
+    pub(crate) batch_line: usize,
     pub(crate) playing: bool,
     /// A one-off message for the status line.
     pub(crate) message: Option<String>,
@@ -108,6 +122,9 @@ impl App {
             filter: String::new(),
             editing: None,
             help: false,
+            commands: false,
+            command: 0,
+            batch_line: 0,
             playing: false,
             message: None,
             quit: false,
@@ -154,6 +171,21 @@ impl App {
         self.help
     }
 
+    pub fn commands_shown(&self) -> bool {
+        self.commands
+    }
+
+    /// The selected entry of the command log (an index into
+    /// `Session::commands`).
+    pub fn command(&self) -> usize {
+        self.command
+    }
+
+    /// The first line of the selected batch shown (0-based).
+    pub fn batch_line(&self) -> usize {
+        self.batch_line
+    }
+
     pub fn playing(&self) -> bool {
         self.playing
     }
@@ -192,6 +224,33 @@ impl App {
             }
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.help = !self.help,
+            Action::ToggleCommands => {
+                self.commands = !self.commands;
+                self.clamp_command(session);
+            }
+            Action::MoveCommand(d) => {
+                self.command = (self.command as i64 + d as i64).max(0) as usize;
+                self.batch_line = 0;
+                self.clamp_command(session);
+            }
+            Action::FirstCommand => {
+                self.command = 0;
+                self.batch_line = 0;
+            }
+            Action::LastCommand => {
+                self.command = usize::MAX;
+                self.batch_line = 0;
+                self.clamp_command(session);
+            }
+            Action::ScrollBatch(d) => match session.batch(self.command) {
+                Some(b) => {
+                    let last = b.0.len().saturating_sub(1) as i64;
+                    self.batch_line = (self.batch_line as i64 + d as i64).clamp(0, last) as usize;
+                }
+                None => {
+                    self.message = Some("the selected command is not a batch".into());
+                }
+            },
             Action::PrevPacket => self.move_packet(session, -1),
             Action::NextPacket => self.move_packet(session, 1),
             Action::PacketPage(n) => self.move_packet(session, n),
@@ -261,6 +320,10 @@ impl App {
                 }
             }
         }
+    }
+
+    fn clamp_command(&mut self, session: &Session) {
+        self.command = self.command.min(session.commands().len().saturating_sub(1));
     }
 
     fn steps_len(&self, session: &Session) -> usize {
@@ -378,6 +441,27 @@ pub fn action_for_key(app: &App, key: KeyEvent) -> Option<Action> {
             _ => Some(Action::ToggleHelp),
         };
     }
+    if app.commands {
+        return match key.code {
+            KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Char('c') | KeyCode::Esc => Some(Action::ToggleCommands),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::MoveCommand(-1)),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::MoveCommand(1)),
+            KeyCode::PageUp => Some(Action::MoveCommand(-10)),
+            KeyCode::PageDown => Some(Action::MoveCommand(10)),
+            KeyCode::Home | KeyCode::Char('g') => Some(Action::FirstCommand),
+            KeyCode::End | KeyCode::Char('G') => Some(Action::LastCommand),
+            KeyCode::Left | KeyCode::Char('p') | KeyCode::Char('h') => {
+                Some(Action::ScrollBatch(-10))
+            }
+            KeyCode::Right | KeyCode::Char('n') | KeyCode::Char('l') => {
+                Some(Action::ScrollBatch(10))
+            }
+            KeyCode::Char(' ') => Some(Action::TogglePlay),
+            KeyCode::Char('?') => Some(Action::ToggleHelp),
+            _ => None,
+        };
+    }
     let up_down = |d: i32| match app.focus {
         Pane::Packets => Some(if d < 0 {
             Action::PrevPacket
@@ -415,6 +499,7 @@ pub fn action_for_key(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('t') => Some(Action::CycleTable),
         KeyCode::Char(' ') => Some(Action::TogglePlay),
         KeyCode::Char('?') => Some(Action::ToggleHelp),
+        KeyCode::Char('c') => Some(Action::ToggleCommands),
         _ => None,
     }
 }

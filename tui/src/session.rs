@@ -20,8 +20,8 @@ use sim_core::packet::PacketId;
 use sim_core::time::SimTime;
 use sim_core::topo::{NodeId, NodeKind, Topology};
 use sim_core::trace::{DropReason, Encap, TraceEvent, TraceRecord, VecSink};
-use sim_models::cmd::CommandKind;
-use sim_models::linux::{Cx, Event, NsId, World};
+use sim_models::cmd::{BatchCmd, CommandKind};
+use sim_models::linux::{CmdOutput, Cx, Event, NsId, World};
 use sim_models::sim::{CmdLog, Simulation, error_matches};
 
 use crate::snap::{SnapId, SnapStore};
@@ -87,6 +87,18 @@ pub struct StepHeaders {
     pub inner: String,
 }
 
+/// The most command lines a scenario may run for the UI to expand its
+/// batches (a generated cluster's per-peer `ip route`, `ip neigh` and
+/// `bridge fdb` commands, see `Scenario::expand_batches`) so that each line
+/// is its own entry in the command log, with its own text and output.
+/// Expanding keeps every line as a parsed command, a step and a log entry
+/// (a few hundred bytes each): 100,000 lines are some tens of MiB and cover
+/// a flannel-vxlan cluster of about 175 nodes (3 lines per peer per node,
+/// some 33 more per node with one pod).
+/// Above it a batch stays one entry that says how many lines it stands for
+/// and pages through them on demand.
+pub const EXPAND_BATCHES_UP_TO: usize = 100_000;
+
 /// A recorded run of a scenario.
 pub struct Session {
     pub name: String,
@@ -105,11 +117,41 @@ pub struct Session {
     ns_by_node: BTreeMap<NodeId, NsId>,
     ns_known: usize,
     buf: VecSink,
+    /// The batches run unexpanded, by their entry in the command log.
+    batches: BTreeMap<usize, BatchCmd>,
+    /// Whether the scenario's batches were expanded into lines.
+    expanded: bool,
+    /// The scenario's command lines (a batch counted as its lines), and
+    /// the bound up to which batches are expanded.
+    lines: usize,
+    expand_limit: usize,
 }
 
 impl Session {
-    /// Builds the scenario's simulation; nothing runs yet.
+    /// Builds the scenario's simulation; nothing runs yet. Its batches are
+    /// expanded when it runs at most [`EXPAND_BATCHES_UP_TO`] command lines.
     pub fn new(sc: &Scenario, opts: &RunOptions) -> Session {
+        Session::with_expand_limit(sc, opts, EXPAND_BATCHES_UP_TO)
+    }
+
+    /// As [`Session::new`], with the number of command lines up to which
+    /// batches are expanded (`0` keeps every batch whole).
+    pub fn with_expand_limit(sc: &Scenario, opts: &RunOptions, limit: usize) -> Session {
+        let has_batch = sc
+            .commands
+            .iter()
+            .any(|c| matches!(c.cmd.kind, CommandKind::Batch(_)));
+        let lines = sc.command_lines();
+        let expanded = has_batch && lines <= limit;
+        let copy;
+        let sc = if expanded {
+            let mut e = sc.clone();
+            e.expand_batches();
+            copy = e;
+            &copy
+        } else {
+            sc
+        };
         let mut sim = sc.build(opts);
         // Setup and timeline commands are events, scheduled as
         // `Simulation::run_until` schedules them.
@@ -137,6 +179,10 @@ impl Session {
             ns_by_node: BTreeMap::new(),
             ns_known: 0,
             buf: VecSink::default(),
+            batches: BTreeMap::new(),
+            expanded,
+            lines,
+            expand_limit: limit,
         }
     }
 
@@ -157,6 +203,28 @@ impl Session {
 
     pub fn simulation(&self) -> &Simulation {
         &self.sim
+    }
+
+    /// The commands run so far, in order: time, place, line and output.
+    pub fn commands(&self) -> &[CmdLog] {
+        &self.sim.log
+    }
+
+    /// The batch that command-log entry `i` ran whole, if it was one (a
+    /// scenario above [`EXPAND_BATCHES_UP_TO`] lines).
+    pub fn batch(&self, i: usize) -> Option<&BatchCmd> {
+        self.batches.get(&i)
+    }
+
+    /// Whether the scenario's batches were expanded, one command per line.
+    pub fn batches_expanded(&self) -> bool {
+        self.expanded
+    }
+
+    /// The scenario's command lines (a batch counted as the lines it
+    /// stands for) and the bound up to which its batches are expanded.
+    pub fn command_lines(&self) -> (usize, usize) {
+        (self.lines, self.expand_limit)
     }
 
     /// The simulated time the run has reached.
@@ -239,10 +307,34 @@ impl Session {
             let mut cx = Cx::new(now, &mut sim.sched, &mut sink);
             if let Some(index) = sim.world.handle(&mut cx, ev) {
                 let step = &sim.steps[index];
-                let out = sim.world.exec(&mut cx, step.host, &step.cmd);
                 let place = match &step.cmd.netns {
                     Some(n) => format!("{}:{n}", sim.world.hosts[step.host.ix()].name),
                     None => sim.world.hosts[step.host.ix()].name.clone(),
+                };
+                // A batch kept whole runs as `Simulation` runs it: each
+                // command as if it were its own step and event, stopping at
+                // the first that fails (a batch expects no error).
+                let mut line = step.line.to_string();
+                let out = if let CommandKind::Batch(b) = &step.cmd.kind {
+                    self.batches.insert(sim.log.len(), b.clone());
+                    let mut out = CmdOutput::ok("");
+                    for k in 0..b.0.len() {
+                        if k > 0
+                            && let Err(e) = cx.sched.count_event()
+                        {
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                        let o = sim.world.exec(&mut cx, step.host, &b.0.command(k));
+                        if o.failed {
+                            line = b.0.line(k);
+                            out = o;
+                            break;
+                        }
+                    }
+                    out
+                } else {
+                    sim.world.exec(&mut cx, step.host, &step.cmd)
                 };
                 let ok = match &step.expect_error {
                     None => !out.failed,
@@ -257,8 +349,7 @@ impl Session {
                         .unwrap_or_default();
                     failure = Some(if out.failed {
                         format!(
-                            "{pos}command failed on {place}: `{}`: {}",
-                            step.line,
+                            "{pos}command failed on {place}: `{line}`: {}",
                             out.stderr.trim()
                         )
                     } else {

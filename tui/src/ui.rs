@@ -103,6 +103,11 @@ pub fn render(view: View, area: Rect, buf: &mut Buffer) {
     PathStrip(view).render(l.path, buf);
     TablesPane(view).render(l.tables, buf);
     StatusLine(view).render(l.status, buf);
+    if view.app.commands {
+        let above = Rect::new(area.x, area.y, area.width, area.height - 1);
+        Clear.render(above, buf);
+        CommandLog(view).render(above, buf);
+    }
     if view.app.help {
         HelpPopup.render(area, buf);
     }
@@ -863,6 +868,211 @@ fn main_route_for(table: &[&str], addr: Ipv4Addr) -> Option<usize> {
     best.map(|(_, i)| i)
 }
 
+// --------------------------------------------------------------- commands --
+
+/// The command log (`c`): every command the run ran, in order, with its
+/// time and place; below, the selected one's output, or for a batch kept
+/// whole (a scenario above [`crate::session::EXPAND_BATCHES_UP_TO`] command
+/// lines), how many lines it stands for and a page of them.
+pub struct CommandLog<'a>(pub View<'a>);
+
+impl Widget for CommandLog<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let v = self.0;
+        let s = v.session;
+        let log = s.commands();
+        let dim = Style::new().fg(Color::DarkGray);
+        let cur = v.app.command.min(log.len().saturating_sub(1));
+        let mut title = vec![Span::styled(
+            "Commands",
+            Style::new().add_modifier(Modifier::BOLD),
+        )];
+        if !log.is_empty() {
+            title.push(Span::styled(
+                format!(" {}/{}", cur + 1, log.len()),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        if s.batches_expanded() {
+            title.push(Span::styled(" batches expanded: a line per command", dim));
+        }
+        let block = pane_block(title, true, false);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if log.is_empty() {
+            let msg = if s.can_advance() {
+                "no command has run yet: press space to play the simulation"
+            } else {
+                "no command in this run"
+            };
+            Paragraph::new(Span::styled(msg, dim)).render(inner, buf);
+            return;
+        }
+        // The list above, the selected command's details below.
+        let detail_h = if s.batch(cur).is_some() {
+            inner.height / 2
+        } else {
+            inner.height / 3
+        }
+        .max(4)
+        .min(inner.height.saturating_sub(2));
+        let list = Rect::new(inner.x, inner.y, inner.width, inner.height - detail_h);
+        let detail = Rect::new(inner.x, list.y + list.height, inner.width, detail_h);
+        let h = list.height as usize;
+        let first = window(log.len(), h, cur);
+        let with_time = is_wide(list);
+        let place_w = log[first..(first + h).min(log.len())]
+            .iter()
+            .map(|c| c.place.chars().count())
+            .max()
+            .unwrap_or(0);
+        let lines: Vec<Line> = (first..(first + h).min(log.len()))
+            .map(|i| {
+                let c = &log[i];
+                let mut spans = vec![Span::raw(if i == cur { MARK } else { NO_MARK })];
+                if with_time {
+                    spans.push(Span::styled(format!("{} ", c.time.fixed()), dim));
+                }
+                spans.push(Span::styled(
+                    format!("{:<place_w$} ", c.place),
+                    Style::new().fg(Color::Magenta),
+                ));
+                let style = if c.output.failed {
+                    Style::new().fg(Color::Red)
+                } else if s.batch(i).is_some() {
+                    Style::new().fg(Color::Yellow)
+                } else {
+                    Style::new()
+                };
+                spans.push(Span::styled(c.line.to_string(), style));
+                Line::from(spans)
+            })
+            .collect();
+        Paragraph::new(lines).render(list, buf);
+        highlight_row(buf, list, cur - first, selected_style());
+
+        let c = &log[cur];
+        let mut d: Vec<Line> = vec![
+            Line::from(Span::styled(
+                format!(
+                    "── {}/{} at {} on {}",
+                    cur + 1,
+                    log.len(),
+                    c.time.fixed(),
+                    c.place
+                ),
+                dim,
+            )),
+            Line::from(vec![
+                Span::styled("$ ", dim),
+                Span::styled(
+                    c.line.to_string(),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+            ]),
+        ];
+        let room = detail.height as usize;
+        if let Some(b) = s.batch(cur) {
+            let n = b.0.len();
+            let host = c.place.split(':').next().unwrap_or(&c.place);
+            let (lines, bound) = s.command_lines();
+            d.push(Line::from(Span::styled(
+                format!(
+                    "a batch of {} command lines, kept whole: the scenario runs {} lines, more than the {} the UI expands",
+                    group(n),
+                    group(lines),
+                    group(bound)
+                ),
+                Style::new().fg(Color::Yellow),
+            )));
+            d.push(Line::from(vec![
+                Span::styled("all of them: ", dim),
+                Span::raw(format!("podpath expand {} --node {host}", s.path)),
+            ]));
+            // The wrapped head, then a page of lines, one row each (cut
+            // at the edge): only the lines shown are made.
+            let w = detail.width.max(1) as usize;
+            let head: usize = d
+                .iter()
+                .map(|l| l.width().div_ceil(w).max(1))
+                .sum::<usize>()
+                + 1;
+            let from = v.app.batch_line.min(n.saturating_sub(1));
+            let show = room.saturating_sub(head);
+            let to = (from + show).min(n);
+            d.push(Line::from(Span::styled(
+                format!(
+                    "lines {}-{} of {} (←→ page):",
+                    group(from + 1),
+                    group(to),
+                    group(n)
+                ),
+                dim,
+            )));
+            let head_h = (head as u16).min(detail.height);
+            Paragraph::new(d)
+                .wrap(Wrap { trim: false })
+                .render(Rect::new(detail.x, detail.y, detail.width, head_h), buf);
+            let page: Vec<Line> = (from..to)
+                .map(|k| Line::raw(format!("  {}", b.0.line(k))))
+                .collect();
+            Paragraph::new(page).render(
+                Rect::new(
+                    detail.x,
+                    detail.y + head_h,
+                    detail.width,
+                    detail.height - head_h,
+                ),
+                buf,
+            );
+            return;
+        } else {
+            let out = &c.output;
+            let text: Vec<&str> = out
+                .stdout
+                .lines()
+                .chain(out.stderr.lines())
+                .take(room)
+                .collect();
+            if text.is_empty() {
+                d.push(Line::from(Span::styled(
+                    if out.failed {
+                        "(failed, no message)"
+                    } else {
+                        "(no output)"
+                    },
+                    dim,
+                )));
+            }
+            let style = if out.failed {
+                Style::new().fg(Color::Red)
+            } else {
+                Style::new()
+            };
+            d.extend(
+                text.into_iter()
+                    .map(|l| Line::from(Span::styled(l.trim_end().to_string(), style))),
+            );
+        }
+        Paragraph::new(d)
+            .wrap(Wrap { trim: false })
+            .render(detail, buf);
+    }
+}
+
+/// `100000` as `100,000`.
+fn group(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 // ----------------------------------------------------------------- status --
 
 /// Simulated time, scenario, seed, and the keys.
@@ -909,11 +1119,22 @@ impl Widget for StatusLine<'_> {
             ));
         } else if let Some(m) = &v.app.message {
             spans.push(Span::styled(m.clone(), Style::new().fg(Color::Yellow)));
+        } else if v.app.commands {
+            let used: usize = spans.iter().map(|s| s.width()).sum();
+            let room = (area.width as usize).saturating_sub(used);
+            let keys = [
+                "│ ↑↓ command  PgUp PgDn  Home End  ←→ page a batch  c close  ? help  q quit",
+                "│ ↑↓ command  c close  ? help  q quit",
+                "│ c close",
+            ];
+            if let Some(k) = keys.iter().find(|k| Span::raw(**k).width() <= room) {
+                spans.push(Span::styled(*k, dim));
+            }
         } else {
             let used: usize = spans.iter().map(|s| s.width()).sum();
             let room = (area.width as usize).saturating_sub(used);
             let keys = [
-                "│ ↑↓ packet  ←→ step  d drop  / filter  Tab pane  t table  space play  ? help  q quit",
+                "│ ↑↓ packet  ←→ step  d drop  / filter  Tab pane  t table  c commands  space play  ? help  q quit",
                 "│ ↑↓ packet ←→ step d drop / filter t table ? help q quit",
                 "│ ←→ step ? help q quit",
                 "│ ? help",
@@ -956,6 +1177,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "space",
         "play the simulation forward in simulated time (pause)",
+    ),
+    (
+        "c",
+        "the command log: every command run, in order, with its output",
     ),
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),

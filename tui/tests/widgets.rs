@@ -434,3 +434,44 @@ fn graph_draws_the_path() {
     let err = tui::graph::scenario_graph(&sc, &RunOptions::default(), Some(999), false);
     assert!(err.unwrap_err().contains("no packet #999"));
 }
+
+#[test]
+fn command_log_keys_and_cursor() {
+    let (mut s, mut app) = vxlan_at(1);
+    assert_eq!(
+        action_for_key(&app, key(KeyCode::Char('c'))),
+        Some(Action::ToggleCommands)
+    );
+    app.update(&mut s, Action::ToggleCommands);
+    assert!(app.commands_shown());
+    for (k, a) in [
+        (KeyCode::Down, Action::MoveCommand(1)),
+        (KeyCode::Char('k'), Action::MoveCommand(-1)),
+        (KeyCode::PageDown, Action::MoveCommand(10)),
+        (KeyCode::End, Action::LastCommand),
+        (KeyCode::Home, Action::FirstCommand),
+        (KeyCode::Right, Action::ScrollBatch(10)),
+        (KeyCode::Left, Action::ScrollBatch(-10)),
+        (KeyCode::Esc, Action::ToggleCommands),
+        (KeyCode::Char('c'), Action::ToggleCommands),
+        (KeyCode::Char('q'), Action::Quit),
+    ] {
+        assert_eq!(action_for_key(&app, key(k)), Some(a), "{k:?}");
+    }
+    // The cursor stays within the log.
+    let n = s.commands().len();
+    assert!(n > 1);
+    app.update(&mut s, Action::MoveCommand(-5));
+    assert_eq!(app.command(), 0);
+    app.update(&mut s, Action::LastCommand);
+    assert_eq!(app.command(), n - 1);
+    app.update(&mut s, Action::MoveCommand(1000));
+    assert_eq!(app.command(), n - 1);
+    let text = tui::render_to_string(&s, &app, 100, 30);
+    assert!(text.contains(&format!("Commands {n}/{n}")), "{text}");
+    // A scenario without batches has nothing to expand.
+    assert!(!s.batches_expanded());
+    assert!(s.batch(app.command()).is_none());
+    app.update(&mut s, Action::ToggleCommands);
+    assert!(!app.commands_shown());
+}

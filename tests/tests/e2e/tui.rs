@@ -88,6 +88,106 @@ fn screens_help() {
     }
 }
 
+/// The command log of a generated cluster, open at the first command of
+/// node1's batch of per-peer commands (its neighbour entry for node2's
+/// VXLAN address).
+fn command_log_at_batch(s: &mut Session) -> App {
+    let mut app = App::new(s);
+    app.update(s, Action::ToggleCommands);
+    assert!(app.commands_shown());
+    let k = s
+        .commands()
+        .iter()
+        .position(|c| c.place == "node1" && c.line.starts_with("ip neigh replace 10.244.1.0 "))
+        .expect("node1's neighbour entry for node2 is a command of its own");
+    app.update(s, Action::MoveCommand(k as i32));
+    assert_eq!(app.command(), k);
+    app
+}
+
+#[test]
+fn screens_command_log_of_a_generated_cluster_line_by_line() {
+    // k8s-flannel-vxlan: 3 nodes; each node's route, neighbour and FDB
+    // entries for the other nodes are one batch, expanded by the UI.
+    let sc = scenarios::load_file(&rel("k8s-flannel-vxlan.ron")).expect("bundled scenario loads");
+    assert!(
+        sc.commands
+            .iter()
+            .any(|c| matches!(c.cmd.kind, sim_models::cmd::CommandKind::Batch(_))),
+        "the generated cluster has batches"
+    );
+    let mut s = Session::run(&sc, &RunOptions::default());
+    assert!(s.batches_expanded());
+    // Every line of the scenario is an entry of its own (besides the
+    // machines' own address commands, which come from no line).
+    let from_lines = s.commands().iter().filter(|c| c.origin != usize::MAX);
+    assert_eq!(from_lines.count(), sc.command_lines());
+    assert!(s.commands().iter().all(|c| !c.line.starts_with("# ")));
+    let app = command_log_at_batch(&mut s);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = screen(&s, &app, w, h);
+        for l in [
+            // The selected line in full (below the list).
+            "$ ip neigh replace 10.244.1.0 lladdr 0e:fe:0a:00:00:0c dev flannel.1 nud",
+            "node1 bridge fdb replace 0e:fe:0a:00:00:0c dev flannel.1",
+            "node1 ip route replace 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink",
+            "node1 ip neigh replace 10.244.2.0 lladdr 0e:fe:0a:00:00:0d",
+        ] {
+            assert!(text.contains(l), "{l}:\n{text}");
+        }
+        insta::assert_snapshot!(format!("tui-commands-cluster-{w}x{h}"), text);
+    }
+}
+
+#[test]
+fn screens_command_log_batch_above_the_expansion_bound() {
+    // The same cluster with a bound of 0 lines: each node's batch stays one
+    // entry, which says how many lines it stands for, how to print them,
+    // and pages through them.
+    let sc = scenarios::load_file(&rel("k8s-flannel-vxlan.ron")).expect("bundled scenario loads");
+    let mut s = Session::with_expand_limit(&sc, &RunOptions::default(), 0);
+    s.run_to_end();
+    assert!(!s.batches_expanded());
+    let mut app = App::new(&s);
+    app.update(&mut s, Action::ToggleCommands);
+    let k = s
+        .commands()
+        .iter()
+        .position(|c| c.place == "node1" && c.line.starts_with("# "))
+        .expect("node1's batch is one entry");
+    assert_eq!(s.batch(k).map(|b| b.0.len()), Some(6));
+    // Not a batch: paging says so.
+    app.update(&mut s, Action::ScrollBatch(10));
+    assert_eq!(app.message(), Some("the selected command is not a batch"));
+    app.update(&mut s, Action::MoveCommand(k as i32));
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = screen(&s, &app, w, h);
+        assert!(
+            text.contains("a batch of 6 command lines, kept whole"),
+            "{text}"
+        );
+        assert!(text.contains("lines 1-"), "{text}");
+        insta::assert_snapshot!(format!("tui-commands-batch-kept-{w}x{h}"), text);
+    }
+    let text = screen(&s, &app, 160, 48);
+    assert!(text.contains("podpath expand ../scenarios/files/k8s-flannel-vxlan.ron --node node1"));
+    for l in [
+        "  ip neigh replace 10.244.1.0 lladdr 0e:fe:0a:00:00:0c dev flannel.1 nud permanent",
+        "  bridge fdb replace 0e:fe:0a:00:00:0c dev flannel.1 dst 10.0.0.12 self permanent",
+        "  ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink",
+    ] {
+        assert!(text.contains(l), "{l}:\n{text}");
+    }
+    // Paging stops at the last line.
+    app.update(&mut s, Action::ScrollBatch(10));
+    assert_eq!(app.batch_line(), 5);
+    assert!(screen(&s, &app, 160, 48).contains("lines 6-6 of 6"));
+    // The run is the same as with the batches expanded.
+    let e = Session::run(&sc, &RunOptions::default());
+    assert_eq!(e.records, s.records);
+    assert_eq!(e.events(), s.events());
+}
+
 #[test]
 fn screens_too_small() {
     let mut s = session("seed-vxlan-routed.ron");
