@@ -5,6 +5,8 @@
 //! vocabulary of networks (devices, addresses, headers, the steps a packet can
 //! take) but nothing of how Linux decides them: that lives in `sim-models`.
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod net;
 pub mod packet;
 pub mod rng;

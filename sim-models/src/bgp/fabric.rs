@@ -1206,38 +1206,56 @@ impl Fabric {
         self.established = self.established + is - was;
         // A timer set again (or cancelled) later in the same outputs is
         // never set: only the last setting is scheduled, where it was.
-        let mut skip = std::mem::take(&mut self.skip);
-        skip.clear();
-        skip.resize(outs.len(), false);
-        let mut seen = std::mem::take(&mut self.seen);
-        seen.clear();
-        for (i, o) in outs.iter().enumerate().rev() {
-            let (Output::SetTimer(p, k, _) | Output::CancelTimer(p, k)) = o else {
-                continue;
-            };
-            if seen.contains(&(*p, *k)) {
-                skip[i] = matches!(o, Output::SetTimer(..));
-            } else {
-                seen.push((*p, *k));
+        if outs.len() <= 4 {
+            // A receipt's few outputs (a hold timer, an install): looked
+            // over in place.
+            for i in 0..outs.len() {
+                let again = match &outs[i] {
+                    Output::SetTimer(p, k, _) => outs[i + 1..].iter().any(|o| {
+                        matches!(o, Output::SetTimer(q, l, _) | Output::CancelTimer(q, l)
+                            if q == p && l == k)
+                    }),
+                    _ => false,
+                };
+                if !again {
+                    let o = std::mem::replace(&mut outs[i], Output::Listen);
+                    self.output(node, o);
+                }
             }
-        }
-        for i in 0..outs.len() {
-            // A reflector's table dump sends messages built long ago (cold
-            // by now): their bytes are fetched a few sends ahead.
-            if let Some(Output::Send(_, w)) = outs.get(i + 8) {
-                prefetch(w.as_ptr());
-                prefetch(w.as_ptr().wrapping_add(63));
+        } else {
+            let mut skip = std::mem::take(&mut self.skip);
+            skip.clear();
+            skip.resize(outs.len(), false);
+            let mut seen = std::mem::take(&mut self.seen);
+            seen.clear();
+            for (i, o) in outs.iter().enumerate().rev() {
+                let (Output::SetTimer(p, k, _) | Output::CancelTimer(p, k)) = o else {
+                    continue;
+                };
+                if seen.contains(&(*p, *k)) {
+                    skip[i] = matches!(o, Output::SetTimer(..));
+                } else {
+                    seen.push((*p, *k));
+                }
             }
-            let o = std::mem::replace(&mut outs[i], Output::Listen);
-            if !skip[i] {
-                self.output(node, o);
+            for i in 0..outs.len() {
+                // A reflector's table dump sends messages built long ago
+                // (cold by now): their bytes are fetched a few sends ahead.
+                if let Some(Output::Send(_, w)) = outs.get(i + 8) {
+                    prefetch(w.as_ptr());
+                    prefetch(w.as_ptr().wrapping_add(63));
+                }
+                let o = std::mem::replace(&mut outs[i], Output::Listen);
+                if !skip[i] {
+                    self.output(node, o);
+                }
             }
+            self.skip = skip;
+            self.seen = seen;
         }
         outs.clear();
         self.flush();
         self.outs = outs;
-        self.skip = skip;
-        self.seen = seen;
     }
 
     fn output(&mut self, x: usize, o: Output) {

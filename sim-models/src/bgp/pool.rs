@@ -9,7 +9,7 @@
 //!   to the [`PathAttrs`] they decode to, for UPDATEs that announce routes
 //!   and passed every check (so the same bytes need no decoding or checking
 //!   again), and
-//! - attribute values to one shared `Arc` (the attributes a speaker
+//! - attribute values to one shared `Rc` (the attributes a speaker
 //!   exports), so that equal attributes are one allocation and compare by
 //!   pointer;
 //! - a whole message the caller names ([`AttrPool::set_message`]) to the
@@ -24,7 +24,7 @@
 //! depend on the order.
 
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use indexmap::{IndexMap, IndexSet};
 use sim_core::net::Ipv4Net;
@@ -98,7 +98,7 @@ impl Clone for AttrPool {
     /// numbers may go different ways from here).
     fn clone(&self) -> Self {
         let mut t = self.t.clone();
-        t.token = Arc::default();
+        t.token = Rc::default();
         AttrPool { t }
     }
 }
@@ -106,7 +106,7 @@ impl Clone for AttrPool {
 #[derive(Clone, Default)]
 struct Tables {
     /// By the attribute field's bytes: [0] two-octet AS numbers, [1] four.
-    wire: [IndexMap<Box<[u8]>, Arc<PathAttrs>, Fx>; 2],
+    wire: [IndexMap<Box<[u8]>, Rc<PathAttrs>, Fx>; 2],
     /// The index in `wire` of the last bytes looked up and found, per
     /// width: a reflector's UPDATE reaches all its clients one after
     /// another. (Entries are only appended between sweeps, which forget
@@ -119,10 +119,10 @@ struct Tables {
     /// numbers, and a fabric's speakers share them.
     prefixes: IndexSet<Ipv4Net, Fx>,
     /// This numbering's identity (see [`AttrPool::prefix_token`]).
-    token: Arc<()>,
+    token: Rc<()>,
     /// The whole message being handled, when the caller says (see
     /// [`AttrPool::set_message`]).
-    message: Option<Arc<[u8]>>,
+    message: Option<Rc<[u8]>>,
     /// Messages whose attributes were found before, by the message (held,
     /// so that its address is not reused while here), direct-mapped by
     /// address: a reflector's stored UPDATEs reach its clients again and
@@ -131,7 +131,7 @@ struct Tables {
 }
 
 /// A message (and its AS-number width) and its attributes.
-type MessageHit = (Arc<[u8]>, bool, Arc<PathAttrs>);
+type MessageHit = (Rc<[u8]>, bool, Rc<PathAttrs>);
 
 /// `Tables::by_message` slots.
 const BY_MESSAGE: usize = 4096;
@@ -153,7 +153,7 @@ impl AttrPool {
 
     /// Says which whole message the next inputs handle (or none): its
     /// attributes are then looked up by the message first.
-    pub fn set_message(&mut self, message: Option<Arc<[u8]>>) {
+    pub fn set_message(&mut self, message: Option<Rc<[u8]>>) {
         self.t.message = message;
     }
 
@@ -166,7 +166,7 @@ impl AttrPool {
         four_octet: bool,
         frame: &[u8],
         wire: &[u8],
-    ) -> Option<Arc<PathAttrs>> {
+    ) -> Option<Rc<PathAttrs>> {
         let t = &mut *self.t;
         let msg = t
             .message
@@ -180,7 +180,7 @@ impl AttrPool {
             t.by_message.resize(BY_MESSAGE, None);
         }
         if let Some((m, f, a)) = &t.by_message[i]
-            && Arc::ptr_eq(m, msg)
+            && Rc::ptr_eq(m, msg)
             && *f == four_octet
         {
             return Some(a.clone());
@@ -208,9 +208,9 @@ impl AttrPool {
         self.t.prefixes.len()
     }
 
-    /// Identifies the prefix numbering: equal (`Arc::ptr_eq`) for the
+    /// Identifies the prefix numbering: equal (`Rc::ptr_eq`) for the
     /// pool and its numbering only.
-    pub(crate) fn prefix_token(&self) -> &Arc<()> {
+    pub(crate) fn prefix_token(&self) -> &Rc<()> {
         &self.t.token
     }
 
@@ -221,8 +221,8 @@ impl AttrPool {
         four_octet: bool,
         wire: &[u8],
         attrs: PathAttrs,
-    ) -> Arc<PathAttrs> {
-        let a = Arc::new(attrs);
+    ) -> Rc<PathAttrs> {
+        let a = Rc::new(attrs);
         self.t.wire[four_octet as usize].insert(wire.into(), a.clone());
         if self.t.len() > self.t.sweep_at.max(SWEEP_MIN) {
             self.sweep();
@@ -237,14 +237,14 @@ impl AttrPool {
         t.last = [None, None];
         t.by_message.clear();
         for w in &mut t.wire {
-            w.retain(|_, a| Arc::strong_count(a) > 1);
+            w.retain(|_, a| Rc::strong_count(a) > 1);
         }
     }
 }
 
 impl Tables {
     #[inline]
-    fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Arc<PathAttrs>> {
+    fn decoded(&mut self, four_octet: bool, wire: &[u8]) -> Option<&Rc<PathAttrs>> {
         let w = four_octet as usize;
         let i = match self.last[w] {
             Some(i) if self.wire[w].get_index(i).is_some_and(|(k, _)| **k == *wire) => i,

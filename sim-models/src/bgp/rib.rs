@@ -6,7 +6,7 @@
 //! from); [`best`] is RFC 4271 §9.1.2 with RFC 4456's additions.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use sim_core::wire::bgp::{
     AsSegment, AsSegmentKind, AttrValue, Origin, PathAttribute, UpdateRepr, as_path_len,
@@ -187,7 +187,7 @@ pub enum Source {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
     pub source: Source,
-    pub attrs: Arc<PathAttrs>,
+    pub attrs: Rc<PathAttrs>,
     /// Learned over iBGP (false for eBGP and local routes).
     pub ibgp: bool,
     /// The BGP identifier of the neighbour it came from (ours for local).
@@ -430,7 +430,7 @@ mod tests {
         f(&mut a);
         Candidate {
             source: Source::Peer(ip(peer)),
-            attrs: Arc::new(a),
+            attrs: Rc::new(a),
             ibgp: true,
             peer_id: ip(peer),
             stale: false,
@@ -456,7 +456,7 @@ mod tests {
         e.ibgp = false;
         let shorter = cand(2, |a| a.local_pref = Some(100));
         let mut e2 = e.clone();
-        Arc::make_mut(&mut e2.attrs).prepend(7);
+        Rc::make_mut(&mut e2.attrs).prepend(7);
         assert_eq!(best(&[e2, shorter], 100), Some(1));
         // 2. Shorter AS_PATH.
         let long = cand(1, |a| a.prepend(65001));

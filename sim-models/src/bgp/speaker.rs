@@ -14,7 +14,7 @@
 //! [`AttrPool`] in use) from prefix to every path for it (each
 //! neighbour's Adj-RIB-In entry, whether this speaker originates it, and
 //! which is best): [`Speaker::adj_rib_in`] and [`Speaker::loc_rib`] are
-//! views of it. Paths hold their attributes by `Arc`, and an UPDATE's
+//! views of it. Paths hold their attributes by `Rc`, and an UPDATE's
 //! attribute bytes seen before are not decoded again but mapped to the
 //! attributes they decoded to ([`AttrPool`], which a fabric shares among
 //! its speakers: a reflector's clients all hold one copy of each reflected
@@ -40,7 +40,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use sim_core::net::Ipv4Net;
 use sim_core::rng::SimRng;
@@ -60,7 +60,7 @@ pub type PeerAddr = Ipv4Addr;
 
 /// The bytes of one whole BGP message, shared: a reflector sends the same
 /// UPDATE to all its clients.
-pub type Wire = Arc<[u8]>;
+pub type Wire = Rc<[u8]>;
 
 /// An UPDATE handed to many speakers in turn (a reflector's message to all
 /// its clients), taken apart once: its routes, their prefix numbers and
@@ -77,7 +77,7 @@ pub(crate) struct Prepared {
     one_id: Option<usize>,
     /// The decoded attributes, by 4-octet AS numbers, once the pool has
     /// them.
-    attrs: [Option<Arc<PathAttrs>>; 2],
+    attrs: [Option<Rc<PathAttrs>>; 2],
 }
 
 impl Prepared {
@@ -115,7 +115,7 @@ impl Prepared {
     /// The attributes the UPDATE's routes take (`Some(None)`: it announces
     /// nothing, and has no attributes), if the pool has decoded them (else
     /// the general way decodes them).
-    fn attrs(&mut self, four_octet: bool, pool: &mut AttrPool) -> Option<Option<Arc<PathAttrs>>> {
+    fn attrs(&mut self, four_octet: bool, pool: &mut AttrPool) -> Option<Option<Rc<PathAttrs>>> {
         let wire = &self.frame[self.attrs_at.clone()];
         if self.nlri.is_empty() {
             return wire.is_empty().then_some(None);
@@ -271,7 +271,7 @@ pub struct Session {
 /// A route in an Adj-RIB-In.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InRoute {
-    pub attrs: Arc<PathAttrs>,
+    pub attrs: Rc<PathAttrs>,
     /// Kept from a session that went down, awaiting the restart (RFC 4724).
     pub stale: bool,
 }
@@ -280,7 +280,7 @@ pub struct InRoute {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Best {
     pub source: Source,
-    pub attrs: Arc<PathAttrs>,
+    pub attrs: Rc<PathAttrs>,
 }
 
 /// A peer index that is no peer: no best route.
@@ -298,7 +298,7 @@ const EXTRA: u8 = 8;
 /// path per reflector), the rest in `Speaker::extra`; and which is best.
 #[derive(Clone, Debug)]
 struct Entry {
-    attrs: [Option<Arc<PathAttrs>>; 2],
+    attrs: [Option<Rc<PathAttrs>>; 2],
     peer: [u16; 2],
     flags: u8,
     /// The best route as last decided: a peer index, `LOCAL` or `NONE`.
@@ -356,7 +356,7 @@ struct Rib {
     slots: Vec<Slot>,
     len: usize,
     /// The numbering `slots` is by ([`AttrPool::prefix_token`]).
-    token: Option<Arc<()>>,
+    token: Option<Rc<()>>,
 }
 
 impl Rib {
@@ -371,7 +371,7 @@ impl Rib {
     fn numbered_by(&self, pool: &AttrPool) -> bool {
         self.token
             .as_ref()
-            .is_some_and(|t| Arc::ptr_eq(t, pool.prefix_token()))
+            .is_some_and(|t| Rc::ptr_eq(t, pool.prefix_token()))
     }
 
     /// Takes the pool's numbering (renumbering the slots if they were by
@@ -478,7 +478,7 @@ impl Rib {
 #[derive(Clone, Debug)]
 struct ExtraPath {
     peer: u16,
-    attrs: Arc<PathAttrs>,
+    attrs: Rc<PathAttrs>,
     stale: bool,
 }
 
@@ -510,7 +510,7 @@ struct Peer {
     timers: [Option<SimTime>; 5],
     /// What was advertised to it, while its session's initial dump (or a
     /// route refresh) is being sent; `None` once it has the whole table.
-    partial_out: Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>>,
+    partial_out: Option<BTreeMap<Ipv4Net, Rc<PathAttrs>>>,
     /// BIRD's startup delay after errors (0: none).
     startup_delay: SimDuration,
     last_error: Option<SimTime>,
@@ -519,7 +519,7 @@ struct Peer {
 /// What an export group advertises for a prefix.
 #[derive(Clone, Debug)]
 struct GroupOut {
-    attrs: Arc<PathAttrs>,
+    attrs: Rc<PathAttrs>,
     /// The best route's source (a peer index, or `LOCAL`): that member is
     /// not advertised it.
     src: u16,
@@ -554,7 +554,7 @@ struct Group {
 /// that the tree's comparisons are of numbers, and of the attributes
 /// themselves only where the hashes are equal), the attributes, the prefix.
 /// Only looked up by range (equal attributes), never read in its order.
-type AttrsKey = (u64, Arc<PathAttrs>, Ipv4Net);
+type AttrsKey = (u64, Rc<PathAttrs>, Ipv4Net);
 
 /// The hash of attributes for [`AttrsKey`] (fixed: the same in every run).
 fn attrs_hash(a: &PathAttrs) -> u64 {
@@ -585,7 +585,7 @@ struct Change {
 #[derive(Debug, Default)]
 struct Plan {
     withdraw: Vec<Ipv4Net>,
-    announce: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)>,
+    announce: Vec<(Rc<PathAttrs>, Vec<Ipv4Net>)>,
 }
 
 impl Plan {
@@ -602,7 +602,7 @@ impl PartialEq for Plan {
                 .announce
                 .iter()
                 .zip(&o.announce)
-                .all(|((a, x), (b, y))| x == y && (Arc::ptr_eq(a, b) || **a == **b))
+                .all(|((a, x), (b, y))| x == y && (Rc::ptr_eq(a, b) || **a == **b))
     }
 }
 
@@ -613,7 +613,7 @@ struct PlanBuilder {
     plan: Plan,
     /// Announce groups by attributes (the last one is tried first: runs of
     /// one route's prefixes).
-    groups: BTreeMap<Arc<PathAttrs>, usize>,
+    groups: BTreeMap<Rc<PathAttrs>, usize>,
 }
 
 impl PlanBuilder {
@@ -621,15 +621,15 @@ impl PlanBuilder {
     fn add(
         &mut self,
         prefix: Ipv4Net,
-        old: Option<&Arc<PathAttrs>>,
-        new: Option<&Arc<PathAttrs>>,
+        old: Option<&Rc<PathAttrs>>,
+        new: Option<&Rc<PathAttrs>>,
     ) -> Sent {
         match (new, old) {
-            (Some(n), Some(o)) if Arc::ptr_eq(o, n) || **o == **n => Sent::Same,
+            (Some(n), Some(o)) if Rc::ptr_eq(o, n) || **o == **n => Sent::Same,
             (Some(n), _) => {
                 let announce = &mut self.plan.announce;
                 match announce.last_mut() {
-                    Some((a, v)) if Arc::ptr_eq(a, n) || **a == **n => v.push(prefix),
+                    Some((a, v)) if Rc::ptr_eq(a, n) || **a == **n => v.push(prefix),
                     _ => match self.groups.get(n) {
                         Some(&i) => announce[i].1.push(prefix),
                         None => {
@@ -683,11 +683,11 @@ pub struct Speaker {
     groups: Vec<Group>,
     /// What was advertised to an established member, where it differs from
     /// its group's `out` (see the module docs): (prefix, peer index).
-    pinned: BTreeMap<(Ipv4Net, u16), Arc<PathAttrs>>,
+    pinned: BTreeMap<(Ipv4Net, u16), Rc<PathAttrs>>,
     /// Paths beyond an entry's inline two, in peer order.
     extra: BTreeMap<Ipv4Net, Vec<ExtraPath>>,
     /// The attributes of the routes this speaker originates.
-    local_attrs: Arc<PathAttrs>,
+    local_attrs: Rc<PathAttrs>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
     logging: bool,
     started: bool,
@@ -702,7 +702,7 @@ pub struct Speaker {
 
 /// Per group and change: what it advertised, and advertises now
 /// (attributes and the best route's source).
-type Adv = Option<(Arc<PathAttrs>, u16)>;
+type Adv = Option<(Rc<PathAttrs>, u16)>;
 
 /// Buffers [`Speaker::export`] reuses.
 #[derive(Clone, Default)]
@@ -716,7 +716,7 @@ struct ExportScratch {
 struct RibCx<'a> {
     peers: &'a [Peer],
     extra: &'a BTreeMap<Ipv4Net, Vec<ExtraPath>>,
-    local_attrs: &'a Arc<PathAttrs>,
+    local_attrs: &'a Rc<PathAttrs>,
     default_local_pref: u32,
 }
 
@@ -766,10 +766,10 @@ impl<'a> LocRib<'a> {
     }
 
     /// The best routes learned from peers, in prefix order, with the
-    /// peer and the attributes as held (no copy of the `Arc`): what
+    /// peer and the attributes as held (no copy of the `Rc`): what
     /// reading a converged table out needs, without the cost of a [`Best`]
     /// per route.
-    pub fn peer_bests(self) -> impl Iterator<Item = (Ipv4Net, PeerAddr, &'a Arc<PathAttrs>)> + 'a {
+    pub fn peer_bests(self) -> impl Iterator<Item = (Ipv4Net, PeerAddr, &'a Rc<PathAttrs>)> + 'a {
         let s = self.s;
         s.rib
             .sorted()
@@ -939,7 +939,7 @@ impl Speaker {
             addrs: peers.iter().map(|p| p.addr.to_bits()).collect(),
             peers,
             groups,
-            local_attrs: Arc::new(PathAttrs::local(cfg.address)),
+            local_attrs: Rc::new(PathAttrs::local(cfg.address)),
             cfg,
             rng,
             local: BTreeSet::new(),
@@ -1083,7 +1083,7 @@ impl Speaker {
 
     /// A peer's Adj-RIB-Out: what was last advertised to it (and not
     /// withdrawn since).
-    pub fn adj_rib_out(&self, peer: PeerAddr) -> Option<BTreeMap<Ipv4Net, Arc<PathAttrs>>> {
+    pub fn adj_rib_out(&self, peer: PeerAddr) -> Option<BTreeMap<Ipv4Net, Rc<PathAttrs>>> {
         let m = self.ix(peer)?;
         let p = &self.peers[m];
         if p.state != State::Established {
@@ -1092,7 +1092,7 @@ impl Speaker {
         if let Some(partial) = &p.partial_out {
             return Some(partial.clone());
         }
-        let mut out: BTreeMap<Ipv4Net, Arc<PathAttrs>> = self.groups[p.group]
+        let mut out: BTreeMap<Ipv4Net, Rc<PathAttrs>> = self.groups[p.group]
             .out
             .iter()
             .filter(|(_, o)| o.src != m as u16)
@@ -1744,7 +1744,7 @@ impl Speaker {
         &mut self,
         m: usize,
         withdrawn: &[Ipv4Net],
-        attrs: Option<Arc<PathAttrs>>,
+        attrs: Option<Rc<PathAttrs>>,
         nlri: &[Ipv4Net],
         one_id: Option<usize>,
     ) {
@@ -1936,7 +1936,7 @@ impl Speaker {
             let four = self.cx(m).four_octet_as;
             Some(match attr_bytes {
                 Some(w) => self.pool.remember(four, w, a),
-                None => Arc::new(a),
+                None => Rc::new(a),
             })
         };
         self.import_routes(m, &u.withdrawn, attrs, &u.nlri);
@@ -1948,7 +1948,7 @@ impl Speaker {
         &mut self,
         m: usize,
         withdrawn: &[Ipv4Net],
-        attrs: Option<Arc<PathAttrs>>,
+        attrs: Option<Rc<PathAttrs>>,
         nlri: &[Ipv4Net],
     ) {
         self.import_ids(m, withdrawn, attrs, nlri, None);
@@ -1960,7 +1960,7 @@ impl Speaker {
         &mut self,
         m: usize,
         withdrawn: &[Ipv4Net],
-        attrs: Option<Arc<PathAttrs>>,
+        attrs: Option<Rc<PathAttrs>>,
         nlri: &[Ipv4Net],
         one_id: Option<usize>,
     ) {
@@ -2042,7 +2042,7 @@ impl Speaker {
         prefix: &Ipv4Net,
         e: &'a Entry,
         peer: u16,
-    ) -> Option<(&'a Arc<PathAttrs>, bool)> {
+    ) -> Option<(&'a Rc<PathAttrs>, bool)> {
         self.rcx().path(prefix, e, peer)
     }
 
@@ -2064,7 +2064,7 @@ impl Speaker {
         &mut self,
         prefix: Ipv4Net,
         m: usize,
-        attrs: Arc<PathAttrs>,
+        attrs: Rc<PathAttrs>,
         touched: &mut Vec<(Ipv4Net, Option<Best>)>,
     ) {
         self.touch(prefix, touched);
@@ -2262,7 +2262,7 @@ impl Speaker {
         m: usize,
         prefix: Ipv4Net,
         id: Option<usize>,
-        path: Option<Arc<PathAttrs>>,
+        path: Option<Rc<PathAttrs>>,
     ) {
         let peer = m as u16;
         let id = id.unwrap_or_else(|| self.pool.intern(prefix));
@@ -2278,7 +2278,7 @@ impl Speaker {
             Decided(Option<Best>, Option<Best>, u16),
             Nothing,
             /// More than two paths: the general way.
-            General(Option<Arc<PathAttrs>>),
+            General(Option<Rc<PathAttrs>>),
         }
         let rib = &mut self.rib;
         let done = match rib.slots[id].present() {
@@ -2462,13 +2462,13 @@ impl Speaker {
     }
 
     /// Sets what group `g` advertises for `prefix`; returns the attributes
-    /// it keeps (the old `Arc` if they are equal).
+    /// it keeps (the old `Rc` if they are equal).
     fn set_group_out(
         &mut self,
         g: usize,
         prefix: Ipv4Net,
         new: Option<(PathAttrs, u16)>,
-    ) -> Option<Arc<PathAttrs>> {
+    ) -> Option<Rc<PathAttrs>> {
         let grp = &mut self.groups[g];
         let Some((attrs, src)) = new else {
             if let Some(o) = grp.out.remove(&prefix) {
@@ -2488,7 +2488,7 @@ impl Speaker {
             grp.out.remove(&prefix);
             grp.unindex(&old, prefix);
         }
-        let (attrs, shared) = grp.index(Arc::new(attrs), prefix);
+        let (attrs, shared) = grp.index(Rc::new(attrs), prefix);
         grp.span = Some(match grp.span {
             Some((lo, hi)) => (lo.min(prefix), hi.max(prefix)),
             None => (prefix, prefix),
@@ -2590,7 +2590,7 @@ impl Speaker {
             let g = p.group;
             let res = &res[g * n..(g + 1) * n];
             let me = m as u16;
-            let not_mine = |x: &Adv| -> Option<Arc<PathAttrs>> {
+            let not_mine = |x: &Adv| -> Option<Rc<PathAttrs>> {
                 x.as_ref().filter(|x| x.1 != me).map(|x| x.0.clone())
             };
             // (Read before taking: most peers have none, and are not written.)
@@ -2723,7 +2723,7 @@ impl Speaker {
             && let [(a, ps)] = &plan.announce[..]
             && let [p] = &ps[..]
             && let Some(o) = self.groups[g].out.get_mut(p)
-            && Arc::ptr_eq(&o.attrs, a)
+            && Rc::ptr_eq(&o.attrs, a)
         {
             return vec![o.wire.get_or_insert_with(|| lone_update(a, *p)).clone()];
         }
@@ -2778,8 +2778,8 @@ impl Speaker {
             Group(usize),
         }
         let mut items = Vec::new();
-        let mut shared: Vec<(Arc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
-        // Equal attributes are one `Arc` in a group (`Group::index`): found
+        let mut shared: Vec<(Rc<PathAttrs>, Vec<Ipv4Net>)> = Vec::new();
+        // Equal attributes are one `Rc` in a group (`Group::index`): found
         // by its address (only looked up: the items keep prefix order).
         let mut index: BTreeMap<usize, usize> = BTreeMap::new();
         for (p, o) in self.groups[g].out.iter_mut() {
@@ -2792,7 +2792,7 @@ impl Speaker {
                 items.push(Item::Wire(w.clone()));
                 continue;
             }
-            let key = Arc::as_ptr(&o.attrs) as usize;
+            let key = Rc::as_ptr(&o.attrs) as usize;
             match index.get(&key) {
                 Some(&i) => shared[i].1.push(*p),
                 None => {
@@ -2875,7 +2875,7 @@ impl<'r> RibCx<'r> {
         prefix: &Ipv4Net,
         e: &'a Entry,
         peer: u16,
-    ) -> Option<(&'a Arc<PathAttrs>, bool)>
+    ) -> Option<(&'a Rc<PathAttrs>, bool)>
     where
         'r: 'a,
     {
@@ -2963,19 +2963,19 @@ impl Group {
         }
     }
 
-    /// Records `prefix` under its attributes; returns them (the `Arc` of
+    /// Records `prefix` under its attributes; returns them (the `Rc` of
     /// another prefix with equal ones, if there is one) and whether there
     /// is (marking that one shared too).
-    fn index(&mut self, attrs: Arc<PathAttrs>, prefix: Ipv4Net) -> (Arc<PathAttrs>, bool) {
+    fn index(&mut self, attrs: Rc<PathAttrs>, prefix: Ipv4Net) -> (Rc<PathAttrs>, bool) {
         let h = attrs_hash(&attrs);
-        let others: Vec<(Ipv4Net, Arc<PathAttrs>)> = self
+        let others: Vec<(Ipv4Net, Rc<PathAttrs>)> = self
             .by_attrs
             .range((h, attrs.clone(), Ipv4Net::DEFAULT)..)
             .take_while(|(g, a, _)| *g == h && **a == *attrs)
             .take(2)
             .map(|(_, a, p)| (*p, a.clone()))
             .collect();
-        // Equal attributes share one `Arc` (a dump groups them by it).
+        // Equal attributes share one `Rc` (a dump groups them by it).
         let attrs = others.first().map_or(attrs, |(_, a)| a.clone());
         self.by_attrs.insert((h, attrs.clone(), prefix));
         if let [(q, _)] = others[..]
@@ -2988,7 +2988,7 @@ impl Group {
 
     /// Forgets `prefix` under its attributes (the one left with equal
     /// attributes, if any, is not shared any more).
-    fn unindex(&mut self, attrs: &Arc<PathAttrs>, prefix: Ipv4Net) {
+    fn unindex(&mut self, attrs: &Rc<PathAttrs>, prefix: Ipv4Net) {
         let h = attrs_hash(attrs);
         self.by_attrs.remove(&(h, attrs.clone(), prefix));
         let others: Vec<Ipv4Net> = self
@@ -3022,7 +3022,7 @@ fn lone_update(attrs: &PathAttrs, prefix: Ipv4Net) -> Wire {
 /// The UPDATE messages of a plan, as they are sent one by one.
 fn encode(
     withdraw: &[Ipv4Net],
-    announce: &[(Arc<PathAttrs>, Vec<Ipv4Net>)],
+    announce: &[(Rc<PathAttrs>, Vec<Ipv4Net>)],
     cx: BgpContext,
 ) -> Vec<Wire> {
     let mut out = Vec::new();

@@ -127,7 +127,7 @@ impl FabricRoutes {
     /// The Loc-RIBs' peer-learned bests of `nodes` nodes.
     pub fn new(conv: &crate::bgp::fabric::Converged, nodes: usize) -> FabricRoutes {
         let mut index: BTreeMap<FabricAttrs, u32> = BTreeMap::new();
-        // The same attributes (one `Arc`, shared by every node that learned
+        // The same attributes (one `Rc`, shared by every node that learned
         // the route from the same reflector) are looked up once per peer:
         // by address, only looked up (never iterated), while the speakers
         // hold them.
@@ -139,7 +139,7 @@ impl FabricRoutes {
                 let rib = conv.loc_rib(node);
                 let mut v = Vec::with_capacity(rib.len());
                 for (prefix, peer, a) in rib.peer_bests() {
-                    let key = (peer, Arc::as_ptr(a) as usize);
+                    let key = (peer, std::rc::Rc::as_ptr(a) as usize);
                     let ix = match seen.get(&key) {
                         Some(&ix) => ix,
                         None => {
@@ -1275,8 +1275,12 @@ impl World {
             let tm = bird_time(b.changed_at.get(&p).copied().unwrap_or(b.started_at));
             let best = sp.loc_rib().get(&p);
             // (source, attrs, stale, best?)
-            let mut rows: Vec<(crate::bgp::Source, Arc<crate::bgp::PathAttrs>, bool, bool)> =
-                Vec::new();
+            let mut rows: Vec<(
+                crate::bgp::Source,
+                std::rc::Rc<crate::bgp::PathAttrs>,
+                bool,
+                bool,
+            )> = Vec::new();
             if let Some(bst) = &best {
                 let stale = match bst.source {
                     crate::bgp::Source::Peer(a) => sp
