@@ -623,6 +623,9 @@ impl Fabric {
                 let mut speaker =
                     Speaker::new(n.config.clone(), seed.stream(&format!("bgp:{}", n.name)));
                 speaker.set_logging(options.log);
+                // The fabric runs one event per timer: a hold timer moved
+                // later stays in the speaker (a digest keeps every output).
+                speaker.set_lazy_hold(!options.digest);
                 let mut slots: Vec<u32> = n
                     .config
                     .neighbors
@@ -1581,6 +1584,7 @@ impl Fabric {
             Speaker::new(cfg, rng)
         };
         sp.set_logging(self.options.log);
+        sp.set_lazy_hold(!self.options.digest);
         self.nodes[i].speaker = sp;
         self.nodes[i].alive = true;
         self.live[i] = true;
@@ -1732,6 +1736,64 @@ mod tests {
         s.count(&b);
         assert_eq!((s.updates, s.withdrawn, s.announced), (1, 1, 3));
         assert_eq!(s.withdraw_updates, 1);
+    }
+
+    /// A hold timer moved later inside the speaker (`set_lazy_hold`, on
+    /// unless the digest is kept) behaves as one re-armed through the
+    /// fabric on every message: the same log (with every expiry and its
+    /// time), quiescence times, tables, uninstalls and message counts
+    /// through a timeline of failures whose hold timers expire. Only the
+    /// count of events may differ: where one input re-armed a hold timer
+    /// more than once, the fabric schedules only the last setting, the
+    /// lazy speaker the first (and asks again when it comes).
+    #[test]
+    fn lazy_hold_timers_change_nothing_but_outputs() {
+        let run = |digest: bool| {
+            let c = CalicoCluster::synthetic_reflectors(6, 2);
+            let options = FabricOptions {
+                log: true,
+                record_fib: true,
+                digest,
+                ..FabricOptions::default()
+            };
+            let mut f = Fabric::new(&c, 7, options);
+            let secs = |s: u64| SimTime::ZERO + SimDuration::from_secs(s);
+            f.start_all();
+            let mut marks = vec![f.run_to_quiescence(secs(600)).expect("converges")];
+            // A reflector loses power (its clients' hold timers expire), a
+            // client's link is cut (both ends' expire), both come back.
+            f.kill("rr1", false).unwrap();
+            f.run_until(secs(400)).unwrap();
+            f.cut("node2", "rr2").unwrap();
+            f.run_until(secs(800)).unwrap();
+            f.revive("rr1", false).unwrap();
+            f.mend("node2", "rr2").unwrap();
+            marks.push(f.run_to_quiescence(secs(2000)).expect("converges again"));
+            let tables: Vec<_> = (0..f.nodes().len()).map(|i| f.installed(i)).collect();
+            let expired = f
+                .log()
+                .iter()
+                .filter(|l| l.contains("hold timer expired"))
+                .count();
+            let uninstalls: Vec<_> = f.nodes().iter().map(|n| n.uninstalls().to_vec()).collect();
+            (
+                marks,
+                f.stats(),
+                tables,
+                f.log().to_vec(),
+                expired,
+                uninstalls,
+            )
+        };
+        let (eager, lazy) = (run(true), run(false));
+        // Hold timers did expire: the lazy path's expiry is exercised.
+        assert!(lazy.4 >= 6, "{} hold timer expiries", lazy.4);
+        assert_eq!(eager.0, lazy.0, "quiescence times");
+        let events = |s: &Stats| Stats { events: 0, ..*s };
+        assert_eq!(events(&eager.1), events(&lazy.1), "stats");
+        assert_eq!(eager.2, lazy.2, "installed routes");
+        assert_eq!(eager.5, lazy.5, "uninstalls and their times");
+        assert_eq!(eager.3, lazy.3, "logs");
     }
 
     /// What a receiver reads first sits in the first few cache lines of

@@ -508,6 +508,10 @@ struct Peer {
     /// Deadlines of the armed timers, by [`TimerKind::index`] (a `Timer`
     /// input for another time is stale).
     timers: [Option<SimTime>; 5],
+    /// When the host's pending hold-timer input is due (the last
+    /// `SetTimer` for it, until it fires or is cancelled): with
+    /// `lazy_hold`, `timers` may hold a later deadline.
+    hold_due: Option<SimTime>,
     /// What was advertised to it, while its session's initial dump (or a
     /// route refresh) is being sent; `None` once it has the whole table.
     partial_out: Option<BTreeMap<Ipv4Net, Rc<PathAttrs>>>,
@@ -690,6 +694,9 @@ pub struct Speaker {
     local_attrs: Rc<PathAttrs>,
     /// Whether to emit `Output::Log` lines (see [`Speaker::set_logging`]).
     logging: bool,
+    /// Re-arm the hold timer without telling the host when it only moves
+    /// later (see [`Speaker::set_lazy_hold`]).
+    lazy_hold: bool,
     started: bool,
     cfg: SpeakerConfig,
     rng: SimRng,
@@ -929,6 +936,7 @@ impl Speaker {
                 group,
                 partial_out: None,
                 timers: [None; 5],
+                hold_due: None,
                 startup_delay: SimDuration::ZERO,
                 last_error: None,
                 gr_pending: false,
@@ -951,6 +959,7 @@ impl Speaker {
             now: SimTime::ZERO,
             out: Vec::new(),
             logging: true,
+            lazy_hold: false,
             pool: AttrPool::new(),
             scratch: Vec::new(),
             export_scratch: ExportScratch::default(),
@@ -977,6 +986,19 @@ impl Speaker {
     /// log changes; the speaker behaves the same.
     pub fn set_logging(&mut self, on: bool) {
         self.logging = on;
+    }
+
+    /// Whether re-arming the hold timer for later (on every message
+    /// received) stays inside the speaker (off by default). When on, the
+    /// host's pending hold-timer input stays as it was; when it comes, the
+    /// speaker asks for the timer again at the later deadline (an
+    /// `Output::SetTimer` then) instead of expiring. The hold timer fires at
+    /// the same time either way; a host that runs one event per timer
+    /// (the fabric) saves an output and a timer update per message. Only
+    /// the outputs change: `SetTimer`s for the hold timer that only moved
+    /// it later are not given.
+    pub fn set_lazy_hold(&mut self, on: bool) {
+        self.lazy_hold = on;
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -1265,12 +1287,22 @@ impl Speaker {
         let at = self.now + SimDuration::from_nanos(d.as_nanos() - cut);
         let p = &mut self.peers[m];
         p.timers[kind.index()] = Some(at);
+        if kind == TimerKind::Hold {
+            if self.lazy_hold && p.hold_due.is_some_and(|due| due <= at) {
+                // The pending input comes first; `timer` asks again then.
+                return;
+            }
+            p.hold_due = Some(at);
+        }
         self.out.push(Output::SetTimer(p.addr, kind, at));
     }
 
     fn disarm(&mut self, m: usize, kind: TimerKind) {
         let p = &mut self.peers[m];
         if p.timers[kind.index()].take().is_some() {
+            if kind == TimerKind::Hold {
+                p.hold_due = None;
+            }
             self.out.push(Output::CancelTimer(p.addr, kind));
         }
     }
@@ -1427,6 +1459,21 @@ impl Speaker {
         let Some(m) = self.ix(addr) else {
             return;
         };
+        let p = &mut self.peers[m];
+        if kind == TimerKind::Hold && self.lazy_hold {
+            if p.hold_due != Some(self.now) {
+                return; // not the pending input: stale
+            }
+            p.hold_due = None;
+            if let Some(at) = p.timers[kind.index()]
+                && at > self.now
+            {
+                // Re-armed for later since it was asked for: again, then.
+                p.hold_due = Some(at);
+                self.out.push(Output::SetTimer(addr, kind, at));
+                return;
+            }
+        }
         let p = &mut self.peers[m];
         match p.timers[kind.index()] {
             Some(at) if at <= self.now => {
@@ -2937,15 +2984,16 @@ impl<'r> RibCx<'r> {
                 }
             };
         }
-        let mut peers = Vec::new();
-        let mut cands = Vec::new();
+        let extra = self.extra.get(prefix).map_or(&[][..], Vec::as_slice);
+        let mut peers = Vec::with_capacity(2 + extra.len());
+        let mut cands = Vec::with_capacity(2 + extra.len());
         for i in 0..2 {
             if let Some(a) = &e.attrs[i] {
                 peers.push(e.peer[i]);
                 cands.push(self.cand(e.peer[i], a));
             }
         }
-        for x in self.extra.get(prefix).into_iter().flatten() {
+        for x in extra {
             peers.push(x.peer);
             cands.push(self.cand(x.peer, &x.attrs));
         }

@@ -671,9 +671,9 @@ fn open_errors_are_notified() {
     assert!(restarts >= 2, "{restarts}");
 }
 
-#[test]
-fn partial_messages_are_buffered() {
-    // Two speakers, driven by hand: bytes handed over one at a time.
+/// Two speakers of AS 64512 for driving by hand: 10.0.0.1 (active) and
+/// 10.0.0.2 (passive), each the other's only neighbour.
+fn speaker_pair() -> (Speaker, Speaker) {
     let cfg = |me: u8, other: u8, passive: bool| {
         let mut c = SpeakerConfig::new(ip(10, 0, 0, me), 64512);
         c.neighbors.push(Neighbor {
@@ -683,8 +683,16 @@ fn partial_messages_are_buffered() {
         c
     };
     let seed = RootSeed(1);
-    let mut a = Speaker::new(cfg(1, 2, false), seed.stream("a"));
-    let mut b = Speaker::new(cfg(2, 1, true), seed.stream("b"));
+    (
+        Speaker::new(cfg(1, 2, false), seed.stream("a")),
+        Speaker::new(cfg(2, 1, true), seed.stream("b")),
+    )
+}
+
+#[test]
+fn partial_messages_are_buffered() {
+    // Two speakers, driven by hand: bytes handed over one at a time.
+    let (mut a, mut b) = speaker_pair();
     let t = SimTime::ZERO;
     a.handle(t, Input::Start);
     b.handle(t, Input::Start);
@@ -1007,4 +1015,65 @@ fn fabric_counts_every_message_sent() {
     let sessions = c * r + r * (r - 1) / 2;
     assert_eq!(s.opens, 2 * sessions);
     assert_eq!(s.updates, s.announced + 2 * sessions, "{s:?}");
+}
+
+#[test]
+fn a_lazy_hold_timer_is_asked_for_again_when_it_comes() {
+    // Two speakers brought to Established by hand; `b` keeps its hold
+    // timer moves to itself.
+    let (mut a, mut b) = speaker_pair();
+    b.set_lazy_hold(true);
+    let (pa, pb) = (ip(10, 0, 0, 1), ip(10, 0, 0, 2));
+    let hold_sets = |outs: &[Output]| -> Vec<SimTime> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::SetTimer(_, TimerKind::Hold, at) => Some(*at),
+                _ => None,
+            })
+            .collect()
+    };
+    let sends = |outs: Vec<Output>| -> Vec<u8> {
+        outs.into_iter()
+            .filter_map(|o| match o {
+                Output::Send(_, w) => Some(w.to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    let mut t = SimTime::ZERO;
+    a.handle(t, Input::Start);
+    b.handle(t, Input::Start);
+    let mut to_b = sends(a.handle(t, Input::TransportConnected(pb)));
+    let outs = b.handle(t, Input::TransportConnected(pa));
+    let mut due = hold_sets(&outs).last().copied();
+    let mut to_a = sends(outs);
+    for _ in 0..4 {
+        let outs = b.handle(t, Input::TransportBytes(pa, std::mem::take(&mut to_b)));
+        due = hold_sets(&outs).last().copied().or(due);
+        to_a.extend(sends(outs));
+        to_b.extend(sends(
+            a.handle(t, Input::TransportBytes(pb, std::mem::take(&mut to_a))),
+        ));
+    }
+    assert_eq!(b.state(pa), Some(State::Established));
+    let due = due.expect("b asked for a hold timer");
+    // A KEEPALIVE a second later moves the deadline later: nothing asked.
+    t += SimDuration::from_secs(1);
+    use sim_core::wire::bgp::{BgpContext, BgpMessage};
+    let keepalive = BgpMessage::Keepalive.to_bytes(BgpContext::FOUR_OCTET);
+    let outs = b.handle(t, Input::TransportBytes(pa, keepalive.clone()));
+    assert!(hold_sets(&outs).is_empty(), "{outs:?}");
+    // The pending input comes at the old deadline: no expiry, the timer
+    // asked for again at the new one, at least a second later.
+    let outs = b.handle(due, Input::Timer(pa, TimerKind::Hold));
+    let again = hold_sets(&outs);
+    assert_eq!(again.len(), 1, "{outs:?}");
+    assert!(again[0] > due, "{again:?} after {due}");
+    assert_eq!(b.state(pa), Some(State::Established));
+    // An input at another time is stale; at the new deadline it expires.
+    let outs = b.handle(due, Input::Timer(pa, TimerKind::Hold));
+    assert!(outs.is_empty(), "{outs:?}");
+    b.handle(again[0], Input::Timer(pa, TimerKind::Hold));
+    assert_ne!(b.state(pa), Some(State::Established));
 }
