@@ -6,7 +6,8 @@
 //! UPDATE a client takes in touches a dozen or more cache lines in as many
 //! places; with 4 KiB pages nearly every one of them is also a TLB miss and
 //! a page walk. glibc's allocator neither packs that memory into huge
-//! pages nor (with `madvise` mode, the kernel's default) asks for them.
+//! pages nor (in `madvise` mode, as on the machines podpath is measured
+//! on) asks for them.
 //! mimalloc does both (figures: docs/performance.md, "Allocator"). The
 //! allocator changes how fast memory is found, never what is computed:
 //! runs stay byte-identical.
