@@ -3265,13 +3265,8 @@ mod incremental_decision {
         }
         let mut sp = Speaker::new(cfg, RootSeed(seed).stream("s"));
         sp.set_logging(false);
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut changes = RootSeed(seed).stream("changes");
+        let mut rnd = |n: u64| changes.below(n);
         for p in sp.peers.iter_mut() {
             p.peer_id = ip(10, 9, 9, 1 + rnd(250) as u8);
         }
