@@ -83,30 +83,13 @@ fn leaf_spine() -> Vec<(String, SpeakerConfig, Vec<Ipv4Net>)> {
     out
 }
 
-fn state(f: &Fabric) -> String {
-    let mut s = String::new();
-    for n in f.nodes() {
-        s += &format!("{} {:?}\n", n.name, n.speaker().loc_rib());
-        for nb in &n.config.neighbors {
-            s += &format!(
-                " {} {:?} {:?} {:?}\n",
-                nb.address,
-                n.speaker().state(nb.address),
-                n.speaker().adj_rib_in(nb.address),
-                n.speaker().adj_rib_out(nb.address)
-            );
-        }
-    }
-    s
-}
-
 fn timeline(name: &str, mut f: Fabric) {
     let names: Vec<String> = f.nodes().iter().map(|n| n.name.clone()).collect();
     let last = names.len() - 1;
     let mut out = Vec::new();
     let step = |f: &mut Fabric, t: u64, out: &mut Vec<u64>| {
         f.run_until(secs(t)).unwrap();
-        out.push(f.digest() ^ h(&state(f)));
+        out.push(f.digest() ^ h(&f.describe()));
     };
     f.start_all();
     step(&mut f, 20, &mut out);

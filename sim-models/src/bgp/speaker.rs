@@ -66,6 +66,7 @@ pub type Wire = Rc<[u8]>;
 /// its clients), taken apart once: its routes, their prefix numbers and
 /// its decoded attributes. [`Speaker::receive_prepared`] takes it where
 /// [`Speaker::receive_with`] would take the bytes, with the same effect.
+#[derive(Clone)]
 pub(crate) struct Prepared {
     frame: Wire,
     /// The attribute field's range in `frame`.
@@ -112,6 +113,13 @@ impl Prepared {
         &self.frame
     }
 
+    /// Whether a [`Speaker::quiet_from`] receiver takes it quietly: it is
+    /// about some prefix (not an End-of-RIB) and its attributes decode
+    /// with 4-octet AS numbers (decoding them now if need be).
+    pub(crate) fn quiet(&mut self, pool: &mut AttrPool) -> bool {
+        !(self.withdrawn.is_empty() && self.nlri.is_empty()) && self.attrs(true, pool).is_some()
+    }
+
     /// The attributes the UPDATE's routes take (`Some(None)`: it announces
     /// nothing, and has no attributes), if the pool has decoded them (else
     /// the general way decodes them).
@@ -132,6 +140,19 @@ impl Prepared {
     /// The prefix slot a receiver's table will touch (for prefetching).
     pub(crate) fn first_id(&self) -> Option<usize> {
         self.one_id
+    }
+
+    /// [`prefetch`]es what a receiver reads of it beyond itself: its
+    /// prefixes and its decoded attributes.
+    pub(crate) fn prefetch(&self) {
+        prefetch(self.withdrawn.as_ptr());
+        prefetch(self.nlri.as_ptr());
+        if let Some(a) = &self.attrs[1] {
+            // The count before the value, then the value's fields.
+            let p: *const u8 = Rc::as_ptr(a).cast();
+            prefetch(p.wrapping_sub(16));
+            prefetch_all::<PathAttrs>(a);
+        }
     }
 }
 
@@ -706,6 +727,10 @@ pub struct Speaker {
     /// Re-arm the hold timer without telling the host when it only moves
     /// later (see [`Speaker::set_lazy_hold`]).
     lazy_hold: bool,
+    /// Every neighbour is iBGP and none is a reflector client: a route
+    /// learned from one is advertised to no other (see
+    /// [`Speaker::quiet_from`]).
+    sink: bool,
     started: bool,
     cfg: SpeakerConfig,
     rng: SimRng,
@@ -954,6 +979,7 @@ impl Speaker {
         }
         Speaker {
             addrs: peers.iter().map(|p| p.addr.to_bits()).collect(),
+            sink: peers.iter().all(|p| p.ibgp && !p.cfg.rr_client),
             peers,
             groups,
             local_attrs: Rc::new(PathAttrs::local(cfg.address)),
@@ -1081,6 +1107,42 @@ impl Speaker {
             prefetch(s);
             prefetch(s.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
         }
+    }
+
+    /// Whether the speaker as a whole can take an UPDATE quietly (see
+    /// [`quiet_from`](Self::quiet_from)): the part that does not depend on
+    /// the peer. Changes only when the speaker handles an input.
+    pub(crate) fn quiet_receiver(&self, pool: &AttrPool) -> bool {
+        self.sink
+            && self.lazy_hold
+            && !self.logging
+            && self.pinned.is_empty()
+            && self.rib.numbered_by(pool)
+    }
+
+    /// Whether an UPDATE from `peer` that is [`Prepared::quiet`], handed
+    /// to [`receive_prepared`](Self::receive_prepared), can change nothing
+    /// but this speaker: its Loc-RIB and installed routes (`Install` and
+    /// `Uninstall` outputs) and its hold timer (a `SetTimer` for it at
+    /// least 3/4 of the hold time ahead, as `lazy_hold` re-arms it). So it
+    /// is when the speaker is a [`quiet_receiver`](Self::quiet_receiver)
+    /// and the session with `peer` is Established with 4-octet AS numbers,
+    /// whole messages, and no graceful restart pending: a route learned
+    /// from an iBGP peer by a speaker that reflects nothing goes to no
+    /// other peer (RFC 4456 §6), and a prefix it originates keeps its
+    /// local route as the best whatever it receives (step 0 of
+    /// [`best_of`]), so what it advertises cannot change. Changes only
+    /// when the speaker handles an input for `peer` (or one for no peer).
+    pub(crate) fn quiet_from(&self, peer: PeerAddr, pool: &AttrPool) -> bool {
+        self.quiet_receiver(pool)
+            && self.ix(peer).is_some_and(|m| {
+                let p = &self.peers[m];
+                p.transport
+                    && p.rx.is_empty()
+                    && p.state == State::Established
+                    && !p.gr_pending
+                    && p.session.as_ref().is_some_and(|s| s.cx.four_octet_as)
+            })
     }
 
     /// How many sessions are Established.
