@@ -68,7 +68,8 @@ fn main() {
             let s = conv.stats;
             println!(
                 "nodes {nodes} wall_s {wall:.3} cpu_s {:.3} peak_rss_mib {:.1} loc_rib_routes {routes} \
-                 quiescent_at {} last_route_change {} events {} messages {} updates {} announced {} withdrawn {} installs {}",
+                 quiescent_at {} last_route_change {} events {} messages {} updates {} announced {} withdrawn {} installs {} \
+                 deferred {}",
                 (cpu1 - cpu0) / repeat as f64,
                 hwm as f64 / 1024.0,
                 conv.at,
@@ -79,6 +80,7 @@ fn main() {
                 s.announced,
                 s.withdrawn,
                 s.installs,
+                conv.fabric.deferred_receipts(),
             );
         }
         Some("bird-configs") => {

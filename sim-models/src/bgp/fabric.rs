@@ -570,7 +570,7 @@ struct Deferred {
 impl Deferred {
     /// The most receipts deferred before all are handed over (12 bytes
     /// each, plus the messages): a bound on memory.
-    const MAX_PUSHED: usize = 1 << 24;
+    const MAX_PUSHED: usize = 1 << 20;
     /// The longest (simulated) a receipt waits while other events run: a
     /// deferred receipt re-arms its hold timer at least 3/4 of the hold
     /// time (at least 3 s, RFC 4271 §4.2) after it arrived, which must
@@ -588,9 +588,9 @@ impl Deferred {
     }
 }
 
-/// [`Prepared`] UPDATEs by the address of their bytes (direct-mapped: a
-/// message's entry holds the message, so the address is not reused while
-/// it is there).
+/// [`Prepared`] UPDATEs by the address of their bytes (two ways per set,
+/// the last used first: a message's entry holds the message, so the
+/// address is not reused while it is there).
 struct PreparedCache {
     slots: Vec<Option<Prepared>>,
     /// How many slots it takes when first used (a power of two).
@@ -617,31 +617,48 @@ impl PreparedCache {
         if self.slots.is_empty() {
             self.slots.resize_with(self.size, || None);
         }
-        let i = self.slot(w);
+        let i = self.set(w);
         let slots = &mut self.slots;
-        let hit = matches!(&slots[i], Some(p) if Wire::ptr_eq(p.frame(), w));
-        if !hit {
-            slots[i] = Some(Prepared::new(w, pool)?);
+        let is = |s: &Option<Prepared>| matches!(s, Some(p) if Wire::ptr_eq(p.frame(), w));
+        if !is(&slots[i]) {
+            if is(&slots[i + 1]) {
+                slots.swap(i, i + 1);
+            } else {
+                // The older way goes.
+                let p = Prepared::new(w, pool)?;
+                slots.swap(i, i + 1);
+                slots[i] = Some(p);
+            }
         }
         slots[i].as_mut()
     }
 
-    fn slot(&self, w: &Wire) -> usize {
-        (w.as_ptr() as usize >> 4) & (self.size - 1)
+    /// The first slot of the message's set.
+    fn set(&self, w: &Wire) -> usize {
+        // Fibonacci hashing of the address: allocations of one size lie at
+        // regular strides, which a mask of the address alone maps onto a
+        // few sets.
+        let h = ((w.as_ptr() as usize >> 4) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize & (self.size - 2)
     }
 
     /// The message taken apart, if it is in the cache.
     fn peek(&self, w: &Wire) -> Option<&Prepared> {
+        let i = self.set(w);
         self.slots
-            .get(self.slot(w))?
-            .as_ref()
-            .filter(|p| Wire::ptr_eq(p.frame(), w))
+            .get(i..i + 2)?
+            .iter()
+            .flatten()
+            .find(|p| Wire::ptr_eq(p.frame(), w))
     }
 
-    /// [`prefetch`]es the message's cache slot.
+    /// [`prefetch`]es the message's cache set.
     fn prefetch(&self, w: &Wire) {
-        if let Some(s) = self.slots.get(self.slot(w)) {
-            prefetch(s);
+        let i = self.set(w);
+        if let Some(s) = self.slots.get(i..i + 2)
+            && let Ok(pair) = <&[Option<Prepared>; 2]>::try_from(s)
+        {
+            prefetch_all(pair);
         }
     }
 }
@@ -760,6 +777,17 @@ impl Fabric {
             n.peer_node = n.slots.iter().map(|a| owner.get(a).copied()).collect();
         }
         let n_nodes = nodes.len();
+        // Every prefix a node will originate is numbered now: a speaker's
+        // table takes room for all the prefixes numbered when it first
+        // grows, so each is sized once (not grown a quarter at a time, with
+        // copies and up to a quarter unused). The numbering's order is
+        // never used where order matters.
+        let mut pool = AttrPool::new();
+        for n in &nodes {
+            for p in &n.originate {
+                pool.intern(p.network());
+            }
+        }
         let options_defer = options.defer && !options.log && !options.digest;
         let sched = Scheduler::with_limits(Limits {
             max_events: options.max_events,
@@ -785,7 +813,7 @@ impl Fabric {
             work: 0,
             gr_timers: 0,
             established: 0,
-            pool: AttrPool::new(),
+            pool,
             pending: None,
             extra_arrivals: 0,
             outs: Vec::new(),
@@ -1249,11 +1277,11 @@ impl Fabric {
                     if let Some(w) = ms.get(k + 4) {
                         self.prepared.prefetch(w);
                     }
-                    if let Some(id) = ms
-                        .get(k + 2)
-                        .and_then(|w| self.prepared.peek(w)?.first_id())
-                    {
-                        sp.prefetch_slot(id, &self.pool);
+                    if let Some(p) = ms.get(k + 2).and_then(|w| self.prepared.peek(w)) {
+                        p.prefetch();
+                        if let Some(id) = p.first_id() {
+                            sp.prefetch_slot(id, &self.pool);
+                        }
                     }
                     // (The cache knows a message by its address: its bytes,
                     // cold in a dump, are read only the first time.)
