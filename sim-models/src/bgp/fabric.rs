@@ -42,7 +42,7 @@
 //! So the fabric queues the receipt (per node, in arrival order, with its
 //! arrival time) and hands the node its queue in one go later: before the
 //! node's next event of any kind, when a second of simulated time has gone
-//! by (a receipt's hold timer is set at least 2.25 s ahead), when 16M
+//! by (a receipt's hold timer is set at least 2.25 s ahead), when 2^20
 //! receipts are queued, and before a run returns or the timeline changes
 //! (kill, revive, cut, mend). Each receipt is handled at its own arrival
 //! time, and nothing else reads the node in between, so the tables,
@@ -568,8 +568,10 @@ struct Deferred {
 }
 
 impl Deferred {
-    /// The most receipts deferred before all are handed over (12 bytes
-    /// each, plus the messages): a bound on memory.
+    /// The most receipts deferred before all are handed over (8 bytes
+    /// each in a queue, plus one copy of each message): a bound on memory.
+    /// Larger batches did not run faster at 5,000 clients (see
+    /// docs/performance.md).
     const MAX_PUSHED: usize = 1 << 20;
     /// The longest (simulated) a receipt waits while other events run: a
     /// deferred receipt re-arms its hold timer at least 3/4 of the hold
