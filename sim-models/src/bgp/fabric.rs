@@ -565,6 +565,10 @@ struct Deferred {
     ends: Vec<u8>,
     /// Per node: its speaker is a quiet receiver ([`Speaker::quiet_receiver`]).
     nodes: Vec<bool>,
+    /// Per node: the last `Ev::Multi` (by `epoch`) in which a delivery to it
+    /// was not deferred (nor may any after it in that event be).
+    kept: Vec<u64>,
+    epoch: u64,
 }
 
 impl Deferred {
@@ -830,6 +834,7 @@ impl Fabric {
                 on: options_defer,
                 queues: vec![Vec::new(); n_nodes],
                 nodes: vec![false; n_nodes],
+                kept: vec![0; n_nodes],
                 max_pushed: Deferred::MAX_PUSHED,
                 ..Deferred::default()
             },
@@ -1405,15 +1410,10 @@ impl Fabric {
         } else {
             None
         };
-        let mut from = 0;
-        if prepare && self.deferred.on && !self.defer(now, &first, &mut v, 0) {
-            // The pool learns its attributes from the first receiver (which
-            // takes it the general way).
-            self.deliver(now, prepare, slot, &mut v[..1]);
-            from = 1;
-            self.defer(now, &first, &mut v, 1);
+        if prepare && self.deferred.on {
+            v = self.defer(now, v);
         }
-        self.deliver(now, prepare, slot, &mut v[from..]);
+        self.deliver(now, prepare, slot, &mut v);
         v.clear();
         self.put_spare(v);
     }
@@ -1474,47 +1474,85 @@ impl Fabric {
         }
     }
 
-    /// Takes out of `v` (keeping the others in order) the deliveries of
-    /// `first` that can be deferred: to a live quiet receiver
+    /// Takes out of `v` the deliveries that can be deferred: of a
+    /// [`Prepared::quiet`] UPDATE to a live quiet receiver
     /// ([`Speaker::quiet_from`] its sender, as `Deferred::ends` and
-    /// `Deferred::nodes` keep), on an open connection, of a
-    /// [`Prepared::quiet`] UPDATE; from `v[start..]`. `false` if the UPDATE is not quiet
-    /// (as when the pool has not seen its attributes yet: see
-    /// [`Prepared::attrs`]).
-    fn defer(&mut self, now: SimTime, first: &Wire, v: &mut Vec<Delivery>, start: usize) -> bool {
-        let Some(prep) = self.prepared.get(first, &mut self.pool) else {
-            return false;
-        };
-        if !prep.quiet(&mut self.pool) {
-            return false;
-        }
-        let d = &mut self.deferred;
-        let mut msg = None;
-        let mut kept = start;
-        for k in start..v.len() {
-            let x = &v[k];
-            let deferred = matches!(&x.batch, Batch::One(w) if Wire::ptr_eq(w, first))
-                && self.conn_state[x.conn as usize] != GONE
+    /// `Deferred::nodes` keep) on an open connection, after no delivery to
+    /// that node that is not. Returns the others, in order, but for those
+    /// handled on the way: the first quiet receiver of an UPDATE whose
+    /// attributes the pool has not seen takes it at once, the general way
+    /// (after the others before it), and the pool learns them.
+    fn defer(&mut self, now: SimTime, mut v: Vec<Delivery>) -> Vec<Delivery> {
+        self.deferred.epoch += 1;
+        let epoch = self.deferred.epoch;
+        let mut kept = self.spare.pop().unwrap_or_default();
+        // The last message looked at, and its number in `msgs` if it can be
+        // deferred.
+        let mut last: Option<(Wire, Option<u32>)> = None;
+        for x in v.drain(..) {
+            let d = &self.deferred;
+            let eligible = self.conn_state[x.conn as usize] != GONE
                 && self.live[x.to]
                 && d.nodes[x.to]
+                && d.kept[x.to] != epoch
                 && d.ends[x.conn as usize] & Deferred::end_bit(other_end(x.key, x.from), x.from)
                     != 0;
-            if deferred {
-                let m = *msg.get_or_insert_with(|| {
-                    d.msgs.push((now, prep.clone()));
-                    (d.msgs.len() - 1) as u32
-                });
-                d.queues[x.to].push((m, x.from.to_bits()));
-                d.pushed += 1;
-                d.total += 1;
-                d.since.get_or_insert(now);
-            } else {
-                v.swap(kept, k);
-                kept += 1;
+            let Batch::One(w) = &x.batch else {
+                self.deferred.kept[x.to] = epoch;
+                kept.push(x);
+                continue;
+            };
+            if !eligible {
+                self.deferred.kept[x.to] = epoch;
+                kept.push(x);
+                continue;
+            }
+            let m = match &last {
+                Some((lw, m)) if Wire::ptr_eq(lw, w) => *m,
+                _ => {
+                    let w = w.clone();
+                    let m = self.quiet_message(now, &w);
+                    if m.is_none() && self.prepared.get(&w, &mut self.pool).is_some() {
+                        // This receiver teaches the pool the attributes,
+                        // after what came before it.
+                        kept.push(x);
+                        self.deliver(now, true, None, &mut kept);
+                        kept.clear();
+                        last = Some((w.clone(), self.quiet_message(now, &w)));
+                        continue;
+                    }
+                    last = Some((w, m));
+                    m
+                }
+            };
+            let d = &mut self.deferred;
+            match m {
+                Some(m) => {
+                    d.queues[x.to].push((m, x.from.to_bits()));
+                    d.pushed += 1;
+                    d.total += 1;
+                    d.since.get_or_insert(now);
+                }
+                None => {
+                    d.kept[x.to] = epoch;
+                    kept.push(x);
+                }
             }
         }
-        v.truncate(kept);
-        true
+        self.put_spare(v);
+        kept
+    }
+
+    /// The number in `Deferred::msgs` of a [`Prepared::quiet`] UPDATE
+    /// (taken apart and kept now), if it is one.
+    fn quiet_message(&mut self, now: SimTime, w: &Wire) -> Option<u32> {
+        let p = self.prepared.get(w, &mut self.pool)?;
+        if !p.quiet(&mut self.pool) {
+            return None;
+        }
+        let d = &mut self.deferred;
+        d.msgs.push((now, p.clone()));
+        Some((d.msgs.len() - 1) as u32)
     }
 
     /// After a node's speaker handled an input (its established sessions
@@ -2129,8 +2167,20 @@ mod tests {
             step(&mut f, 1100, &mut steps);
             (steps, f.deferred_receipts(), f.stats().updates)
         };
+        // Reflectors at the lowest addresses (as a scenario's node1 and
+        // node2 are): a reflector sends its UPDATEs to its peers in address
+        // order, so the other reflector (a receiver that is not quiet, sent
+        // other bytes) comes first in each event.
+        let mut first = CalicoCluster::synthetic_reflectors(20, 2);
+        let n = first.nodes.len();
+        for (a, b) in [(0, n - 2), (1, n - 1)] {
+            let x = first.nodes[a].address;
+            first.nodes[a].address = first.nodes[b].address;
+            first.nodes[b].address = x;
+        }
         for (c, seed) in [
             (CalicoCluster::synthetic_reflectors(30, 2), 4),
+            (first, 6),
             (CalicoCluster::synthetic_reflectors(8, 1), 5),
             (CalicoCluster::synthetic_mesh(12), 3),
         ] {

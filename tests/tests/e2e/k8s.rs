@@ -5,20 +5,61 @@
 
 use crate::podpath;
 
-fn tmp_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("podpath-k8s-{}", std::process::id()))
+/// A scenario file in a temporary directory of its own, removed with it
+/// (a test's `&f` is the file's path).
+struct Ron {
+    dir: std::path::PathBuf,
+    path: String,
 }
 
-/// A scenario file in the test's temporary directory.
-fn scenario(name: &str, text: &str) -> String {
-    let dir = tmp_dir();
+impl Ron {
+    /// Its directory, as the tool prints paths in it.
+    fn dir(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+}
+
+impl std::ops::Deref for Ron {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for Ron {
+    fn as_ref(&self) -> &std::path::Path {
+        self.path.as_ref()
+    }
+}
+
+impl std::fmt::Display for Ron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.path)
+    }
+}
+
+impl Drop for Ron {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A scenario file named `name.ron` (in a directory of its own: tests run
+/// side by side, and some write the same name).
+fn scenario(name: &str, text: &str) -> Ron {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("podpath-k8s-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.ron"));
     std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().into_owned()
+    Ron {
+        path: p.to_string_lossy().into_owned(),
+        dir,
+    }
 }
 
-fn cluster(name: &str, cni: &str, nodes: u32, pods: u32, underlay: &str, extra: &str) -> String {
+fn cluster(name: &str, cni: &str, nodes: u32, pods: u32, underlay: &str, extra: &str) -> Ron {
     scenario(
         name,
         &format!(
@@ -390,8 +431,10 @@ fn diff_names_the_pairs_whose_reachability_or_path_differs() {
     );
     let out = podpath(&["diff", &c, &d]);
     assert_eq!(out.code, 1);
-    let dir = tmp_dir().to_string_lossy().into_owned();
-    insta::assert_snapshot!("diff-route-limit", out.stdout.replace(&dir, "TMP"));
+    insta::assert_snapshot!(
+        "diff-route-limit",
+        out.stdout.replace(&c.dir(), "TMP").replace(&d.dir(), "TMP")
+    );
 }
 
 #[test]
