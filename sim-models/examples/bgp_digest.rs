@@ -413,8 +413,11 @@ fn main() {
         driver(false, seed);
         driver(true, seed);
     }
+    // Eager hold timers: every re-arm an output, as the digests were
+    // first taken.
     let o = || FabricOptions {
         digest: true,
+        lazy_hold: false,
         ..Default::default()
     };
     timeline(

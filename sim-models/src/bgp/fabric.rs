@@ -152,12 +152,20 @@ pub struct FabricOptions {
     /// them for varied timelines: how the speaker's optimisations were
     /// checked against the code they replaced). Off by default.
     pub digest: bool,
+    /// The speakers keep a hold timer moved later to themselves
+    /// ([`Speaker::set_lazy_hold`]): a message received asks the fabric
+    /// for nothing, and the pending timer event, when it comes, is set
+    /// again for the deadline then in force. The same expiries as a timer
+    /// set again on every message, for one output per hold time instead of
+    /// one per message. On by default; off, every re-arm is an output (and
+    /// a new timer event).
+    pub lazy_hold: bool,
     /// Defer the UPDATEs a reflector sends its clients, per client, and
     /// hand each client its share in one go later (see "Deferred
     /// receipts" in the [module docs](self)): the same routes, timers and
     /// counts, with each client's memory touched once per batch instead of
     /// once per UPDATE. On by default; off with `log` or `digest` (which
-    /// keep the order of every output).
+    /// keep the order of every output) or without `lazy_hold`.
     pub defer: bool,
 }
 
@@ -171,6 +179,7 @@ impl Default for FabricOptions {
             log: false,
             record_fib: false,
             digest: false,
+            lazy_hold: true,
             defer: true,
         }
     }
@@ -315,13 +324,8 @@ pub struct FabricNode {
 /// A timer the fabric runs for a speaker.
 #[derive(Clone, Copy, Debug)]
 struct Armed {
-    /// Its scheduled event, and the event's time.
+    /// Its scheduled event.
     id: EventId,
-    at: SimTime,
-    /// When the speaker wants it (`>= at`): a hold timer set again for
-    /// later keeps its event, which on firing is scheduled again for this
-    /// time instead of being handed to the speaker (see `Fabric::output`).
-    want: SimTime,
     /// Whether it counts as work.
     work: bool,
 }
@@ -733,9 +737,7 @@ impl Fabric {
                 let mut speaker =
                     Speaker::new(n.config.clone(), seed.stream(&format!("bgp:{}", n.name)));
                 speaker.set_logging(options.log);
-                // The fabric runs one event per timer: a hold timer moved
-                // later stays in the speaker (a digest keeps every output).
-                speaker.set_lazy_hold(!options.digest);
+                speaker.set_lazy_hold(options.lazy_hold);
                 let mut slots: Vec<u32> = n
                     .config
                     .neighbors
@@ -794,7 +796,7 @@ impl Fabric {
                 pool.intern(p.network());
             }
         }
-        let options_defer = options.defer && !options.log && !options.digest;
+        let options_defer = options.defer && options.lazy_hold && !options.log && !options.digest;
         let sched = Scheduler::with_limits(Limits {
             max_events: options.max_events,
             max_time: SimTime::MAX,
@@ -1202,24 +1204,6 @@ impl Fabric {
             Ev::Input { node, input } => (node, input),
             Ev::Timer { node, peer, kind } => {
                 if let Some(t) = self.timer_slot(node, peer, kind) {
-                    if let Some(a) = *t
-                        && a.want > now
-                    {
-                        // Set again for later while it waited: it fires then.
-                        let id = self
-                            .sched
-                            .schedule_at(a.want, Ev::Timer { node, peer, kind });
-                        if a.work {
-                            self.work += 1;
-                        }
-                        let t = self.timer_slot(node, peer, kind).expect("armed");
-                        *t = Some(Armed {
-                            id,
-                            at: a.want,
-                            ..a
-                        });
-                        return;
-                    }
                     *t = None;
                 }
                 if kind == TimerKind::GracefulRestart {
@@ -1758,19 +1742,8 @@ impl Fabric {
                 }
             }
             Output::SetTimer(peer, kind, at) => {
-                // A hold timer is set again on every message received:
-                // rather than cancel its event and schedule another each
-                // time, the pending event (due no later) stays and learns
-                // the new time. It fires at the same time either way; only
-                // its order among other events due at that same nanosecond
-                // can differ.
-                if kind == TimerKind::Hold
-                    && let Some(Some(a)) = self.timer_slot(x, peer, kind)
-                    && a.at <= at
-                {
-                    a.want = at;
-                    return;
-                }
+                // (A hold timer moved later stays in a lazy speaker: see
+                // `FabricOptions::lazy_hold`.)
                 self.cancel_timer(x, peer, kind);
                 // Keepalive and hold timers are periodic; so is a connect
                 // retry toward an address no node owns, a dead node or
@@ -1799,12 +1772,7 @@ impl Fabric {
                     self.gr_timers += 1;
                 }
                 if let Some(t) = self.timer_slot(x, peer, kind) {
-                    *t = Some(Armed {
-                        id,
-                        at,
-                        want: at,
-                        work,
-                    });
+                    *t = Some(Armed { id, work });
                 }
             }
             Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
@@ -1957,7 +1925,7 @@ impl Fabric {
             Speaker::new(cfg, rng)
         };
         sp.set_logging(self.options.log);
-        sp.set_lazy_hold(!self.options.digest);
+        sp.set_lazy_hold(self.options.lazy_hold);
         self.nodes[i].speaker = sp;
         self.nodes[i].alive = true;
         self.live[i] = true;
@@ -2216,22 +2184,21 @@ mod tests {
         assert_eq!(s.withdraw_updates, 1);
     }
 
-    /// A hold timer moved later inside the speaker (`set_lazy_hold`, on
-    /// unless the digest is kept) behaves as one re-armed through the
+    /// A hold timer moved later inside the speaker
+    /// ([`FabricOptions::lazy_hold`]) behaves as one re-armed through the
     /// fabric on every message: the same log (with every expiry and its
     /// time), quiescence times, tables, uninstalls and message counts
     /// through a timeline of failures whose hold timers expire. Only the
-    /// count of events may differ: where one input re-armed a hold timer
-    /// more than once, the fabric schedules only the last setting, the
-    /// lazy speaker the first (and asks again when it comes).
+    /// count of events differs: the eager speaker's every re-arm is a new
+    /// timer event.
     #[test]
     fn lazy_hold_timers_change_nothing_but_outputs() {
-        let run = |digest: bool| {
+        let run = |eager: bool| {
             let c = CalicoCluster::synthetic_reflectors(6, 2);
             let options = FabricOptions {
                 log: true,
                 record_fib: true,
-                digest,
+                lazy_hold: !eager,
                 ..FabricOptions::default()
             };
             let mut f = Fabric::new(&c, 7, options);
