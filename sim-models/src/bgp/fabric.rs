@@ -51,8 +51,8 @@
 //! failure timelines both ways). Only the order of outputs of different
 //! nodes changes, and with it, when a hold timer is set earlier than
 //! planned, its event's order among others due at the same nanosecond.
-//! With `log` or `digest` (which keep every output in order) nothing is
-//! deferred.
+//! With `log` or `digest` (which keep every output in order), or without
+//! [`FabricOptions::lazy_hold`], nothing is deferred.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -548,8 +548,8 @@ pub struct Fabric {
 /// "Deferred receipts" in the [module docs](self)).
 #[derive(Default)]
 struct Deferred {
-    /// Whether receipts are deferred at all ([`FabricOptions::defer`],
-    /// neither `log` nor `digest`).
+    /// Whether receipts are deferred at all ([`FabricOptions::defer`] and
+    /// `lazy_hold`, neither `log` nor `digest`).
     on: bool,
     /// Per node, in arrival order: (index in `msgs`, the sender's address).
     queues: Vec<Vec<(u32, u32)>>,
@@ -559,11 +559,11 @@ struct Deferred {
     /// Receipts deferred since every queue was last empty, and the arrival
     /// time of the first.
     pushed: usize,
+    since: Option<SimTime>,
     /// Receipts deferred in all.
     total: u64,
     /// `MAX_PUSHED` (smaller in tests).
     max_pushed: usize,
-    since: Option<SimTime>,
     /// Per connection id: bit 1, its lower-address end's receipts may be
     /// deferred; bit 2, its higher-address end's (see `Fabric::requiet`).
     ends: Vec<u8>,
@@ -1567,6 +1567,13 @@ impl Fabric {
                     _ => false,
                 };
                 if !again {
+                    if !self.options.record_fib && matches!(outs[i], Output::Install { .. }) {
+                        // A receipt's usual output, counted here (what
+                        // `output` does with it then).
+                        self.stats.installs += 1;
+                        self.stats.last_route_change = self.stats.last_route_change.max(Some(now));
+                        continue;
+                    }
                     let o = std::mem::replace(&mut outs[i], Output::Listen);
                     self.output(now, node, o);
                 }
@@ -1596,7 +1603,10 @@ impl Fabric {
                 }
                 let o = std::mem::replace(&mut outs[i], Output::Listen);
                 if !skip[i] {
-                    self.output(now, node, o);
+                    match o {
+                        Output::Send(peer, bytes) => self.output_send(node, peer, bytes),
+                        o => self.output(now, node, o),
+                    }
                 }
             }
             self.skip = skip;
@@ -1662,59 +1672,7 @@ impl Fabric {
                     );
                 }
             }
-            Output::Send(peer, bytes) => {
-                // A message sent to several peers in a row is counted once,
-                // and added as many times when another comes (or the
-                // stats are read).
-                match &mut self.counted {
-                    Some((w, _, k)) if Wire::ptr_eq(w, &bytes) => *k += 1,
-                    _ => {
-                        let mut c = Stats::default();
-                        c.count(&bytes);
-                        if let Some((_, c, k)) = self.counted.replace((bytes.clone(), c, 1)) {
-                            self.stats.add_times(&c, k);
-                        }
-                    }
-                }
-                let n = &self.nodes[x];
-                // A speaker sends to its peers in address order (its
-                // slots' order): the slot after the last one is tried first.
-                let (hx, hs) = self.send_hint;
-                let slot = if hx == x && n.slots.get(hs + 1) == Some(&peer.to_bits()) {
-                    Some(hs + 1)
-                } else if hx == x && n.slots.get(hs) == Some(&peer.to_bits()) {
-                    // A table dump: many messages to one peer.
-                    Some(hs)
-                } else {
-                    n.slot(peer)
-                };
-                if let Some(i) = slot {
-                    self.send_hint = (x, i);
-                }
-                // The open connection with the peer, and the peer's node.
-                let (local, open) = match slot {
-                    Some(i) if self.slot_conns => (
-                        n.local[i],
-                        n.conn[i]
-                            .filter(|&id| self.conn_state[id as usize] == OPEN)
-                            .zip(n.peer_node[i]),
-                    ),
-                    _ => {
-                        let local = self.local_addr(x, peer);
-                        let open = match (self.conns.get(&key(local, peer)), self.owner_of(peer)) {
-                            (Some(&(id, true)), Some(y)) => Some((id, y)),
-                            _ => None,
-                        };
-                        (local, open)
-                    }
-                };
-                if let Some((id, y)) = open
-                    && self.link_up(x, y)
-                {
-                    let at = now + self.latency(x, y);
-                    self.send(at, id, y, key(local, peer), local, bytes);
-                }
-            }
+            Output::Send(peer, bytes) => self.output_send(x, peer, bytes),
             Output::Close(peer) => {
                 let local = self.local_addr(x, peer);
                 let k = key(local, peer);
@@ -1804,6 +1762,64 @@ impl Fabric {
                     self.log.push(line);
                 }
             }
+        }
+    }
+
+    /// An `Output::Send` of node `x` (a reflector's thousands in a row:
+    /// kept out of the large `output`).
+    #[inline]
+    fn output_send(&mut self, x: usize, peer: PeerAddr, bytes: Wire) {
+        let now = self.now();
+        // A message sent to several peers in a row is counted once,
+        // and added as many times when another comes (or the
+        // stats are read).
+        match &mut self.counted {
+            Some((w, _, k)) if Wire::ptr_eq(w, &bytes) => *k += 1,
+            _ => {
+                let mut c = Stats::default();
+                c.count(&bytes);
+                if let Some((_, c, k)) = self.counted.replace((bytes.clone(), c, 1)) {
+                    self.stats.add_times(&c, k);
+                }
+            }
+        }
+        let n = &self.nodes[x];
+        // A speaker sends to its peers in address order (its
+        // slots' order): the slot after the last one is tried first.
+        let (hx, hs) = self.send_hint;
+        let slot = if hx == x && n.slots.get(hs + 1) == Some(&peer.to_bits()) {
+            Some(hs + 1)
+        } else if hx == x && n.slots.get(hs) == Some(&peer.to_bits()) {
+            // A table dump: many messages to one peer.
+            Some(hs)
+        } else {
+            n.slot(peer)
+        };
+        if let Some(i) = slot {
+            self.send_hint = (x, i);
+        }
+        // The open connection with the peer, and the peer's node.
+        let (local, open) = match slot {
+            Some(i) if self.slot_conns => (
+                n.local[i],
+                n.conn[i]
+                    .filter(|&id| self.conn_state[id as usize] == OPEN)
+                    .zip(n.peer_node[i]),
+            ),
+            _ => {
+                let local = self.local_addr(x, peer);
+                let open = match (self.conns.get(&key(local, peer)), self.owner_of(peer)) {
+                    (Some(&(id, true)), Some(y)) => Some((id, y)),
+                    _ => None,
+                };
+                (local, open)
+            }
+        };
+        if let Some((id, y)) = open
+            && self.link_up(x, y)
+        {
+            let at = now + self.latency(x, y);
+            self.send(at, id, y, key(local, peer), local, bytes);
         }
     }
 
