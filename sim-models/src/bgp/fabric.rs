@@ -1481,16 +1481,14 @@ impl Fabric {
                 && d.kept[x.to] != epoch
                 && d.ends[x.conn as usize] & Deferred::end_bit(other_end(x.key, x.from), x.from)
                     != 0;
-            let Batch::One(w) = &x.batch else {
-                self.deferred.kept[x.to] = epoch;
-                kept.push(x);
-                continue;
+            let w = match &x.batch {
+                Batch::One(w) if eligible => w,
+                _ => {
+                    self.deferred.kept[x.to] = epoch;
+                    kept.push(x);
+                    continue;
+                }
             };
-            if !eligible {
-                self.deferred.kept[x.to] = epoch;
-                kept.push(x);
-                continue;
-            }
             let m = match &last {
                 Some((lw, m)) if Wire::ptr_eq(lw, w) => *m,
                 _ => {
@@ -1567,13 +1565,6 @@ impl Fabric {
                     _ => false,
                 };
                 if !again {
-                    if !self.options.record_fib && matches!(outs[i], Output::Install { .. }) {
-                        // A receipt's usual output, counted here (what
-                        // `output` does with it then).
-                        self.stats.installs += 1;
-                        self.stats.last_route_change = self.stats.last_route_change.max(Some(now));
-                        continue;
-                    }
                     let o = std::mem::replace(&mut outs[i], Output::Listen);
                     self.output(now, node, o);
                 }
@@ -1603,10 +1594,7 @@ impl Fabric {
                 }
                 let o = std::mem::replace(&mut outs[i], Output::Listen);
                 if !skip[i] {
-                    match o {
-                        Output::Send(peer, bytes) => self.output_send(node, peer, bytes),
-                        o => self.output(now, node, o),
-                    }
+                    self.output(now, node, o);
                 }
             }
             self.skip = skip;
@@ -1619,7 +1607,37 @@ impl Fabric {
 
     /// One output of an input node `x` handled at `at` (now, or when a
     /// deferred UPDATE arrived: then only its route changes and hold timer).
+    /// The two that come by the million (a reflector's sends, a receipt's
+    /// install) go to small functions; the rest to [`other_output`].
+    ///
+    /// [`other_output`]: Self::other_output
+    #[inline(always)]
     fn output(&mut self, at: SimTime, x: usize, o: Output) {
+        match o {
+            Output::Send(peer, bytes) => self.output_send(x, peer, bytes),
+            Output::Install {
+                prefix,
+                next_hop,
+                peer,
+                ..
+            } => self.install(at, x, prefix, Installed { next_hop, peer }),
+            o => self.other_output(at, x, o),
+        }
+    }
+
+    /// A route installed on node `x` at `at`.
+    #[inline]
+    fn install(&mut self, at: SimTime, x: usize, prefix: Ipv4Net, route: Installed) {
+        self.stats.installs += 1;
+        self.stats.last_route_change = self.stats.last_route_change.max(Some(at));
+        if self.options.record_fib {
+            self.nodes[x].fib.insert(prefix, route);
+        }
+    }
+
+    /// [`output`](Self::output) of the rest.
+    #[inline(never)]
+    fn other_output(&mut self, at: SimTime, x: usize, o: Output) {
         let now = self.now();
         match o {
             Output::Listen => {}
@@ -1672,7 +1690,8 @@ impl Fabric {
                     );
                 }
             }
-            Output::Send(peer, bytes) => self.output_send(x, peer, bytes),
+            // (Not sent here by `output`.)
+            o @ (Output::Send(..) | Output::Install { .. }) => self.output(at, x, o),
             Output::Close(peer) => {
                 let local = self.local_addr(x, peer);
                 let k = key(local, peer);
@@ -1734,20 +1753,6 @@ impl Fabric {
                 }
             }
             Output::CancelTimer(peer, kind) => self.cancel_timer(x, peer, kind),
-            Output::Install {
-                prefix,
-                next_hop,
-                peer,
-                ..
-            } => {
-                self.stats.installs += 1;
-                self.stats.last_route_change = self.stats.last_route_change.max(Some(at));
-                if self.options.record_fib {
-                    self.nodes[x]
-                        .fib
-                        .insert(prefix, Installed { next_hop, peer });
-                }
-            }
             Output::Uninstall { prefix } => {
                 self.stats.uninstalls += 1;
                 self.stats.last_route_change = self.stats.last_route_change.max(Some(at));
@@ -1766,8 +1771,8 @@ impl Fabric {
     }
 
     /// An `Output::Send` of node `x` (a reflector's thousands in a row:
-    /// kept out of the large `output`).
-    #[inline]
+    /// kept out of the large `other_output`).
+    #[inline(never)]
     fn output_send(&mut self, x: usize, peer: PeerAddr, bytes: Wire) {
         let now = self.now();
         // A message sent to several peers in a row is counted once,
@@ -2198,6 +2203,48 @@ mod tests {
         s.count(&b);
         assert_eq!((s.updates, s.withdrawn, s.announced), (1, 1, 3));
         assert_eq!(s.withdraw_updates, 1);
+    }
+
+    /// The prepared-UPDATE cache keeps two messages per set, the one used
+    /// last first: a third evicts the one used longer ago; what is not an
+    /// UPDATE is not taken apart and evicts nothing.
+    #[test]
+    fn the_prepared_cache_keeps_two_ways_per_set() {
+        use crate::bgp::rib::PathAttrs;
+        use sim_core::wire::bgp::{BgpContext, BgpMessage, UpdateRepr};
+        let update = |last: u8| -> Wire {
+            let u = UpdateRepr {
+                withdrawn: vec![],
+                attributes: PathAttrs::local(Ipv4Addr::new(10, 0, 0, last)).to_attributes(),
+                nlri: vec![Ipv4Net::new(Ipv4Addr::new(10, 244, last, 0), 26).unwrap()],
+            };
+            BgpMessage::Update(u)
+                .to_bytes(BgpContext::FOUR_OCTET)
+                .into()
+        };
+        let (a, b, c) = (update(1), update(2), update(3));
+        let keepalive: Wire = BgpMessage::Keepalive
+            .to_bytes(BgpContext::FOUR_OCTET)
+            .into();
+        let mut pool = AttrPool::new();
+        // One set of two ways.
+        let mut cache = PreparedCache {
+            slots: Vec::new(),
+            size: 2,
+        };
+        for w in [&a, &b] {
+            let p = cache.get(w, &mut pool).expect("an UPDATE");
+            assert!(Wire::ptr_eq(p.frame(), w));
+        }
+        assert!(cache.peek(&a).is_some() && cache.peek(&b).is_some());
+        assert!(cache.get(&keepalive, &mut pool).is_none());
+        assert!(cache.peek(&a).is_some() && cache.peek(&b).is_some());
+        // `a` used again: `b` is the older, and goes for `c`.
+        cache.get(&a, &mut pool).expect("cached");
+        cache.get(&c, &mut pool).expect("an UPDATE");
+        assert!(cache.peek(&a).is_some());
+        assert!(cache.peek(&b).is_none());
+        assert!(Wire::ptr_eq(cache.peek(&c).expect("cached").frame(), &c));
     }
 
     /// A hold timer moved later inside the speaker
